@@ -1,0 +1,1 @@
+"""publisher: a newsroom social desk."""

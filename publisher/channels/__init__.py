@@ -1,0 +1,67 @@
+"""Channel adapters, one module per platform, all behind ``Channel``.
+
+The registry below describes each channel type without importing its
+module, so ``publisher --help`` and the queue commands never import a
+platform SDK; ``make_channel`` imports the adapter the first time a channel
+of that type is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from publisher.channels.base import DEFAULT_TIMEOUT, Channel, ChannelSpec
+from publisher.exceptions import ConfigError
+from publisher.types import DeliveryClass
+
+__all__ = ["Channel", "ChannelSpec", "ChannelType", "DEFAULT_TIMEOUT", "REGISTRY", "make_channel"]
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """What the rest of publisher may know about a channel type before using it."""
+
+    name: str
+    target: str  # "module:Class", imported lazily
+    delivery: DeliveryClass
+    credentials: tuple[str, ...] = ()  # keys the spec's secrets must hold
+    optional_credentials: tuple[str, ...] = ()
+
+
+REGISTRY: dict[str, ChannelType] = {
+    t.name: t
+    for t in (
+        ChannelType("console", "publisher.channels.console:ConsoleChannel", DeliveryClass.IDEMPOTENT),
+        ChannelType("jsonl", "publisher.channels.jsonl:JsonlChannel", DeliveryClass.IDEMPOTENT),
+        ChannelType(
+            "x",
+            "publisher.channels.x:XChannel",
+            DeliveryClass.RECONCILABLE,
+            credentials=("api_key", "api_secret", "access_token", "access_token_secret"),
+        ),
+        ChannelType(
+            "facebook",
+            "publisher.channels.facebook:FacebookChannel",
+            DeliveryClass.RECONCILABLE,
+            credentials=("page_token",),
+        ),
+    )
+}
+
+
+def make_channel(spec: ChannelSpec) -> Channel:
+    """Build the adapter for ``spec``, importing its module on first use."""
+    try:
+        info = REGISTRY[spec.type]
+    except KeyError:
+        raise ConfigError([f"channel {spec.name!r}: unknown type {spec.type!r}"]) from None
+    missing = [key for key in info.credentials if not spec.secrets.get(key)]
+    if missing:
+        raise ConfigError(
+            [f"channel {spec.name!r}: missing credential(s) {', '.join(missing)} in the environment"]
+        )
+    module_name, _, class_name = info.target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    channel: Channel = cls(spec)
+    return channel

@@ -1,0 +1,77 @@
+"""The one protocol every channel adapter implements.
+
+An adapter turns a ``PublishRequest`` into a post on its platform and maps
+every failure of its SDK or HTTP client to the channel taxonomy in
+``publisher.exceptions`` (Transient, RateLimited, Permanent, AuthFailed,
+Ambiguous) at exactly one boundary inside the adapter.  Nothing else in
+publisher sees an SDK exception.
+
+Adapters are built from a ``ChannelSpec``: plain data the app makes from the
+configuration, so this package never imports ``publisher.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from publisher.types import DeliveryClass, PublishRequest, PublishResult
+
+#: Every HTTP call a channel makes has a timeout; this is the default (seconds).
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Everything an adapter needs to be built.
+
+    ``secrets`` maps the adapter's credential keys (e.g. ``api_key``) to their
+    values, read from the environment; they must never be logged or put into
+    an exception message.  ``options`` are the channel's non-secret settings
+    from ``schedules/*.toml``.
+    """
+
+    name: str
+    type: str
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A platform adapter."""
+
+    name: str
+    delivery: DeliveryClass
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Publish one post, or raise a ``ChannelError`` subclass.
+
+        Called again with the same ``idempotency_key`` on a retry; an
+        idempotent adapter must make the platform drop the copy.
+        """
+        ...
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Look for a post that an ambiguous attempt may have published.
+
+        Reconcilable adapters read the account's recent posts and match the
+        request's link (or exact text); they return the post when found and
+        ``None`` when it is certainly absent.  Other adapters return ``None``
+        (idempotent: a retry is safe) or raise ``NotImplementedError``
+        (review class: an editor decides).  Raises ``ChannelError`` when the
+        look-up itself fails.
+        """
+        ...
+
+    def whoami(self) -> str:
+        """Check the credentials against the platform and say who posts
+        (``@newsroom (id 123)``). Raises ``AuthFailed`` or ``ChannelError``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

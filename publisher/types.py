@@ -1,0 +1,242 @@
+"""Plain domain types shared by every stage.
+
+Everything here is a frozen dataclass or a ``StrEnum`` and imports nothing
+from the package, so any module may depend on it.  Values handed from one
+stage to the next are named for their role:
+
+- ``ArticleData``: what a source made of a feed entry (not stored yet).
+- ``Article``: an article as the store knows it.
+- ``RenderedPost``: a post's text as rendering produced it for one channel.
+- ``NewPost``: what the planner asks the store to put in the outbox.
+- ``OutboxItem``: a post in the outbox, as read back from the store.
+- ``PublishRequest`` / ``PublishResult``: what a channel adapter is given
+  and what it answers when a post went out.
+- ``Attempt``: one row of the publish log.
+
+Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class PostStatus(StrEnum):
+    """Where a post is in its life (see DESIGN.md, "A post's life")."""
+
+    DRAFT = "draft"  # waits for an editor's approval
+    QUEUED = "queued"  # due at not_before
+    PUBLISHING = "publishing"  # claimed by a worker under a lease
+    WAITING = "waiting"  # retry or rate limit: due again at next_attempt_at
+    PUBLISHED = "published"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    NEEDS_REVIEW = "needs_review"  # ambiguous on a review-class channel
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.CANCELLED})
+
+#: Statuses a worker may claim when due.
+CLAIMABLE_STATUSES = (PostStatus.QUEUED, PostStatus.WAITING)
+
+
+class Outcome(StrEnum):
+    """The outcome of one attempt in the publish log."""
+
+    STARTED = "started"  # recorded before the platform call; no answer yet
+    OK = "ok"
+    RETRYING = "retrying"  # transient failure, another attempt is scheduled
+    RATE_LIMITED = "rate_limited"
+    FAILED = "failed"  # permanent, attempts used up, or stale
+    AUTH_FAILED = "auth_failed"
+    AMBIGUOUS = "ambiguous"  # may or may not have reached the platform
+    RECONCILED = "reconciled"  # an ambiguous attempt found published on the platform
+    NOT_FOUND = "not_found"  # an ambiguous attempt found absent: retried
+    NEEDS_REVIEW = "needs_review"  # ambiguous on a channel that cannot tell
+
+
+class DeliveryClass(StrEnum):
+    """What a channel can tell us after an ambiguous attempt (DESIGN.md)."""
+
+    IDEMPOTENT = "idempotent"  # retry with the same key; the platform drops the copy
+    RECONCILABLE = "reconcilable"  # read recent posts to find it
+    REVIEW = "review"  # an editor decides
+
+
+class Priority(StrEnum):
+    BREAKING = "breaking"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class FeedKind(StrEnum):
+    RSS = "rss"  # RSS or Atom, parsed by feedparser
+    WORDPRESS = "wordpress"  # the WordPress REST API
+
+
+class ArticleState(StrEnum):
+    """Whether the planner has turned an article into posts."""
+
+    PENDING = "pending"  # waiting for the planner
+    PLANNED = "planned"
+    SEEN = "seen"  # known but never to be posted (first poll, too old, no route)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image to attach: where it is and its alt text from the CMS."""
+
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleData:
+    """An article as a source read it, normalised, before it is stored."""
+
+    guid: str
+    url: str  # absolute, canonical, tracking parameters dropped
+    title: str  # plain text
+    summary: str = ""  # plain text
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    image: Image | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An article as the store knows it."""
+
+    id: int
+    feed: str | None  # name of the feed it came from; None when added by hand
+    data: ArticleData
+    first_seen: datetime
+    state: ArticleState
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers about a feed between polls."""
+
+    name: str
+    url: str
+    kind: FeedKind
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    seeded: bool = False  # the first successful poll happened
+    next_poll_at: datetime | None = None
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPost:
+    """A post's text as rendered for one channel, already within its limit."""
+
+    text: str
+    length: int  # as the platform counts it
+    limit: int
+    shortened: tuple[str, ...] = ()  # what was cut to fit, e.g. ("summary",)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    """A post the planner (or an editor) asks the store to put in the outbox."""
+
+    channel: str
+    text: str
+    link: str | None = None
+    image: Image | None = None
+    priority: Priority = Priority.NORMAL
+    not_before: datetime | None = None  # None: due now
+    status: PostStatus = PostStatus.QUEUED  # or DRAFT, or FAILED when it cannot fit
+    last_error: str | None = None
+    template: str = "default"
+    created_by: str = "planner"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A post in the outbox."""
+
+    id: int
+    article_id: int | None
+    channel: str
+    status: PostStatus
+    text: str
+    link: str | None
+    image: Image | None
+    priority: Priority
+    idempotency_key: str
+    attempts: int
+    created_at: datetime
+    not_before: datetime
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    template: str = "default"
+    created_by: str = "planner"
+    published_at: datetime | None = None
+    #: Article fields a channel may want for a link card.
+    title: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One row of the publish log."""
+
+    id: int
+    post_id: int
+    channel: str
+    number: int
+    worker: str
+    started_at: datetime
+    outcome: Outcome
+    finished_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    article_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """What a channel adapter is asked to publish."""
+
+    post_id: int
+    idempotency_key: str  # one per post, the same on every attempt
+    text: str
+    link: str | None = None
+    image: Image | None = None
+    title: str = ""  # for link cards
+    summary: str = ""
+    attempt: int = 1
+    #: True when an earlier attempt of this post was ambiguous (it may be there).
+    after_ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """A channel's answer when the post is on the platform."""
+
+    remote_id: str
+    remote_url: str | None = None
+    http_status: int | None = None
+    notes: tuple[str, ...] = field(default=())  # e.g. ("image skipped: too large",)
