@@ -1,0 +1,155 @@
+"""The sandboxed environment: templates found, errors named, escapes refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.exceptions import RenderError
+from publisher.render import Renderer
+
+REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def make(tmp_path: Path, files: dict[str, str], **kwargs) -> Renderer:
+    root = tmp_path / "tpl"
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return Renderer([root], **kwargs)
+
+
+def test_render_strips_and_trims_blocks(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/t.j2": "\n{% if a %}\n  {{ a }}\n{% endif %}\nend\n\n"})
+    assert renderer.render("x", "t", {"a": "A"}) == "A\nend"
+
+
+def test_template_names_skip_partials_and_merge_dirs(tmp_path: Path) -> None:
+    first = make(tmp_path, {"x/default.j2": "1", "x/_part.j2": "p", "x/breaking.j2": "b"})
+    other = tmp_path / "site"
+    (other / "x").mkdir(parents=True)
+    (other / "x" / "default.j2").write_text("site", encoding="utf-8")
+    (other / "x" / "weekly.j2").write_text("w", encoding="utf-8")
+    renderer = Renderer([other, *first.template_dirs])
+    assert renderer.template_names("x") == ["breaking", "default", "weekly"]
+    assert renderer.template_names("facebook") == []
+    assert renderer.template_names("../x") == []
+    assert renderer.render("x", "default", {}) == "site"  # the first directory wins
+    assert renderer.has_template("x", "weekly")
+    assert not renderer.has_template("x", "nope")
+    assert not renderer.has_template("x", "../x/default")
+
+
+def test_repository_templates_exist() -> None:
+    renderer = Renderer([REPO_TEMPLATES])
+    for channel_type in ("x", "facebook", "console", "jsonl"):
+        assert "default" in renderer.template_names(channel_type)
+
+
+def test_undefined_attribute_names_file_and_line(tmp_path: Path) -> None:
+    from publisher.render.fit import ArticleView
+
+    renderer = make(tmp_path, {"x/default.j2": "Hello\n\n{{ article.titel }}\n"})
+    article = ArticleView("T", "", "u", "u", "", (), (), None, "", "")
+    with pytest.raises(RenderError) as caught:
+        renderer.render("x", "default", {"article": article})
+    assert str(caught.value) == "tpl/x/default.j2:3: 'article' has no attribute 'titel'"
+
+
+def test_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/default.j2": "a\n{{ nothing }}"})
+    with pytest.raises(RenderError, match=r"^tpl/x/default\.j2:2: 'nothing' is undefined$"):
+        renderer.render("x", "default", {})
+
+
+def test_error_in_partial_names_the_partial(tmp_path: Path) -> None:
+    renderer = make(
+        tmp_path,
+        {
+            "x/default.j2": "top\n{% include 'x/_part.j2' %}",
+            "x/_part.j2": "\n\n{{ 1 + none_here }}",
+        },
+    )
+    with pytest.raises(RenderError, match=r"^tpl/x/_part\.j2:3: 'none_here' is undefined$"):
+        renderer.render("x", "default", {})
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"facebook/default.j2": "ok\n{% if x %}\nno end"})
+    with pytest.raises(RenderError, match=r"^tpl/facebook/default\.j2:3: .*endif"):
+        renderer.render("facebook", "default", {"x": 1})
+
+
+def test_python_errors_become_render_errors(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/default.j2": "{{ 1 // 0 }}"})
+    with pytest.raises(RenderError, match=r"^tpl/x/default\.j2:1: ZeroDivisionError"):
+        renderer.render("x", "default", {})
+
+
+def test_missing_template(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/default.j2": ""})
+    with pytest.raises(RenderError, match=r"template x/other\.j2 not found"):
+        renderer.render("x", "other", {})
+    with pytest.raises(RenderError, match="invalid template name"):
+        renderer.render("../etc", "passwd", {})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ article.__class__ }}",
+        "{% set x = [] %}{{ x.append(1) }}",  # the immutable sandbox
+        "{{ range(10**9) | list | length }}",
+        "{{ 'a' * 1000000000 }}",
+        "{{ 10 ** 100000000 }}",
+    ],
+)
+def test_sandbox_refuses_escapes(tmp_path: Path, source: str) -> None:
+    renderer = make(tmp_path, {"x/evil.j2": "line one\n" + source})
+    with pytest.raises(RenderError, match=r"^tpl/x/evil\.j2:2: "):
+        renderer.render("x", "evil", {"article": object()})
+
+
+def test_no_randomness(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/a.j2": "{{ [1, 2] | random }}", "x/b.j2": "{{ lipsum() }}"})
+    for name in ("a", "b"):
+        with pytest.raises(RenderError):
+            renderer.render("x", name, {})
+
+
+def test_filters_are_registered(tmp_path: Path) -> None:
+    renderer = make(
+        tmp_path,
+        {
+            "x/f.j2": (
+                "{{ cats | hashtags }}|{{ cats | hashtags(1) }}|{{ url | utm('x') }}|"
+                "{{ html | plain }}|{{ text | truncate_words(2) }}"
+            )
+        },
+        hashtag_map={"Local News": "#RiversideNews"},
+        hashtag_limit=2,
+    )
+    out = renderer.render(
+        "x",
+        "f",
+        {
+            "cats": ["Local News", "City Council", "Parks"],
+            "url": "https://e.com/a",
+            "html": "<b>bold</b>  text",
+            "text": "one two three",
+        },
+    )
+    assert out == (
+        "#RiversideNews #CityCouncil|#RiversideNews|"
+        "https://e.com/a?utm_source=x&utm_medium=social|bold text|one two…"
+    )
+
+
+def test_output_is_not_html_escaped(tmp_path: Path) -> None:
+    renderer = make(tmp_path, {"x/t.j2": "{{ t }}"})
+    assert renderer.render("x", "t", {"t": 'Q&A: <why> "now"'}) == 'Q&A: <why> "now"'
