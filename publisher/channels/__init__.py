@@ -15,7 +15,7 @@ from publisher.channels.base import DEFAULT_TIMEOUT, Channel, ChannelSpec
 from publisher.exceptions import ConfigError
 from publisher.types import DeliveryClass
 
-__all__ = ["Channel", "ChannelSpec", "ChannelType", "DEFAULT_TIMEOUT", "REGISTRY", "make_channel"]
+__all__ = ["DEFAULT_TIMEOUT", "REGISTRY", "Channel", "ChannelSpec", "ChannelType", "make_channel"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,389 @@
+"""The Facebook Page channel: facebook-sdk 3.1.0's ``GraphAPI`` with a Page access token.
+
+- ``post_as = "feed"`` (default): ``POST /{page-id}/feed`` with ``message`` and
+  ``link``; Facebook builds the link card itself. ``post_as = "photos"``:
+  ``POST /{page-id}/photos`` with the image's ``url``, the text as ``caption``
+  (the link appended when the text lacks it) and the alt text; when Facebook
+  cannot fetch the picture, the post goes to the feed instead, with a note.
+- ``find`` reads ``/{page-id}/published_posts`` (``/feed`` when that edge is
+  refused) and matches the article's link in the attachments or the message,
+  or the exact message. (The ``link`` field of Page posts was removed in Graph
+  v3.3; asking for it is an error, so attachments' ``unshimmed_url`` is read.)
+- facebook-sdk hides the HTTP status and headers. The adapter passes its own
+  ``requests.Session`` with a response hook that keeps the last status and the
+  usage headers (``X-Business-Use-Case-Usage`` says when access comes back).
+- ``base_url`` and the timeout take effect through a transport adapter on that
+  session (the SDK builds ``https://graph.facebook.com/...`` from a module
+  constant, which is left alone).
+
+Every facebook-sdk and requests error is translated in ``_call`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.media import RoutingAdapter, canonical_link, map_requests_error, redact
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, PublishRequest, PublishResult
+
+with warnings.catch_warnings():
+    # facebook-sdk 3.1.0 has an invalid escape sequence ("\d" in a plain string),
+    # which Python reports whenever it compiles the module without a cached .pyc.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", SyntaxWarning)
+    import facebook
+
+log = logging.getLogger("publisher.channels.facebook")
+
+DEFAULT_GRAPH_VERSION = "v23.0"
+_GRAPH_HOSTS = ("graph.facebook.com",)
+_VERSION = re.compile(r"^v?(\d{1,2}\.\d{1,2})$")
+_POST_AS = ("feed", "photos")
+_FIND_FIELDS = "id,permalink_url,message,created_time,attachments{unshimmed_url,url}"
+_FIND_LIMIT = 50
+_URL_IN_TEXT = re.compile(r"https?://\S+")
+
+_RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 368}) | frozenset(range(80001, 80015))
+_LONG_WAIT_CODES = frozenset({4, 17, 32, 613})  # app/user/page call limits: about an hour
+_BLOCKED_CODE = 368  # "temporarily blocked for policy violations": a day
+_AUTH_CODES = frozenset({102, 190, 10}) | frozenset(range(200, 300))
+_DUPLICATE_CODE = 506
+_TRANSIENT_CODES = frozenset({1, 2})
+_IMAGE_REJECTED_CODE = 324  # "Missing or invalid image file"
+
+
+class _Duplicate(Permanent):
+    """Facebook refused the post as a duplicate status message."""
+
+
+class _ImageRejected(Permanent):
+    """Facebook could not fetch or use the picture of a photo post."""
+
+
+class FacebookChannel:
+    """Publishes to one Facebook Page (see the module docstring)."""
+
+    delivery = DeliveryClass.RECONCILABLE
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        options = spec.options
+        page_id = options.get("page_id")
+        if page_id in (None, ""):
+            raise ConfigError([f"channel {spec.name!r}: options.page_id is required"])
+        self._page_id = str(page_id)
+        version = str(options.get("graph_version", DEFAULT_GRAPH_VERSION))
+        match = _VERSION.match(version)
+        if not match:
+            raise ConfigError([
+                f"channel {spec.name!r}: options.graph_version must look like "
+                f"{DEFAULT_GRAPH_VERSION!r}, not {version!r}"
+            ])
+        self._version = f"v{match.group(1)}"
+        self._post_as = str(options.get("post_as", "feed"))
+        if self._post_as not in _POST_AS:
+            raise ConfigError([
+                f"channel {spec.name!r}: options.post_as must be one of {', '.join(_POST_AS)}"
+            ])
+        token = spec.secrets["page_token"]
+        self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
+
+        self._session = requests.Session()
+        adapter = RoutingAdapter(timeout=spec.timeout, base_url=spec.base_url, hosts=_GRAPH_HOSTS)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._last = threading.local()  # the last response this thread saw (status, headers)
+        self._session.hooks["response"].append(self._remember)
+        self._graph = facebook.GraphAPI(
+            access_token=token, timeout=spec.timeout, version="3.1", session=self._session
+        )
+        # facebook-sdk 3.1.0 only accepts versions up to 3.1 in its constructor, but
+        # it uses ``version`` for nothing else than formatting it into request paths
+        # ("{version}/{id}"), so setting a current one afterwards is safe.
+        self._graph.version = self._version
+
+    def __repr__(self) -> str:
+        return f"FacebookChannel(name={self.name!r}, page_id={self._page_id!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Post ``request`` to the Page; see the module docstring."""
+        notes: list[str] = []
+        try:
+            if self._post_as == "photos" and request.image is not None:
+                try:
+                    return self._publish_photo(request)
+                except _ImageRejected as exc:
+                    notes.append(f"image skipped: {exc}")
+            return self._publish_feed(request, notes)
+        except _Duplicate:
+            if request.after_ambiguous:
+                found = self.find(request)
+                if found is not None:
+                    log.info("post=%s channel=%s duplicate refused: found the earlier post %s",
+                             request.post_id, self.name, found.remote_id)
+                    return PublishResult(
+                        found.remote_id, found.remote_url, http_status=self._status(),
+                        notes=(*notes,
+                               "Facebook refused a duplicate: the earlier attempt had posted it"),
+                    )
+            raise Permanent("Facebook refused the post as a duplicate",
+                            http_status=self._status()) from None
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Look for ``request`` among the Page's last 50 posts."""
+        posts: list[Mapping[str, Any]] | None = None
+        for edge in ("published_posts", "feed"):
+            path = f"{self._version}/{self._page_id}/{edge}"
+            args = {"fields": _FIND_FIELDS, "limit": str(_FIND_LIMIT)}
+            try:
+                answer = self._call("look-up", False,
+                                    functools.partial(self._graph.request, path, args=args))
+            except Permanent:
+                if edge == "feed":
+                    raise
+                continue  # e.g. the edge is not available to this token: try /feed
+            posts = [p for p in answer.get("data") or [] if isinstance(p, Mapping)]
+            break
+        wanted_link = canonical_link(request.link) if request.link else None
+        messages = {request.text.strip(), self._caption(request).strip()}
+        for post in posts or []:
+            message = str(post.get("message") or "").strip()
+            if (wanted_link is not None and wanted_link in _post_links(post)) or (
+                message and message in messages
+            ):
+                post_id = str(post["id"])
+                url = post.get("permalink_url") or f"https://www.facebook.com/{post_id}"
+                return PublishResult(post_id, str(url))
+        return None
+
+    def whoami(self) -> str:
+        """``Page name (page 1234)``: the token must be this Page's token."""
+        me = self._call("credential check", False,
+                        lambda: self._graph.get_object("me", fields="id,name"))
+        me_id, name = str(me.get("id") or ""), str(me.get("name") or "")
+        if me_id != self._page_id:
+            raise AuthFailed(
+                f"the token is not a Page token for page {self._page_id}: it belongs to "
+                f"{name or 'an unnamed account'} (id {me_id or '?'})"
+            )
+        return f"{name} (page {me_id})"
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._session.close()
+
+    # --- posting -----------------------------------------------------------------
+
+    def _publish_feed(self, request: PublishRequest, notes: list[str]) -> PublishResult:
+        args = {"message": request.text}
+        if request.link:
+            args["link"] = request.link
+        answer = self._call(
+            "post", True,
+            lambda: self._graph.request(f"{self._version}/{self._page_id}/feed",
+                                        post_args=args),
+        )
+        return self._result(answer, "id", notes)
+
+    def _publish_photo(self, request: PublishRequest) -> PublishResult:
+        assert request.image is not None
+        args = {"url": request.image.url, "caption": self._caption(request)}
+        if request.image.alt:
+            args["alt_text_custom"] = request.image.alt
+        answer = self._call(
+            "photo post", True,
+            lambda: self._graph.request(f"{self._version}/{self._page_id}/photos",
+                                        post_args=args),
+        )
+        return self._result(answer, "post_id", [])
+
+    def _result(self, answer: Mapping[str, Any], key: str, notes: list[str]) -> PublishResult:
+        post_id = answer.get(key) or answer.get("id")
+        if not post_id:
+            raise Ambiguous("Facebook answered without a post id", http_status=self._status())
+        permalink = answer.get("permalink_url") or f"https://www.facebook.com/{post_id}"
+        return PublishResult(str(post_id), str(permalink), http_status=self._status(),
+                             notes=tuple(notes))
+
+    @staticmethod
+    def _caption(request: PublishRequest) -> str:
+        """A photo post has no link card: the link goes into the caption."""
+        if request.link and request.link not in request.text:
+            return f"{request.text}\n\n{request.link}"
+        return request.text
+
+    # --- the one boundary for facebook-sdk and requests errors ------------------------
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last.status = response.status_code
+        self._last.headers = response.headers
+
+    def _status(self) -> int | None:
+        return getattr(self._last, "status", None)
+
+    def _call(self, what: str, write: bool, call: Callable[[], Any]) -> dict[str, Any]:
+        """Run one Graph call; return its JSON object or raise the taxonomy error.
+        ``write``: the call may create a post (a lost answer is then Ambiguous)."""
+        self._last.status = None
+        self._last.headers = {}
+        try:
+            answer = call()
+        except facebook.GraphAPIError as exc:
+            raise self._error(what, write, exc) from None
+        except (requests.JSONDecodeError, ValueError, KeyError):
+            # facebook-sdk reads the body by its content type and stumbles on
+            # anything else: a proxy's HTML page, an empty 502, a bad JSON.
+            raise self._unreadable(what, write) from None
+        except requests.RequestException as exc:
+            # ``from None``: requests' messages carry the URL, and a GET's URL
+            # carries the access token.
+            raise map_requests_error(exc, write=write, what=f"{what} to Facebook") from None
+        if not isinstance(answer, dict):
+            raise self._unreadable(what, write)
+        return answer
+
+    def _unreadable(self, what: str, write: bool) -> ChannelError:
+        status = self._status()
+        if status is not None and status >= 400:
+            return Transient(f"{what}: Facebook answered {status} with a body that is not JSON",
+                             http_status=status)
+        # A 2xx we could not read: a write may have gone through.
+        error = Ambiguous if write else Transient
+        return error(f"{what}: Facebook answered {status or '?'} with a body we cannot read",
+                     http_status=status)
+
+    def _error(self, what: str, write: bool, exc: facebook.GraphAPIError) -> ChannelError:
+        status = self._status()
+        error = exc.result.get("error") if isinstance(exc.result, dict) else None
+        if not isinstance(error, dict):
+            return self._unreadable(what, write)
+        code = _int(error.get("code"))
+        subcode = _int(error.get("error_subcode"))
+        text = redact(_describe(error, code, subcode), self._secrets)
+        if code in _RATE_LIMIT_CODES:
+            until = self._regain_at(code)
+            return RateLimited(f"{what}: Facebook rate limit until {until:%Y-%m-%d %H:%M:%S}Z: "
+                               f"{text}", until=until, http_status=status)
+        if code in _AUTH_CODES:
+            return AuthFailed(f"{what}: Facebook refused the token: {text}", http_status=status)
+        if code == _DUPLICATE_CODE:
+            return _Duplicate(f"{what}: {text}", http_status=status)
+        if code in _TRANSIENT_CODES or error.get("is_transient") is True:
+            return Transient(f"{what}: Facebook says try again: {text}", http_status=status)
+        if code == _IMAGE_REJECTED_CODE or (
+            what == "photo post" and code == 100 and "url" in str(error.get("message")).lower()
+        ):
+            return _ImageRejected(f"Facebook could not use the image: {text}",
+                                  http_status=status)
+        if status is not None and status >= 500:
+            return Transient(f"{what}: Facebook answered {status}: {text}", http_status=status)
+        return Permanent(f"{what}: Facebook refused it: {text}", http_status=status)
+
+    def _regain_at(self, code: int | None) -> datetime:
+        """When access comes back: ``estimated_time_to_regain_access`` (minutes)
+        from X-Business-Use-Case-Usage when Facebook gave one, else a default."""
+        now = datetime.now(UTC)
+        headers = getattr(self._last, "headers", {}) or {}
+        minutes = _regain_minutes(headers.get("x-business-use-case-usage"))
+        if minutes:
+            return now + timedelta(minutes=minutes)
+        if code in _LONG_WAIT_CODES:
+            return now + timedelta(hours=1)
+        if code == _BLOCKED_CODE:
+            return now + timedelta(hours=24)
+        return now + timedelta(minutes=15)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(error: Mapping[str, Any], code: int | None, subcode: int | None) -> str:
+    message = str(error.get("message") or "no message")
+    detail = f"code {code}" + (f"/{subcode}" if subcode else "")
+    if error.get("fbtrace_id"):
+        detail += f", fbtrace_id {error['fbtrace_id']}"
+    return f"{message} ({detail})"
+
+
+def _regain_minutes(raw: str | None) -> float | None:
+    """The largest ``estimated_time_to_regain_access`` in X-Business-Use-Case-Usage::
+
+        {"<id>": [{"type": "pages", "call_count": 100, …,
+                   "estimated_time_to_regain_access": 12}]}
+    """
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+    except ValueError:
+        return None
+    best: float | None = None
+    entries = usage.values() if isinstance(usage, dict) else []
+    for items in entries:
+        for item in items if isinstance(items, list) else [items]:
+            if not isinstance(item, dict):
+                continue
+            try:
+                minutes = float(item.get("estimated_time_to_regain_access") or 0)
+            except (TypeError, ValueError):
+                continue
+            if minutes > 0 and (best is None or minutes > best):
+                best = minutes
+    return best
+
+
+def _post_links(post: Mapping[str, Any]) -> set[str]:
+    """Every link a Page post carries, canonical: attachments (unshimmed, or
+    the target of Facebook's l.facebook.com shim) and links in the message."""
+    found: list[str] = []
+    attachments = post.get("attachments")
+    items = attachments.get("data") if isinstance(attachments, Mapping) else None
+    for item in items or []:
+        if not isinstance(item, Mapping):
+            continue
+        for key in ("unshimmed_url", "url"):
+            value = item.get(key)
+            if isinstance(value, str) and value:
+                found.append(_unshim(value))
+    found += [m.group(0).rstrip(".,;:!?)]}'\"") for m in
+              _URL_IN_TEXT.finditer(str(post.get("message") or ""))]
+    return {canonical_link(u) for u in found}
+
+
+def _unshim(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.hostname in ("l.facebook.com", "lm.facebook.com") and parts.path == "/l.php":
+        target = parse_qs(parts.query).get("u")
+        if target:
+            return target[0]
+    return url

@@ -1,0 +1,361 @@
+"""The X (Twitter) channel: tweepy 4.17's API v2 ``Client`` with OAuth 1.0a user context.
+
+- Posts with ``POST /2/tweets`` (``Client.create_tweet``). An image is
+  downloaded by ``media.download_image`` and uploaded with X's v2 media upload
+  (``POST /2/media/upload``; tweepy 4.17 only knows the retired v1.1 route),
+  signed with the same credentials on the same session; alt text follows with
+  ``POST /2/media/metadata``. A picture never fails a post: it is skipped with
+  a note, unless X refused the upload for the account's sake (401, 429).
+- ``find`` reads the account's last 100 posts and matches the article's link
+  (``entities.urls[].expanded_url``) or, for a post without a link, its text.
+- ``base_url`` and the per-request timeout take effect through a transport
+  adapter mounted on tweepy's own session (tweepy hard-codes the host and
+  passes no timeout); tweepy itself is not patched.
+
+Every tweepy and requests error is translated in ``_send`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+import tweepy
+from requests_oauthlib import OAuth1
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.media import (
+    ImageError,
+    RoutingAdapter,
+    canonical_link,
+    download_image,
+    map_requests_error,
+    redact,
+)
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, Image, PublishRequest, PublishResult
+
+log = logging.getLogger("publisher.channels.x")
+
+#: The hosts tweepy and our media upload address; base_url replaces them.
+_API_HOSTS = ("api.twitter.com", "api.x.com")
+_UPLOAD_URL = "https://api.x.com/2/media/upload"
+_METADATA_URL = "https://api.x.com/2/media/metadata"
+_DUPLICATE = "duplicate content"
+#: Problem types that mean the app or token lacks a permission: the channel must pause.
+_PERMISSION_PROBLEMS = ("oauth1-permissions", "client-forbidden", "unsupported-authentication")
+_DEFAULT_RATE_WAIT = timedelta(minutes=15)
+_ALT_TEXT_MAX = 1000
+_LOOKBACK = 100
+
+
+class _Duplicate(Permanent):
+    """X refused the post as a duplicate of one already on the account."""
+
+
+class XChannel:
+    """Publishes to one X account (see the module docstring)."""
+
+    delivery = DeliveryClass.RECONCILABLE
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        self._with_image = _bool_option(spec, "with_image", True)
+        # Only tests and local setups serve images from private addresses.
+        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._timeout = spec.timeout
+        secrets = spec.secrets
+        self._secrets = tuple(str(v) for v in secrets.values() if v)
+        self._client = tweepy.Client(
+            consumer_key=secrets["api_key"],
+            consumer_secret=secrets["api_secret"],
+            access_token=secrets["access_token"],
+            access_token_secret=secrets["access_token_secret"],
+            return_type=requests.Response,  # we want the status and headers, not tweepy's tuple
+            wait_on_rate_limit=False,  # the dispatcher waits, not a sleeping worker
+        )
+        self._session: requests.Session = self._client.session
+        adapter = RoutingAdapter(timeout=spec.timeout, base_url=spec.base_url, hosts=_API_HOSTS)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._oauth = OAuth1(
+            secrets["api_key"], client_secret=secrets["api_secret"],
+            resource_owner_key=secrets["access_token"],
+            resource_owner_secret=secrets["access_token_secret"], decoding=None,
+        )
+        self._lock = threading.Lock()
+        self._account: tuple[str, str] | None = None  # (id, username) from /2/users/me
+
+    def __repr__(self) -> str:
+        return f"XChannel(name={self.name!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Post ``request`` (with its image when there is one); see the module docstring."""
+        notes: list[str] = []
+        media_ids: list[str] = []
+        if request.image is not None and self._with_image:
+            media_id = self._attach(request.image, notes)
+            if media_id is not None:
+                media_ids.append(media_id)
+        try:
+            response = self._send(
+                "post", True,
+                lambda: self._client.create_tweet(
+                    text=request.text, media_ids=media_ids or None, user_auth=True),
+            )
+        except _Duplicate:
+            if request.after_ambiguous:
+                found = self.find(request)
+                if found is not None:
+                    log.info("post=%s channel=%s duplicate refused: found the earlier post %s",
+                             request.post_id, self.name, found.remote_id)
+                    return PublishResult(
+                        found.remote_id, found.remote_url, http_status=403,
+                        notes=(*notes, "X refused a duplicate: the earlier attempt had posted it"),
+                    )
+            raise Permanent("X refused the post as duplicate content", http_status=403) from None
+        tweet_id = (_json(response, write=True).get("data") or {}).get("id")
+        if not tweet_id:
+            raise Ambiguous(f"X answered {response.status_code} without a post id",
+                            http_status=response.status_code)
+        return PublishResult(str(tweet_id), self._status_url(str(tweet_id)),
+                             http_status=response.status_code, notes=tuple(notes))
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Look for ``request`` among the account's last 100 posts."""
+        user_id, username = self._me()
+        response = self._send(
+            "look-up", False,
+            lambda: self._client.get_users_tweets(
+                user_id, max_results=_LOOKBACK, tweet_fields=["entities", "created_at"],
+                user_auth=True),
+        )
+        wanted_link = canonical_link(request.link) if request.link else None
+        wanted_text = _normal_text(request.text)
+        for tweet in _json(response, write=False).get("data") or []:
+            urls = (tweet.get("entities") or {}).get("urls") or []
+            links = {canonical_link(u["expanded_url"]) for u in urls if u.get("expanded_url")}
+            if (wanted_link is not None and wanted_link in links) or (
+                _tweet_text(tweet) == wanted_text
+            ):
+                tweet_id = str(tweet["id"])
+                return PublishResult(tweet_id, f"https://x.com/{username}/status/{tweet_id}")
+        return None
+
+    def whoami(self) -> str:
+        """``@username (id 123)`` for the credentials, checked against X now."""
+        with self._lock:
+            self._account = None
+        user_id, username = self._me()
+        return f"@{username} (id {user_id})"
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._session.close()
+
+    # --- image -------------------------------------------------------------------
+
+    def _attach(self, image: Image, notes: list[str]) -> str | None:
+        """Upload ``image``; return its media id, or None with a note on why not.
+        Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
+        try:
+            picture = download_image(image.url, timeout=self._timeout,
+                                     allow_private=self._allow_private_images)
+        except ImageError as exc:
+            notes.append(f"image skipped: {exc}")
+            return None
+        try:
+            response = self._send(
+                "image upload", False,
+                lambda: self._session.post(
+                    _UPLOAD_URL, auth=self._oauth,
+                    files={"media": (picture.filename, picture.data, picture.content_type)},
+                    data={"media_category": "tweet_image"},
+                ),
+            )
+            media_id = str(_json(response, write=False)["data"]["id"])
+        except (AuthFailed, RateLimited):
+            raise
+        except ChannelError as exc:
+            notes.append(f"image skipped: upload failed ({exc})")
+            return None
+        except (KeyError, TypeError):
+            notes.append("image skipped: X's upload answer had no media id")
+            return None
+        if image.alt:
+            body: dict[str, Any] = {
+                "id": media_id, "metadata": {"alt_text": {"text": image.alt[:_ALT_TEXT_MAX]}},
+            }
+            try:
+                self._send("alt text", False,
+                           lambda: self._session.post(_METADATA_URL, json=body, auth=self._oauth))
+            except (AuthFailed, RateLimited):
+                raise
+            except ChannelError as exc:
+                notes.append(f"alt text skipped: {exc}")
+        return media_id
+
+    # --- account -----------------------------------------------------------------
+
+    def _me(self) -> tuple[str, str]:
+        with self._lock:
+            if self._account is not None:
+                return self._account
+        response = self._send("account look-up", False,
+                              lambda: self._client.get_me(user_auth=True))
+        data = _json(response, write=False).get("data") or {}
+        if not data.get("id") or not data.get("username"):
+            raise Transient("X's /2/users/me answer had no id or username")
+        account = (str(data["id"]), str(data["username"]))
+        with self._lock:
+            self._account = account
+        return account
+
+    def _status_url(self, tweet_id: str) -> str:
+        try:
+            _, username = self._me()
+        except ChannelError:  # the post is out; a missing name only changes the URL's form
+            return f"https://x.com/i/web/status/{tweet_id}"
+        return f"https://x.com/{username}/status/{tweet_id}"
+
+    # --- the one boundary for tweepy and requests errors ---------------------------
+
+    def _send(self, what: str, write: bool,
+              call: Callable[[], requests.Response]) -> requests.Response:
+        """Run one HTTP call; return its 2xx response or raise the taxonomy error.
+        ``write``: the call may change the account (a timeout is then Ambiguous)."""
+        try:
+            response = call()
+        except tweepy.errors.HTTPException as exc:
+            raise self._error(what, exc.response) from exc
+        except requests.RequestException as exc:
+            raise _scrub(map_requests_error(exc, write=write, what=f"{what} to X"),
+                         self._secrets) from exc
+        if not 200 <= response.status_code < 300:  # our own calls; tweepy raises for these
+            raise self._error(what, response)
+        return response
+
+    def _error(self, what: str, response: Any) -> ChannelError:
+        status = int(response.status_code)
+        detail = redact(_problem_message(response), self._secrets)
+        if status == 429:
+            until = _rate_limit_until(response.headers)
+            return RateLimited(f"{what}: X rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
+                               until=until, http_status=429)
+        if status == 401:
+            return AuthFailed("X rejected the credentials (401)", http_status=401)
+        if status >= 500:
+            return Transient(f"{what}: X answered {status}: {detail}", http_status=status)
+        if status == 403 and _DUPLICATE in detail.lower():
+            return _Duplicate(f"{what}: {detail}", http_status=403)
+        if status == 403 and _problem_type(response).endswith(_PERMISSION_PROBLEMS):
+            return AuthFailed(f"{what}: X refused the permission: {detail}", http_status=403)
+        return Permanent(f"{what}: X refused it ({status}): {detail}", http_status=status)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
+    value = spec.options.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
+    return value
+
+
+def _json(response: requests.Response, *, write: bool) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        # A 2xx we cannot read: for a write, the post may well exist.
+        error = Ambiguous if write else Transient
+        raise error(f"X answered {response.status_code} with a body that is not JSON",
+                    http_status=response.status_code) from None
+    return body if isinstance(body, dict) else {}
+
+
+def _body(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _problem_message(response: Any) -> str:
+    """X's own words: ``detail``, else ``errors[].message``, else ``title``."""
+    body = _body(response)
+    if isinstance(body.get("detail"), str) and body["detail"]:
+        parts = [body["detail"]]
+        parts += [e["message"] for e in body.get("errors") or []
+                  if isinstance(e, dict) and isinstance(e.get("message"), str)]
+        return " ".join(parts)
+    messages = [str(e["message"]) for e in body.get("errors") or []
+                if isinstance(e, dict) and isinstance(e.get("message"), str) and e["message"]]
+    if messages:
+        return "; ".join(messages)
+    if isinstance(body.get("title"), str):
+        return str(body["title"])
+    return str(getattr(response, "reason", "") or "no message")
+
+
+def _problem_type(response: Any) -> str:
+    value = _body(response).get("type")
+    return value if isinstance(value, str) else ""
+
+
+def _rate_limit_until(headers: Mapping[str, str]) -> datetime:
+    """When X lets us post again: the 24-hour user limit's reset when it is
+    spent, else the endpoint window's reset, else 15 minutes from now."""
+    def epoch(name: str) -> datetime | None:
+        raw = headers.get(name)
+        try:
+            return datetime.fromtimestamp(int(str(raw).strip()), UTC) if raw else None
+        except (ValueError, OverflowError, OSError):
+            return None
+
+    if str(headers.get("x-user-limit-24hour-remaining", "")).strip() == "0":
+        daily = epoch("x-user-limit-24hour-reset")
+        if daily is not None:
+            return daily
+    return epoch("x-rate-limit-reset") or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+
+
+def _normal_text(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def _tweet_text(tweet: Mapping[str, Any]) -> str:
+    """A post's text as it was submitted: X escapes ``&<>``, shortens links to
+    t.co and appends a t.co link for attached media; undo all three."""
+    text = html.unescape(str(tweet.get("text") or ""))
+    for url in (tweet.get("entities") or {}).get("urls") or []:
+        short, expanded = url.get("url"), url.get("expanded_url") or ""
+        if not short:
+            continue
+        if url.get("media_key") or "/photo/" in expanded or "/video/" in expanded:
+            text = text.replace(short, "")
+        elif expanded:
+            text = text.replace(short, expanded)
+    return _normal_text(text)
+
+
+def _scrub(error: ChannelError, secrets: tuple[str, ...]) -> ChannelError:
+    error.args = tuple(redact(str(a), secrets) for a in error.args)
+    return error

@@ -1,0 +1,391 @@
+"""FakeGraph: the parts of the Facebook Graph API a Page publisher uses, over real HTTP.
+
+Paths are versioned like the real ones (``/v23.0/...``; any version is
+accepted and logged in ``versions``)::
+
+    GET  /vX/me?fields=id,name                 the Page the token belongs to
+    GET  /vX/{page-id}                         the Page
+    POST /vX/{page-id}/feed                    message, link → {"id": "<page>_<n>"}
+    POST /vX/{page-id}/photos                  url, caption, alt_text_custom
+                                               → {"id": "<photo>", "post_id": "<page>_<n>"}
+    GET  /vX/{page-id}/published_posts, /feed  recent posts, newest first, from ``posts``
+    GET  /vX/{post-id}                         one post
+
+The token may come as ``access_token`` (query or form, as facebook-sdk sends
+it) or as ``Authorization: Bearer|OAuth <token>``. Errors have Graph's shape,
+``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``, and
+the codes the real API uses: 190 (bad or revoked token), 506 (duplicate
+status message), 100 (bad parameter), 12 (the ``link`` field of Page posts,
+removed in v3.3), 324 (the photo's url cannot be fetched), 2 (server error,
+``is_transient``), 32 (Page rate limit, with ``X-Business-Use-Case-Usage``).
+
+A "503" fault answers with an HTML page, as an edge proxy does; a "429" fault
+answers code 32 with ``estimated_time_to_regain_access`` set to
+``rate_limit_seconds`` in minutes (a fraction when that is not whole minutes:
+the real API says whole minutes, tests want seconds).
+
+``/photos`` fetches its ``url`` as Facebook would (from 127.0.0.1 too).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from tests.fakes.fakehttp import FakeServer, Reply, Request
+
+_VERSIONED = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
+_FIELD_LIST = re.compile(r"(\w+)(\{[^{}]*\})?")
+
+
+@dataclass
+class StoredPost:
+    id: str  # "<page-id>_<n>"
+    message: str
+    link: str | None
+    created_time: datetime
+    photo_id: str | None = None
+    photo_url: str | None = None
+    photo_bytes: int = 0
+    alt_text: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # other form fields as sent
+
+    @property
+    def permalink_url(self) -> str:
+        page, _, number = self.id.partition("_")
+        return f"https://www.facebook.com/{page}/posts/{number}"
+
+    def attachments(self) -> list[dict[str, Any]]:
+        if self.photo_id:
+            return [
+                {
+                    "type": "photo",
+                    "url": f"https://www.facebook.com/photo.php?fbid={self.photo_id}",
+                    "unshimmed_url": f"https://www.facebook.com/photo.php?fbid={self.photo_id}",
+                }
+            ]
+        if self.link:
+            shim = f"https://l.facebook.com/l.php?u={quote(self.link, safe='')}&h=AT0fake"
+            return [{"type": "share", "url": shim, "unshimmed_url": self.link}]
+        return []
+
+
+class FakeGraph(FakeServer):
+    """A fake Graph API for one Page (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        page_id: str = "1234",
+        page_name: str = "Riverside Ledger",
+        page_token: str | None = None,
+        fetch_timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.page_id = page_id
+        self.page_name = page_name
+        #: The token requests must carry (None: any non-empty token).
+        self.page_token = page_token
+        self.fetch_timeout = fetch_timeout
+        self.posts: list[StoredPost] = []
+        self.versions: set[str] = set()
+        #: Page edges answered with an error, e.g. {"published_posts"} to make
+        #: a client fall back to /feed.
+        self.refused_edges: set[str] = set()
+        self._numbers = itertools.count(100_000_000_000_001)
+        self._calls = 0
+
+    # --- classification --------------------------------------------------------
+
+    def _route(self, request: Request) -> tuple[str | None, str]:
+        m = _VERSIONED.match(request.path)
+        if not m:
+            return None, request.path
+        return m.group(1), (m.group(2) or "/").rstrip("/") or "/"
+
+    def scope_of(self, request: Request) -> str:
+        _, path = self._route(request)
+        if request.method == "POST" and re.fullmatch(r"/[^/]+/(feed|photos)", path):
+            return "create"
+        return "read" if request.method == "GET" else "other"
+
+    def _token(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        for scheme in ("Bearer ", "OAuth "):
+            if header.startswith(scheme):
+                return header[len(scheme) :].strip()
+        token = request.param("access_token")
+        if token is None and request.method == "POST":
+            token = request.form().get("access_token")
+        return token
+
+    def has_auth(self, request: Request) -> bool:
+        return bool(self._token(request))
+
+    # --- replies ---------------------------------------------------------------
+
+    def _headers(
+        self, *, call_count: int | None = None, regain_minutes: float = 0
+    ) -> dict[str, str]:
+        with self.lock:
+            self._calls += 1
+            count = call_count if call_count is not None else min(99, self._calls)
+        usage = {
+            "call_count": count,
+            "total_cputime": max(1, count // 2),
+            "total_time": max(1, count // 2),
+        }
+        buc = {
+            self.page_id: [
+                {
+                    "type": "pages",
+                    "call_count": count,
+                    "total_cputime": usage["total_cputime"],
+                    "total_time": usage["total_time"],
+                    "estimated_time_to_regain_access": regain_minutes,
+                }
+            ]
+        }
+        return {
+            "x-app-usage": json.dumps(usage),
+            "x-business-use-case-usage": json.dumps(buc),
+            "x-fb-trace-id": secrets.token_urlsafe(8),
+            "x-fb-rev": "1000000000",
+            "facebook-api-version": "v23.0",
+            "access-control-allow-origin": "*",
+            "cache-control": "private, no-cache, no-store, must-revalidate",
+        }
+
+    def error(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        type_: str = "OAuthException",
+        transient: bool | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """A Graph error reply (usable from tests to script odd answers)."""
+        err: dict[str, Any] = {"message": message, "type": type_, "code": code}
+        if subcode is not None:
+            err["error_subcode"] = subcode
+        if transient is not None:
+            err["is_transient"] = transient
+        err["fbtrace_id"] = secrets.token_urlsafe(8)
+        all_headers = self._headers()
+        if code == 190:
+            all_headers["www-authenticate"] = (
+                f'OAuth "Facebook Platform" "invalid_token" "{message}"'
+            )
+        all_headers.update(headers or {})
+        return Reply(status, {"error": err}, all_headers)
+
+    def server_error(self, request: Request, status: int) -> Reply:
+        if status == 503:
+            page = "<html><body><h1>503 Service Unavailable</h1></body></html>"
+            return Reply(503, page, {}, content_type="text/html; charset=utf-8")
+        return self.error(
+            500,
+            2,
+            "An unexpected error has occurred. Please retry your request later.",
+            transient=True,
+        )
+
+    def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        seconds = max(0.0, reset - time.time())
+        minutes: float = seconds / 60
+        if minutes.is_integer():
+            minutes = int(minutes)
+        headers = self._headers(call_count=100, regain_minutes=minutes)
+        # The announced reset, as the client will compute it from the header.
+        with self.lock:
+            self.rate_limit_reset = time.time() + seconds
+        reply = self.error(400, 32, "(#32) Page request limit reached", headers=headers)
+        return reply
+
+    def announce_reset(self, seconds: float | None = None) -> float:
+        # Graph announces minutes from now, not an epoch second: no rounding.
+        reset = time.time() + (self.rate_limit_seconds if seconds is None else seconds)
+        with self.lock:
+            self.rate_limit_reset = reset
+        return reset
+
+    def handle(self, request: Request) -> Reply:
+        version, path = self._route(request)
+        if version is None:
+            return self.error(400, 2500, "Unknown path components: " + request.path)
+        with self.lock:
+            self.versions.add(version)
+        token = self._token(request)
+        if not token:
+            return self.error(
+                400,
+                2500,
+                "An active access token must be used to query information about the current user.",
+            )
+        if self.revoked:
+            return self.error(
+                400,
+                190,
+                "Error validating access token: The session has been "
+                "invalidated because the user changed their password or Facebook "
+                "has changed the session for security reasons.",
+                subcode=460,
+            )
+        if self.page_token is not None and token != self.page_token:
+            return self.error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        parts = path.strip("/").split("/")
+        if request.method == "GET":
+            if parts in (["me"], [self.page_id]):
+                return self._page(request)
+            if (
+                len(parts) == 2
+                and parts[0] in ("me", self.page_id)
+                and parts[1] in ("published_posts", "feed", "posts")
+            ):
+                if parts[1] in self.refused_edges:
+                    return self.error(
+                        400,
+                        100,
+                        f"(#100) Tried accessing nonexisting field "
+                        f"({parts[1]}) on node type (Page)",
+                    )
+                return self._list(request)
+            if len(parts) == 1:
+                return self._one(request, parts[0])
+        if request.method == "POST" and len(parts) == 2 and parts[0] in ("me", self.page_id):
+            form = request.form()
+            if parts[1] == "feed":
+                return self._create_feed(form)
+            if parts[1] == "photos":
+                return self._create_photo(form)
+        return self.error(
+            400,
+            100,
+            f"Unsupported {request.method.lower()} request. Object with "
+            f"ID '{parts[0]}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+            type_="GraphMethodException",
+        )
+
+    def _fields(self, request: Request, default: str) -> list[str]:
+        raw = request.param("fields") or default
+        return [m.group(1) for m in _FIELD_LIST.finditer(raw)]
+
+    def _page(self, request: Request) -> Reply:
+        fields = self._fields(request, "id,name")
+        page = {"id": self.page_id, "name": self.page_name}
+        body = {k: v for k, v in page.items() if k in fields or k == "id"}
+        return Reply(200, body, self._headers())
+
+    def _render(self, post: StoredPost, fields: list[str]) -> dict[str, Any] | Reply:
+        if "link" in fields:
+            return self.error(
+                400,
+                12,
+                "(#12) link field is deprecated for versions v3.3 and higher",
+                type_="OAuthException",
+            )
+        out: dict[str, Any] = {"id": post.id}
+        if "message" in fields and post.message:
+            out["message"] = post.message
+        if "permalink_url" in fields:
+            out["permalink_url"] = post.permalink_url
+        if "created_time" in fields:
+            out["created_time"] = post.created_time.strftime("%Y-%m-%dT%H:%M:%S+0000")
+        if "attachments" in fields and post.attachments():
+            out["attachments"] = {"data": post.attachments()}
+        return out
+
+    def _list(self, request: Request) -> Reply:
+        fields = self._fields(request, "id,message,created_time")
+        raw_limit = request.param("limit", "25") or "25"
+        if not raw_limit.isdigit():
+            return self.error(400, 100, "(#100) The parameter limit must be an integer")
+        limit = min(int(raw_limit), 100)
+        with self.lock:
+            recent = list(reversed(self.posts))[:limit]
+        data = []
+        for post in recent:
+            rendered = self._render(post, fields)
+            if isinstance(rendered, Reply):
+                return rendered
+            data.append(rendered)
+        body: dict[str, Any] = {"data": data}
+        if data:
+            body["paging"] = {"cursors": {"before": "QVFIUmZAfake0", "after": "QVFIUmZAfake1"}}
+        return Reply(200, body, self._headers())
+
+    def _one(self, request: Request, object_id: str) -> Reply:
+        with self.lock:
+            post = next((p for p in self.posts if object_id in (p.id, p.photo_id)), None)
+        if post is None:
+            return self.error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{object_id}' "
+                "does not exist, cannot be loaded due to missing permissions, or "
+                "does not support this operation.",
+                subcode=33,
+                type_="GraphMethodException",
+            )
+        rendered = self._render(post, self._fields(request, "id,message,created_time"))
+        return rendered if isinstance(rendered, Reply) else Reply(200, rendered, self._headers())
+
+    def _duplicate(self, message: str) -> bool:
+        return bool(message) and any(p.message == message for p in self.posts)
+
+    def _create_feed(self, form: dict[str, str]) -> Reply:
+        message, link = form.get("message", ""), form.get("link") or None
+        if not message and not link:
+            return self.error(400, 100, "(#100) Missing message or attachment")
+        with self.lock:
+            if self._duplicate(message):
+                return self.error(400, 506, "(#506) Duplicate status message")
+            post = self._store(message, link, form)
+        return Reply(200, {"id": post.id}, self._headers())
+
+    def _create_photo(self, form: dict[str, str]) -> Reply:
+        url = form.get("url")
+        if not url:
+            return self.error(400, 324, "(#324) Requires upload file")
+        try:
+            with urllib.request.urlopen(url, timeout=self.fetch_timeout) as response:
+                size = len(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return self.error(400, 324, "(#324) Missing or invalid image file")
+        message = form.get("caption") or form.get("message") or ""
+        with self.lock:
+            if self._duplicate(message):
+                return self.error(400, 506, "(#506) Duplicate status message")
+            post = self._store(message, None, form)
+            post.photo_id = str(next(self._numbers))
+            post.photo_url = url
+            post.photo_bytes = size
+            post.alt_text = form.get("alt_text_custom")
+        return Reply(200, {"id": post.photo_id, "post_id": post.id}, self._headers())
+
+    def _store(self, message: str, link: str | None, form: dict[str, str]) -> StoredPost:
+        extra = {
+            k: v
+            for k, v in form.items()
+            if k not in ("message", "link", "access_token", "caption", "url")
+        }
+        post = StoredPost(
+            f"{self.page_id}_{next(self._numbers)}", message, link, datetime.now(UTC), extra=extra
+        )
+        self.posts.append(post)
+        return post

@@ -1,0 +1,377 @@
+"""XChannel through the real tweepy against FakeX over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from PIL import Image as PILImage
+
+from publisher.channels import make_channel
+from publisher.channels.base import ChannelSpec
+from publisher.channels.x import XChannel, _rate_limit_until
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.fakehttp import FileServer, Reply
+from tests.fakes.x_server import FakeX
+
+SECRETS = {
+    "api_key": "ck-consumer-KEY-7f3a9",
+    "api_secret": "cs-consumer-SECRET-b81c2",
+    "access_token": "at-ACCESS-token-44d1e",
+    "access_token_secret": "ats-ACCESS-secret-9e0f7",
+}
+LINK = "https://news.example.org/2025/06/flood-warning"
+
+
+def _png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def images() -> Iterator[FileServer]:
+    with FileServer({"/photo.png": (_png(), "image/png")}) as site:
+        yield site  # type: ignore[misc]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeX]:
+    server = FakeX(consumer_key=SECRETS["api_key"], access_token=SECRETS["access_token"],
+                   slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeX) -> Iterator[Callable[..., XChannel]]:
+    made: list[XChannel] = []
+
+    def build(*, timeout: float = 5.0, base_url: str | None = None, **options: object) -> XChannel:
+        options.setdefault("allow_private_images", True)
+        spec = ChannelSpec("x", "x", secrets=SECRETS, options=options,
+                           base_url=base_url or fake.base_url, timeout=timeout)
+        channel = make_channel(spec)
+        assert isinstance(channel, XChannel)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., XChannel]) -> XChannel:
+    return make()
+
+
+def _request(text: str = f"Flood warning for the river district {LINK}", *,
+             link: str | None = LINK, image: Image | None = None,
+             after_ambiguous: bool = False) -> PublishRequest:
+    return PublishRequest(post_id=1, idempotency_key="k-1", text=text, link=link, image=image,
+                          after_ambiguous=after_ambiguous)
+
+
+def _assert_no_secrets(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS.values():
+            assert secret not in text
+
+
+# --- publishing --------------------------------------------------------------------
+
+
+def test_publish_text_link_and_image_with_alt_text(channel: XChannel, fake: FakeX,
+                                                   images: FileServer) -> None:
+    image = Image(images.url("/photo.png"), alt="A flooded street with a red car")
+    result = channel.publish(_request(image=image))
+
+    assert channel.delivery is DeliveryClass.RECONCILABLE
+    [post] = fake.posts
+    assert result.remote_id == post.id
+    assert result.remote_url == f"https://x.com/{fake.username}/status/{post.id}"
+    assert result.http_status == 201
+    assert result.notes == ()
+    assert post.text == _request().text
+    assert post.expanded_urls == [LINK]
+    [media_id] = post.media_ids
+    media = fake.media[media_id]
+    assert media.alt_text == "A flooded street with a red car"
+    assert media.category == "tweet_image"
+    assert media.content_type == "image/png"
+    [upload] = fake.requests_to("POST", "/2/media/upload")
+    assert upload.auth
+    assert all(r.auth for r in fake.requests)
+
+
+def test_publish_without_image_when_option_off(make: Callable[..., XChannel], fake: FakeX,
+                                               images: FileServer) -> None:
+    channel = make(with_image=False)
+    channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.posts[0].media_ids == []
+    assert fake.requests_to("POST", "/2/media/upload") == []
+
+
+def test_image_that_404s_is_skipped_with_a_note(channel: XChannel, fake: FakeX,
+                                                images: FileServer) -> None:
+    result = channel.publish(_request(image=Image(images.url("/gone.png"), alt="x")))
+    assert fake.posts[0].media_ids == []
+    assert result.notes == ("image skipped: HTTP 404",)
+
+
+def test_private_image_refused_unless_allowed(make: Callable[..., XChannel], fake: FakeX,
+                                              images: FileServer) -> None:
+    channel = make(allow_private_images=False)
+    result = channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.posts[0].media_ids == []
+    assert len(result.notes) == 1
+    assert result.notes[0].startswith("image skipped: refusing non-public address 127.0.0.1")
+    assert images.requests == []
+
+
+def test_upload_server_error_posts_without_image(channel: XChannel, fake: FakeX,
+                                                 images: FileServer) -> None:
+    fake.fail_next("503", on="upload")
+    result = channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.posts[0].media_ids == []
+    assert result.notes[0].startswith("image skipped: upload failed")
+    assert "503" in result.notes[0]
+
+
+@pytest.mark.parametrize(("kind", "error"), [("429", RateLimited), ("revoked", AuthFailed)])
+def test_upload_refused_for_the_account_fails_the_post(
+        channel: XChannel, fake: FakeX, images: FileServer, kind: str,
+        error: type[ChannelError]) -> None:
+    fake.fail_next(kind, on="upload")
+    with pytest.raises(error):
+        channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.posts == []
+    assert fake.requests_to("POST", "/2/tweets") == []
+
+
+def test_other_client_error_is_permanent_with_x_message(channel: XChannel, fake: FakeX) -> None:
+    with pytest.raises(Permanent) as caught:
+        channel.publish(_request(text="", link=None))
+    assert caught.value.http_status == 400
+    assert "One or more parameters to your request was invalid" in str(caught.value)
+    assert "You must provide a text or media" in str(caught.value)
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500),
+    ("503", Transient, 503),
+    ("reset_before", Ambiguous, None),
+    ("reset_after", Ambiguous, None),
+])
+def test_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
+                                error: type[ChannelError], status: int | None) -> None:
+    fake.fail_next(kind)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_rate_limit_until_is_the_announced_reset(channel: XChannel, fake: FakeX) -> None:
+    fake.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert fake.rate_limit_reset is not None
+    assert caught.value.until == datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    assert caught.value.http_status == 429
+    assert fake.posts == []
+
+
+def test_spent_daily_limit_waits_for_the_24_hour_reset(channel: XChannel, fake: FakeX) -> None:
+    fake.fail_next("429_daily")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert fake.rate_limit_reset is not None
+    assert caught.value.until == datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+
+
+def test_rate_limit_without_headers_waits_15_minutes() -> None:
+    before = datetime.now(UTC)
+    until = _rate_limit_until({})
+    assert before + timedelta(minutes=15) <= until <= datetime.now(UTC) + timedelta(minutes=15)
+    assert _rate_limit_until({"x-user-limit-24hour-remaining": "0",
+                              "x-user-limit-24hour-reset": "2000000000",
+                              "x-rate-limit-reset": "1900000000"}) == datetime.fromtimestamp(
+        2_000_000_000, UTC)
+
+
+def test_fake_counts_requests_before_the_announced_reset(channel: XChannel,
+                                                         fake: FakeX) -> None:
+    fake.fail_next("429")
+    with pytest.raises(RateLimited):
+        channel.publish(_request())
+    channel.whoami()  # too early: the dispatcher must not do this
+    assert [r.path for r in fake.early_requests][-1] == "/2/users/me"
+
+
+def test_timeout_applies_and_is_ambiguous(make: Callable[..., XChannel], fake: FakeX) -> None:
+    channel = make(timeout=0.5)
+    fake.fail_next("slow")  # the fake answers after 30 s (or when released)
+    with pytest.raises(Ambiguous) as caught:
+        channel.publish(_request())
+    # Only a client-side timeout ends the call before the fake has answered.
+    assert fake.posts == []
+    assert "ReadTimeout" in str(caught.value)
+    fake.release_slow()
+    fake.settle()
+    found = channel.find(_request())
+    assert found is not None and found.remote_id == fake.posts[0].id
+
+
+def test_connection_refused_is_transient(make: Callable[..., XChannel]) -> None:
+    closed = FakeX()
+    with closed:
+        url = closed.base_url
+    with pytest.raises(Transient) as caught:
+        make(base_url=url).publish(_request())
+    assert "could not connect" in str(caught.value)
+
+
+# --- reconciliation ----------------------------------------------------------------
+
+
+def test_reset_after_then_find_finds_it(channel: XChannel, fake: FakeX) -> None:
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    found = channel.find(_request())
+    assert found is not None
+    assert found.remote_id == fake.posts[0].id
+    assert found.remote_url == f"https://x.com/{fake.username}/status/{fake.posts[0].id}"
+
+
+def test_reset_before_then_find_finds_nothing(channel: XChannel, fake: FakeX) -> None:
+    fake.fail_next("reset_before")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    assert fake.posts == []
+    assert channel.find(_request()) is None
+
+
+def test_find_compares_links_canonically(channel: XChannel, fake: FakeX) -> None:
+    fake.post_text(f"Older story {LINK}-old")
+    channel.publish(_request(text=f"Flood warning {LINK}/?utm_source=social&utm_medium=x"))
+    found = channel.find(_request(text="different text", link=LINK))
+    assert found is not None and found.remote_id == fake.posts[-1].id
+    assert channel.find(_request(text="different", link=LINK + "-other")) is None
+
+
+def test_find_matches_the_text_of_a_linkless_post_with_image(
+        channel: XChannel, fake: FakeX, images: FileServer) -> None:
+    text = "Road closed: Main St & 5th <until Friday>"
+    channel.publish(_request(text=text, link=None, image=Image(images.url("/photo.png"))))
+    assert fake.posts[0].display_text.startswith("Road closed: Main St &amp; 5th &lt;")
+    found = channel.find(_request(text=text, link=None))
+    assert found is not None and found.remote_id == fake.posts[0].id
+    assert channel.find(_request(text=text + "!", link=None)) is None
+
+
+def test_duplicate_after_ambiguous_returns_the_earlier_post(channel: XChannel,
+                                                            fake: FakeX) -> None:
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    result = channel.publish(_request(after_ambiguous=True))
+    assert len(fake.posts) == 1
+    assert result.remote_id == fake.posts[0].id
+    assert any("duplicate" in note for note in result.notes)
+
+
+def test_duplicate_without_ambiguity_is_permanent(channel: XChannel, fake: FakeX) -> None:
+    fake.post_text(_request().text)
+    with pytest.raises(Permanent) as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 403
+    assert "duplicate" in str(caught.value)
+    assert len(fake.posts) == 1
+
+
+# --- credentials -------------------------------------------------------------------
+
+
+def test_whoami(channel: XChannel, fake: FakeX) -> None:
+    assert channel.whoami() == f"@{fake.username} (id {fake.user_id})"
+
+
+def test_revoked_credentials_fail_auth(channel: XChannel, fake: FakeX) -> None:
+    channel.whoami()
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 401
+    with pytest.raises(AuthFailed, match=r"X rejected the credentials \(401\)"):
+        channel.whoami()
+    with pytest.raises(AuthFailed):
+        channel.find(_request())
+
+
+def test_wrong_consumer_key_fails_auth(make: Callable[..., XChannel], fake: FakeX) -> None:
+    fake.consumer_key = "someone-else"
+    with pytest.raises(AuthFailed):
+        make().whoami()
+
+
+def test_with_image_must_be_a_boolean(fake: FakeX) -> None:
+    with pytest.raises(ConfigError, match=r"options\.with_image"):
+        XChannel(ChannelSpec("x", "x", secrets=SECRETS, options={"with_image": "yes"}))
+
+
+def test_secrets_never_in_messages_or_repr(make: Callable[..., XChannel], fake: FakeX) -> None:
+    channel = make(timeout=0.5)
+    texts = [repr(channel), str(channel)]
+    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
+        fake.fail_next(kind)
+        with pytest.raises(ChannelError) as caught:
+            channel.publish(_request(text=f"{kind} {LINK}"))
+        texts += [str(caught.value), repr(caught.value)]
+    fake.release_slow()
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as auth:
+        channel.whoami()
+    texts += [str(auth.value), repr(auth.value)]
+    _assert_no_secrets(*texts)
+
+
+# --- scripted answers the fault switches do not cover ------------------------------
+
+
+def test_missing_write_permission_fails_auth(channel: XChannel, fake: FakeX) -> None:
+    fake.handle = lambda request: fake._problem(  # type: ignore[method-assign]
+        403, "Forbidden",
+        "Your client app is not configured with the appropriate oauth1 app permissions "
+        "for this endpoint.", "https://api.twitter.com/2/problems/oauth1-permissions")
+    with pytest.raises(AuthFailed, match="oauth1 app permissions"):
+        channel.publish(_request())
+
+
+def test_unreadable_success_answer_is_ambiguous(channel: XChannel, fake: FakeX) -> None:
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        201, "<html>ok</html>", content_type="text/html")
+    with pytest.raises(Ambiguous) as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 201
