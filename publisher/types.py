@@ -165,6 +165,8 @@ class NewPost:
     last_error: str | None = None
     template: str = "default"
     created_by: str = "planner"
+    #: After this the post is stale and fails instead of going out late.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,7 @@ class OutboxItem:
     template: str = "default"
     created_by: str = "planner"
     published_at: datetime | None = None
+    expires_at: datetime | None = None
     #: Article fields a channel may want for a link card.
     title: str = ""
     summary: str = ""
@@ -214,6 +217,34 @@ class Attempt:
     remote_id: str | None = None
     remote_url: str | None = None
     article_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """What the store remembers about a channel: pause, rate limit, health."""
+
+    name: str
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    auth_failed: bool = False  # paused because the platform refused the credentials
+    rate_limited_until: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A daemon process as the store sees it."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

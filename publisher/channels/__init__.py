@@ -32,7 +32,9 @@ class ChannelType:
 REGISTRY: dict[str, ChannelType] = {
     t.name: t
     for t in (
-        ChannelType("console", "publisher.channels.console:ConsoleChannel", DeliveryClass.IDEMPOTENT),
+        ChannelType(
+            "console", "publisher.channels.console:ConsoleChannel", DeliveryClass.IDEMPOTENT
+        ),
         ChannelType("jsonl", "publisher.channels.jsonl:JsonlChannel", DeliveryClass.IDEMPOTENT),
         ChannelType(
             "x",
@@ -59,7 +61,8 @@ def make_channel(spec: ChannelSpec) -> Channel:
     missing = [key for key in info.credentials if not spec.secrets.get(key)]
     if missing:
         raise ConfigError(
-            [f"channel {spec.name!r}: missing credential(s) {', '.join(missing)} in the environment"]
+            [f"channel {spec.name!r}: missing credential(s) {', '.join(missing)} "
+             "in the environment"]
         )
     module_name, _, class_name = info.target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)

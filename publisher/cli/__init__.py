@@ -1,0 +1,209 @@
+"""The ``publisher`` command (Typer + Rich).
+
+Exit codes: 0 ok; 1 failed or unhealthy; 2 bad input or invalid
+configuration.  A ``PublisherError`` becomes one red line on stderr
+(tracebacks only with ``-v``).  Heavy modules (SQLAlchemy, httpx, platform
+SDKs) are imported inside the commands, so ``publisher --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from publisher.app import App
+    from publisher.config import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="publisher",
+    help="A newsroom's social desk: watches your site and publishes every new article "
+    "to your channels, never twice, never lost.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+class _State:
+    verbose = False
+    schedules: Path | None = None
+    log_format = "human"
+
+
+state = _State()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print one red line and return the exit to raise."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]error:[/red] {message}", markup=True
+    )
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map publisher's errors to one line and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from publisher.exceptions import ConfigError, InputError, PublisherError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from None
+        except InputError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+        except PublisherError as exc:
+            if state.verbose:
+                raise
+            raise fail(str(exc), EXIT_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    from publisher.config import Settings
+
+    values: dict[str, Any] = {}
+    if state.schedules is not None:
+        values["schedules"] = state.schedules
+    return Settings(**values)
+
+
+def build_app(**kwargs: Any) -> App:
+    """The wired app; configuration problems end the command with exit 2."""
+    from publisher.app import make_app
+
+    return make_app(settings(), **kwargs)
+
+
+def setup_logs(app_: App | None = None) -> None:
+    from publisher.app import secret_values
+    from publisher.logs import setup_logging
+
+    s = settings()
+    secrets = secret_values(app_.config, app_.environ) if app_ is not None else []
+    setup_logging(fmt=state.log_format or s.log_format,
+                  level="DEBUG" if state.verbose else s.log_level, secrets=secrets)
+
+
+@app.callback()
+def _main(
+    schedules: Annotated[Path | None, typer.Option(
+        "--schedules", "-s", help="Folder (or file) of schedules/*.toml. "
+        "Default: $PUBLISHER_SCHEDULES or ./schedules.", show_default=False)] = None,
+    log_format: Annotated[str, typer.Option(
+        "--log-format", help="human, or json for one JSON object per line.")] = "human",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")]
+    = False,
+) -> None:
+    if log_format not in ("human", "json"):
+        raise fail(f'--log-format: must be "human" or "json", not "{log_format}"', EXIT_USAGE)
+    state.schedules = schedules
+    state.log_format = log_format
+    state.verbose = verbose
+
+
+@app.command()
+@handle_errors
+def run(
+    once: Annotated[bool, typer.Option(
+        "--once", help="Poll every feed once, publish until nothing is due, then exit.")] = False,
+    grace: Annotated[float, typer.Option(
+        help="Seconds to let posts in flight finish on SIGTERM.")] = 20.0,
+) -> None:
+    """Run the daemon: watch the feeds, plan posts, publish them.
+
+    Example: [bold]publisher run[/bold]   (or [bold]publisher run --once[/bold] from cron)
+    """
+    setup_logs()
+    a = build_app()
+    setup_logs(a)
+    try:
+        if once:
+            a.store.acquire_daemon_lock()
+            try:
+                a.run_once()
+            finally:
+                a.store.release_daemon_lock()
+            return
+        from publisher.daemon import Daemon
+
+        code = Daemon(a, grace=grace).run()
+    finally:
+        a.close()
+    raise typer.Exit(code)
+
+
+@app.command()
+@handle_errors
+def check(
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Only validate files and environment; do not call the platforms.")]
+    = False,
+) -> None:
+    """Validate the schedules, templates and credentials, and ask each platform
+    who each channel will post as.
+
+    Example: [bold]publisher check[/bold]
+    """
+    from rich.console import Console
+
+    a = build_app(upgrade=False)
+    out = Console(highlight=False)
+    try:
+        out.print(f"configuration ok: {len(a.config.feeds)} feed(s), "
+                  f"{len(a.config.channels)} channel(s), {len(a.config.routes)} route(s)")
+        if offline:
+            return
+        bad = 0
+        for name, ok, line in a.check_channels():
+            mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
+            out.print(f"{mark} {name}: {line}")
+            bad += not ok
+    finally:
+        a.close()
+    if bad:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Apply the database migrations (the daemon also does it on start).
+
+    Example: [bold]publisher db upgrade[/bold]
+    """
+    from publisher.store import open_store
+
+    store = open_store(settings().database_url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    print("database is up to date")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
