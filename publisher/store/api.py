@@ -1,0 +1,220 @@
+"""The store's contract: every query the rest of publisher may make.
+
+``Store`` is implemented in ``publisher/store/db.py``; this module fixes the
+method names and meanings so services can be written against them.  All
+datetimes in and out are timezone-aware UTC.  Every SQLAlchemy error is
+mapped to ``StoreError`` inside the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from publisher.types import (
+    Article,
+    ArticleData,
+    ArticleState,
+    Attempt,
+    ChannelState,
+    FeedKind,
+    FeedState,
+    NewPost,
+    OutboxItem,
+    Outcome,
+    PostStatus,
+    WorkerInfo,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as configured."""
+
+    name: str
+    url: str
+    kind: FeedKind
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A post whose lease ran out, now re-leased to the worker that took it
+    over, with its latest attempt (None when no attempt was ever started)."""
+
+    post: OutboxItem
+    last_attempt: Attempt | None
+
+
+class StoreAPI(Protocol):
+    url: str
+    dialect: str  # "sqlite" or "postgresql"
+
+    # -- lifecycle -------------------------------------------------------
+    def upgrade(self) -> None:
+        """Apply Alembic migrations up to head (creates the SQLite file 0600)."""
+
+    def close(self) -> None: ...
+
+    def acquire_daemon_lock(self) -> None:
+        """SQLite: take an exclusive lock (flock on ``<db>.lock``) held until
+        ``release_daemon_lock``/process exit; raise ``AlreadyRunning`` naming the
+        pid of the holder. PostgreSQL: no-op (several daemons share the work)."""
+
+    def release_daemon_lock(self) -> None: ...
+
+    def heartbeat(self, worker: str, *, now: datetime, host: str, pid: int,
+                  stopping: bool = False) -> None:
+        """Upsert the worker row; ``stopping`` sets stopped_at."""
+
+    def workers(self) -> list[WorkerInfo]: ...
+
+    # -- feeds -----------------------------------------------------------
+    def sync_feeds(self, feeds: Sequence[FeedSpec], *, now: datetime) -> None:
+        """Insert new feeds (due now), update kind/url of known ones (a changed
+        url resets etag/last_modified/body_hash/seeded). Feeds no longer
+        configured are kept (their history matters) but never returned by
+        ``due_feeds``."""
+
+    def get_feed(self, name: str) -> FeedState:
+        """Raise NotFoundError for an unknown feed."""
+
+    def list_feeds(self) -> list[FeedState]:
+        """Configured (synced) feeds only, by name."""
+
+    def due_feeds(self, *, now: datetime) -> list[FeedState]:
+        """Configured feeds whose next_poll_at is null or <= now."""
+
+    def record_poll_success(self, name: str, *, now: datetime, etag: str | None,
+                            last_modified: str | None, body_hash: str | None,
+                            next_poll_at: datetime) -> None:
+        """Clears last_error and error_count, sets seeded, last_poll_at,
+        last_success_at."""
+
+    def record_poll_failure(self, name: str, *, now: datetime, error: str,
+                            next_poll_at: datetime) -> int:
+        """Stores the error, increments and returns error_count."""
+
+    # -- articles --------------------------------------------------------
+    def known(self, guids: Collection[str], urls: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of these guids and canonical urls any stored article has
+        (across all feeds, never forgotten). Batched: one or two queries."""
+
+    def add_articles(self, feed: str | None, items: Sequence[ArticleData], *,
+                     state: ArticleState, now: datetime) -> list[Article]:
+        """Insert the items that are not known by guid or by url, in one
+        transaction, and return the inserted ones in the given order.  A
+        concurrent insert of the same guid/url by another daemon is skipped,
+        not an error (UNIQUE guid, UNIQUE url)."""
+
+    def pending_articles(self, *, limit: int = 100) -> list[Article]:
+        """Articles in state PENDING, newest published first."""
+
+    def get_article(self, article_id: int) -> Article: ...
+
+    def find_article(self, url: str) -> Article | None:
+        """By canonical url."""
+
+    def save_plan(self, article_id: int, posts: Sequence[NewPost], *,
+                  now: datetime) -> list[int]:
+        """One transaction: insert the posts (a post for a channel the article
+        already has is skipped: UNIQUE(article_id, channel)) and set the
+        article to PLANNED. Returns the ids of the inserted posts.  Each post
+        gets a fresh idempotency key (uuid4 hex), not_before = post.not_before
+        or now."""
+
+    def mark_articles(self, article_ids: Collection[int], state: ArticleState) -> None: ...
+
+    # -- the outbox ------------------------------------------------------
+    def add_posts(self, posts: Sequence[NewPost], *, article_id: int | None,
+                  now: datetime) -> list[int]:
+        """Editor-made posts, one transaction."""
+
+    def get_post(self, post_id: int) -> OutboxItem:
+        """Raise NotFoundError for an unknown id."""
+
+    def list_posts(self, *, statuses: Collection[PostStatus] | None = None,
+                   channels: Collection[str] | None = None, since: datetime | None = None,
+                   limit: int = 200) -> list[OutboxItem]:
+        """Newest first."""
+
+    def next_due(self, *, channels: Collection[str] | None = None) -> datetime | None:
+        """The earliest due time of a claimable post (queued or waiting)."""
+
+    def claim_due(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
+                  channels: Collection[str]) -> list[OutboxItem]:
+        """Lease up to ``limit`` due posts of these channels: status QUEUED or
+        WAITING with coalesce(next_attempt_at, not_before) <= now; breaking
+        priority first, then low last, then by due time.  PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: one ``BEGIN IMMEDIATE`` transaction.
+        Sets status PUBLISHING, lease_owner and lease_expires_at."""
+
+    def start_attempt(self, post_id: int, *, worker: str, now: datetime) -> Attempt | None:
+        """Commit an attempt row (STARTED, number = attempts + 1) and increment
+        posts.attempts, only while ``worker`` holds the lease; None when the
+        lease was lost."""
+
+    def finish_attempt(self, attempt_id: int, *, worker: str, now: datetime,
+                       outcome: Outcome, post_status: PostStatus,
+                       next_attempt_at: datetime | None = None,
+                       http_status: int | None = None, error: str | None = None,
+                       remote_id: str | None = None, remote_url: str | None = None) -> bool:
+        """One transaction: the attempt's outcome, finished_at, http_status,
+        error, remote id/url; and, only while ``worker`` holds the lease, the
+        post's new status, next_attempt_at, last_error, remote id/url,
+        published_at (when PUBLISHED) and the lease cleared.  Returns False
+        when the lease was lost (the attempt row is still completed)."""
+
+    def log_event(self, post_id: int, *, worker: str, now: datetime, outcome: Outcome,
+                  error: str | None = None, remote_id: str | None = None,
+                  remote_url: str | None = None) -> Attempt:
+        """Append a finished row to the publish log that is not a platform
+        call of its own (a reconcile result, stale, an editor's resolve).
+        Its number is the post's current attempt count."""
+
+    def set_post_status(self, post_id: int, status: PostStatus, *,
+                        expected: Collection[PostStatus] | None = None,
+                        worker: str | None = None, now: datetime,
+                        error: str | None = None, next_attempt_at: datetime | None = None,
+                        remote_id: str | None = None, remote_url: str | None = None) -> bool:
+        """Compare-and-set: change status only if the current status is in
+        ``expected`` (and, when ``worker`` is given, that worker holds the
+        lease); clears the lease.  Returns whether it changed."""
+
+    def release(self, post_ids: Collection[int], *, worker: str) -> int:
+        """Give back leased posts that no attempt was started for (graceful
+        stop): PUBLISHING -> QUEUED (WAITING when next_attempt_at is set)."""
+
+    def take_over_expired(self, *, now: datetime, worker: str,
+                          lease_seconds: float, limit: int = 100) -> list[Expired]:
+        """Re-lease posts in PUBLISHING whose lease expired to ``worker``
+        (SKIP LOCKED on PostgreSQL); a STARTED last attempt is marked
+        AMBIGUOUS ("lease expired") in the same transaction."""
+
+    # -- channels --------------------------------------------------------
+    def channel_states(self) -> dict[str, ChannelState]:
+        """Every channel that has a row (rows are created on first write)."""
+
+    def set_paused(self, channel: str, *, paused: bool, now: datetime,
+                   reason: str | None = None, by: str | None = None,
+                   auth_failed: bool = False) -> None: ...
+
+    def set_rate_limited(self, channel: str, until: datetime | None) -> None:
+        """Never moves an existing later ``until`` earlier unless ``until`` is None."""
+
+    def record_channel_result(self, channel: str, *, now: datetime, ok: bool,
+                              error: str | None = None) -> None: ...
+
+    # -- the publish log and counts --------------------------------------
+    def attempts(self, *, post_id: int | None = None, channel: str | None = None,
+                 outcomes: Collection[Outcome] | None = None, since: datetime | None = None,
+                 article_url: str | None = None, after_id: int | None = None,
+                 limit: int = 200) -> list[Attempt]:
+        """Oldest first when after_id is given (for --follow), else newest first."""
+
+    def post_counts(self) -> dict[tuple[str, PostStatus], int]:
+        """Number of posts per (channel, status)."""
+
+    def published_count(self, channel: str, *, since: datetime) -> int:
+        """Posts of the channel published at or after ``since``."""
