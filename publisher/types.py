@@ -18,6 +18,7 @@ Every datetime is timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -261,6 +262,13 @@ class PublishRequest:
     attempt: int = 1
     #: True when an earlier attempt of this post was ambiguous (it may be there).
     after_ambiguous: bool = False
+    #: What an earlier attempt of this post saved with ``save_checkpoint``
+    #: (e.g. a Threads container id), so a retry can resume instead of redo.
+    checkpoint: str | None = None
+    #: Durably stores a checkpoint for this post (committed before it returns).
+    #: Adapters with a two-step publish call it between the steps.
+    save_checkpoint: Callable[[str], None] | None = field(default=None, compare=False,
+                                                          repr=False)
 
 
 @dataclass(frozen=True, slots=True)

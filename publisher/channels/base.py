@@ -75,3 +75,10 @@ class Channel(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+# Optional, looked up with getattr by the planner:
+#
+#     def max_length(self) -> int | None:
+#         """The platform's own current length limit, when it announces one
+#         (a Mastodon instance's max_characters); None to keep the static rule."""

@@ -1,0 +1,453 @@
+"""Configuration: secrets and paths from the environment, the rest from TOML.
+
+Two sources, never mixed:
+
+- ``Settings`` (pydantic-settings) reads the process environment and ``.env``:
+  where the database is, where the schedules and templates are, logging, and
+  the credential values that channels name by environment variable.
+- ``schedules/*.toml`` declares the site, its feeds, its channels and the
+  routes between them.  Secrets are never written there: a channel names the
+  *environment variables* that hold its credentials.
+
+``load_config`` validates everything it can see on its own and raises one
+``ConfigError`` carrying one line per problem, each naming the file and the
+key (``schedules/site.toml: routes[1].channels: unknown channel "fb"``).
+Checks that need another capability (is the channel type known, does the
+template exist) are made by the app with the same line format.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from publisher.exceptions import ConfigError
+from publisher.types import FeedKind
+
+DEFAULT_DATABASE = "sqlite:///var/publisher.db"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class Settings(BaseSettings):
+    """Process settings from the environment and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PUBLISHER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(default=DEFAULT_DATABASE, validation_alias="DATABASE_URL")
+    schedules: Path = Path("schedules")
+    templates: Path = Path("templates")
+    log_format: str = "human"
+    log_level: str = "INFO"
+    #: Identifies this daemon in leases and the publish log (default host:pid).
+    worker_id: str | None = None
+    env_file: Path = Path(".env")
+
+    def environment(self) -> dict[str, str]:
+        """The variables credentials are looked up in: ``.env`` first, the
+        process environment overriding it."""
+        values: dict[str, str] = {}
+        if self.env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(self.env_file).items() if v is not None})
+        values.update(os.environ)
+        return values
+
+
+def parse_duration(value: Any) -> float:
+    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"2d"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f'not a duration: {value!r} (use e.g. 90, "90s", "15m", "24h")')
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"duration must not be negative: {value!r}")
+    return seconds
+
+
+# -- the TOML model (validation only; the app reads the frozen dataclasses below) ----
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Site(_Model):
+    name: str = "newsroom"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'unknown time zone "{value}" (use an IANA name like "Europe/Paris")'
+            ) from None
+        return value
+
+
+class _Feed(_Model):
+    name: str
+    url: str
+    kind: FeedKind = FeedKind.RSS
+    poll_interval: float = 60.0
+    backfill: int = Field(default=0, ge=0, le=500)
+    max_entries: int = Field(default=200, ge=1, le=10_000)
+    headers: dict[str, str] = {}
+    #: Header name -> environment variable, for feeds behind a token.
+    headers_from_env: dict[str, str] = {}
+
+    _duration = field_validator("poll_interval", mode="before")(
+        classmethod(lambda cls, v: parse_duration(v))
+    )
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _min_interval(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1 second")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?://[^/\s]+|file:|/|\.{0,2}/|[\w.-]+/)", value):
+            raise ValueError(f'not an http(s) URL or a file path: "{value}"')
+        return value
+
+
+class _Retry(_Model):
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    base: float = 2.0
+    cap: float = 900.0
+
+    _duration = field_validator("base", "cap", mode="before")(
+        classmethod(lambda cls, v: parse_duration(v))
+    )
+
+
+class _Channel(_Model):
+    type: str
+    credentials: dict[str, str] = {}
+    base_url: str | None = None
+    max_age: float = 86400.0
+    timeout: float = 10.0
+    template: str = "default"
+    approval: bool = False
+    utm: dict[str, str] | None = None
+    hashtags: dict[str, str] = {}
+    hashtag_limit: int = Field(default=3, ge=0, le=10)
+    retry: _Retry = _Retry()
+    options: dict[str, Any] = {}
+
+    _duration = field_validator("max_age", "timeout", mode="before")(
+        classmethod(lambda cls, v: parse_duration(v))
+    )
+
+    @field_validator("credentials")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, env in value.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+                raise ValueError(
+                    f"{key}: must name an environment variable (like X_API_KEY), "
+                    "never hold the secret itself"
+                )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f'not an http(s) URL: "{value}"')
+        return value.rstrip("/") if value else value
+
+
+class _Route(_Model):
+    feed: str = "*"
+    categories: list[str] = []
+    tags: list[str] = []
+    channels: list[str]
+    template: str | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _some(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one channel")
+        return value
+
+
+class _File(_Model):
+    site: _Site | None = None
+    feeds: list[_Feed] = []
+    channels: dict[str, _Channel] = {}
+    routes: list[_Route] = []
+
+    @model_validator(mode="after")
+    def _channel_names(self) -> _File:
+        for name in self.channels:
+            _check_name(name)
+        return self
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f'"{value}" is not a valid name (lower-case letters, digits, "-" and "_")'
+        )
+    return value
+
+
+# -- what the rest of publisher reads -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    max_attempts: int = 8
+    base: float = 2.0
+    cap: float = 900.0
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str  # absolute http(s) URL or file:// URL
+    kind: FeedKind
+    poll_interval: float
+    backfill: int
+    max_entries: int
+    headers: Mapping[str, str]
+    headers_from_env: Mapping[str, str]
+    source: str  # "schedules/site.toml: feeds[0]"
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    type: str
+    credentials: Mapping[str, str]  # credential key -> environment variable name
+    base_url: str | None
+    max_age: float
+    timeout: float
+    template: str
+    approval: bool
+    utm: Mapping[str, str] | None
+    hashtags: Mapping[str, str]
+    hashtag_limit: int
+    retry: RetryConfig
+    options: Mapping[str, Any]
+    source: str  # "schedules/site.toml: channels.x"
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    feed: str  # a feed name or "*"
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    channels: tuple[str, ...]
+    template: str | None
+    source: str
+
+    def matches(self, feed: str | None, categories: Iterable[str], tags: Iterable[str]) -> bool:
+        """Whether an article of ``feed`` with these categories/tags takes this route.
+        Category and tag filters compare case-insensitively; either one matching is enough."""
+        if self.feed != "*" and self.feed != feed:
+            return False
+        if not self.categories and not self.tags:
+            return True
+        wanted = {c.casefold() for c in self.categories} | {t.casefold() for t in self.tags}
+        have = {c.casefold() for c in categories} | {t.casefold() for t in tags}
+        return bool(wanted & have)
+
+
+@dataclass(frozen=True)
+class Config:
+    site_name: str
+    timezone: ZoneInfo
+    feeds: tuple[FeedConfig, ...]
+    channels: Mapping[str, ChannelConfig]
+    routes: tuple[RouteConfig, ...]
+    files: tuple[Path, ...] = field(default=())
+
+    def feed(self, name: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        raise KeyError(name)
+
+    def channels_for(self, feed: str | None, categories: Iterable[str],
+                     tags: Iterable[str]) -> dict[str, str | None]:
+        """Channel name -> template override, for every route the article takes
+        (the first route naming a channel wins)."""
+        categories, tags = list(categories), list(tags)
+        chosen: dict[str, str | None] = {}
+        for route in self.routes:
+            if route.matches(feed, categories, tags):
+                for channel in route.channels:
+                    chosen.setdefault(channel, route.template)
+        return chosen
+
+
+def _loc(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _resolve_feed_url(url: str, base_dir: Path) -> str:
+    if re.match(r"^https?://", url):
+        return url
+    raw = url.removeprefix("file://").removeprefix("file:")
+    path = Path(raw)
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    return path.as_uri()
+
+
+def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate every ``*.toml`` in ``schedules`` (or one file).
+
+    Raises ``ConfigError`` with one line per problem.  With ``environ``, also
+    checks that every credential variable a channel names is set (values are
+    never read into the config)."""
+    files = sorted(schedules.glob("*.toml")) if schedules.is_dir() else [schedules]
+    if not files or not files[0].exists():
+        raise ConfigError([f"{_display(schedules)}: no schedules (*.toml) found"])
+    problems: list[str] = []
+    parsed: list[tuple[Path, _File]] = []
+    for path in files:
+        shown = _display(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{shown}: cannot read: {exc}")
+            continue
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{shown}: invalid TOML: {exc}")
+            continue
+        try:
+            parsed.append((path, _File.model_validate(raw)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key"
+                elif err["type"] == "missing":
+                    msg = "is required"
+                problems.append(f"{shown}: {_loc(err['loc'])}: {msg}")
+    if problems:
+        raise ConfigError(problems)
+
+    site: _Site | None = None
+    site_file = ""
+    feeds: list[FeedConfig] = []
+    channels: dict[str, ChannelConfig] = {}
+    routes: list[RouteConfig] = []
+    for path, model in parsed:
+        shown = _display(path)
+        if model.site is not None:
+            if site is not None:
+                problems.append(f"{shown}: site: already declared in {site_file}")
+            site, site_file = model.site, shown
+        for i, feed in enumerate(model.feeds):
+            if any(f.name == feed.name for f in feeds):
+                problems.append(f'{shown}: feeds[{i}].name: duplicate feed "{feed.name}"')
+                continue
+            feeds.append(FeedConfig(
+                name=feed.name, url=_resolve_feed_url(feed.url, path.parent), kind=feed.kind,
+                poll_interval=feed.poll_interval, backfill=feed.backfill,
+                max_entries=feed.max_entries, headers=dict(feed.headers),
+                headers_from_env=dict(feed.headers_from_env), source=f"{shown}: feeds[{i}]",
+            ))
+        for name, ch in model.channels.items():
+            if name in channels:
+                problems.append(f'{shown}: channels.{name}: duplicate channel "{name}"')
+                continue
+            retry = RetryConfig(ch.retry.max_attempts, ch.retry.base, ch.retry.cap)
+            channels[name] = ChannelConfig(
+                name=name, type=ch.type, credentials=dict(ch.credentials), base_url=ch.base_url,
+                max_age=ch.max_age, timeout=ch.timeout, template=ch.template,
+                approval=ch.approval, utm=dict(ch.utm) if ch.utm is not None else None,
+                hashtags=dict(ch.hashtags), hashtag_limit=ch.hashtag_limit, retry=retry,
+                options=dict(ch.options), source=f"{shown}: channels.{name}",
+            )
+        for i, route in enumerate(model.routes):
+            routes.append(RouteConfig(
+                feed=route.feed, categories=tuple(route.categories), tags=tuple(route.tags),
+                channels=tuple(route.channels), template=route.template,
+                source=f"{shown}: routes[{i}]",
+            ))
+
+    feed_names = {f.name for f in feeds}
+    for route in routes:
+        if route.feed != "*" and route.feed not in feed_names:
+            problems.append(f'{route.source}.feed: unknown feed "{route.feed}"')
+        for j, channel in enumerate(route.channels):
+            if channel not in channels:
+                problems.append(f'{route.source}.channels[{j}]: unknown channel "{channel}"')
+    if environ is not None:
+        for ch in channels.values():
+            for key, env in ch.credentials.items():
+                if not environ.get(env):
+                    problems.append(
+                        f"{ch.source}.credentials.{key}: environment variable {env} is not set"
+                    )
+        for feed in feeds:
+            for header, env in feed.headers_from_env.items():
+                if not environ.get(env):
+                    problems.append(
+                        f"{feed.source}.headers_from_env.{header}: "
+                        f"environment variable {env} is not set"
+                    )
+    if not feeds and not channels:
+        problems.append(f"{_display(schedules)}: declares no feeds and no channels")
+    if problems:
+        raise ConfigError(problems)
+    site = site or _Site()
+    return Config(
+        site_name=site.name, timezone=ZoneInfo(site.timezone), feeds=tuple(feeds),
+        channels=channels, routes=tuple(routes), files=tuple(files),
+    )

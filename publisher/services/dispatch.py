@@ -1,0 +1,453 @@
+"""Dispatch: claim due posts, publish them, log every attempt (outbox -> channel -> log).
+
+The delivery guarantee lives here (DESIGN.md):
+
+1. A post is claimed under a lease; the attempt is recorded as *started* and
+   committed **before** the platform is called.
+2. The outcome is recorded afterwards, with the post's next state, in one
+   transaction fenced by the lease.
+3. A post whose newest log row is *started* (its worker died) or *ambiguous*
+   (a timeout after sending) is never simply sent again: it is reconciled by
+   its channel's delivery class first: idempotent channels retry with the
+   same key, reconcilable ones look for the post on the platform, review
+   ones go to ``needs_review`` for an editor.
+
+Posts of different channels go out concurrently through a bounded thread
+pool, so one article's fan-out takes about one platform round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from datetime import datetime, timedelta
+
+from publisher.channels import REGISTRY, Channel, ChannelSpec, make_channel
+from publisher.config import ChannelConfig, Config
+from publisher.exceptions import Ambiguous, AuthFailed, ChannelError, ConfigError, RateLimited
+from publisher.services.policy import backoff_delay, is_stale, judge_error
+from publisher.store.api import StoreAPI
+from publisher.types import (
+    Attempt,
+    DeliveryClass,
+    OutboxItem,
+    Outcome,
+    PostStatus,
+    PublishRequest,
+)
+
+log = logging.getLogger("publisher.dispatch")
+
+#: Wait this long before looking for a post whose attempt timed out: platforms
+#: may take a moment to show a post they just stored.
+RECONCILE_DELAY = 2.0
+
+
+def channel_spec(channel: ChannelConfig, environ: Mapping[str, str]) -> ChannelSpec:
+    """The adapter's spec for a configured channel, with its secrets read now."""
+    secrets = {key: environ.get(env, "") for key, env in channel.credentials.items()}
+    return ChannelSpec(name=channel.name, type=channel.type, secrets=secrets,
+                       options=channel.options, base_url=channel.base_url,
+                       timeout=channel.timeout)
+
+
+class ChannelPool:
+    """The channel adapters, built on first use (so no SDK is imported until a
+    channel of its type publishes) and shared by the dispatch threads."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str], *,
+                 overrides: Mapping[str, Channel] | None = None,
+                 factory: Callable[[ChannelSpec], Channel] = make_channel):
+        self._config = config
+        self._environ = environ
+        self._built: dict[str, Channel] = dict(overrides or {})
+        self._factory = factory
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Channel:
+        with self._lock:
+            channel = self._built.get(name)
+            if channel is None:
+                channel = self._factory(channel_spec(self._config.channels[name], self._environ))
+                self._built[name] = channel
+            return channel
+
+    def delivery(self, name: str) -> DeliveryClass:
+        """The channel's delivery class, without building it when possible."""
+        with self._lock:
+            built = self._built.get(name)
+        if built is not None:
+            return built.delivery
+        return REGISTRY[self._config.channels[name].type].delivery
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._built = list(self._built.values()), {}
+        for channel in channels:
+            try:
+                channel.close()
+            except Exception:  # closing must not stop the shutdown
+                log.debug("closing a channel failed", exc_info=True)
+
+
+def _request(item: OutboxItem, *, attempt: int, after_ambiguous: bool) -> PublishRequest:
+    return PublishRequest(
+        post_id=item.id, idempotency_key=item.idempotency_key, text=item.text, link=item.link,
+        image=item.image, title=item.title, summary=item.summary, attempt=attempt,
+        after_ambiguous=after_ambiguous,
+    )
+
+
+class Dispatcher:
+    """Claims due posts and works them on a bounded thread pool."""
+
+    def __init__(self, *, config: Config, store: StoreAPI, channels: ChannelPool,
+                 now: Callable[[], datetime], worker: str, max_workers: int = 16,
+                 lease_seconds: float = 300.0, rand: Callable[[], float] = random.random):
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.now = now
+        self.worker = worker
+        self.max_workers = max_workers
+        self.lease_seconds = lease_seconds
+        self.rand = rand
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="dispatch")
+        self._in_flight: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._tick_lock = threading.Lock()
+        self._stopping = threading.Event()
+        #: In the daemon, a finished post frees a worker for the next due one at
+        #: once instead of at the next tick, so a burst drains at full speed.
+        self.continuous = False
+
+    # -- claiming --------------------------------------------------------------------
+
+    def blocked(self, now: datetime) -> dict[str, str]:
+        """Channels that may not be called now, with the reason."""
+        blocked: dict[str, str] = {}
+        for name, state in self.store.channel_states().items():
+            if state.paused:
+                blocked[name] = f"paused: {state.paused_reason or 'no reason given'}"
+            elif state.rate_limited_until and state.rate_limited_until > now:
+                blocked[name] = f"rate limited until {state.rate_limited_until.isoformat()}"
+        return blocked
+
+    def tick(self) -> int:
+        """Claim as many due posts as there are free workers and start them.
+        Returns how many were claimed."""
+        if self._stopping.is_set():
+            return 0
+        with self._tick_lock:
+            return self._claim()
+
+    def _claim(self) -> int:
+        with self._lock:
+            free = self.max_workers - len(self._in_flight)
+        if free <= 0:
+            return 0
+        now = self.now()
+        blocked = self.blocked(now)
+        eligible = [name for name in self.config.channels if name not in blocked]
+        if not eligible:
+            return 0
+        items = self.store.claim_due(now=now, worker=self.worker,
+                                     lease_seconds=self.lease_seconds, limit=free,
+                                     channels=eligible)
+        for item in items:
+            self._submit(item)
+        return len(items)
+
+    def reap(self, *, everything: bool = False) -> int:
+        """Take over posts whose worker's lease expired and work them (their
+        newest attempt is reconciled first).  ``everything``: take every leased
+        post now; only safe when no other daemon can be alive (SQLite lock)."""
+        if self._stopping.is_set():
+            return 0
+        now = self.now()
+        cutoff = now + timedelta(days=36500) if everything else now
+        expired = self.store.take_over_expired(now=cutoff, worker=self.worker,
+                                               lease_seconds=self.lease_seconds)
+        for entry in expired:
+            log.warning("post=%d channel=%s lease expired with attempt %s: taking it over",
+                        entry.post.id, entry.post.channel,
+                        entry.last_attempt.outcome if entry.last_attempt else "none",
+                        extra={"post": entry.post.id, "channel": entry.post.channel})
+            self._submit(entry.post)
+        return len(expired)
+
+    def expire_stale(self) -> int:
+        """Fail waiting posts that became old news, including on paused or
+        rate-limited channels (they are never claimed meanwhile)."""
+        now = self.now()
+        count = 0
+        for item in self.store.list_posts(statuses=[PostStatus.QUEUED, PostStatus.WAITING,
+                                                    PostStatus.DRAFT], limit=10_000):
+            if is_stale(item.expires_at, now) and self.store.set_post_status(
+                    item.id, PostStatus.FAILED, expected=[item.status], now=now,
+                    error=self._stale_reason(item)):
+                self.store.log_event(item.id, worker=self.worker, now=now,
+                                     outcome=Outcome.FAILED, error=self._stale_reason(item))
+                count += 1
+        return count
+
+    def _submit(self, item: OutboxItem) -> None:
+        with self._lock:
+            future = self._executor.submit(self._work, item)
+            self._in_flight[item.id] = future
+
+    # -- waiting and stopping --------------------------------------------------------
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the posts in flight; True when none is left."""
+        with self._lock:
+            futures = list(self._in_flight.values())
+        if futures:
+            wait_futures(futures, timeout=timeout)
+        return self.in_flight() == 0
+
+    def run_until_idle(self) -> None:
+        """Publish until nothing is due now (``publisher run --once``)."""
+        while True:
+            claimed = self.tick()
+            if claimed == 0 and self.in_flight() == 0:
+                return
+            with self._lock:
+                futures = list(self._in_flight.values())
+            if futures:
+                wait_futures(futures, return_when="FIRST_COMPLETED")
+
+    def stop(self, grace: float = 20.0) -> bool:
+        """Stop claiming, let calls in flight finish within ``grace`` seconds.
+        Posts claimed but not started are given back.  True when all finished."""
+        self._stopping.set()
+        done = self.wait(timeout=grace)
+        self._executor.shutdown(wait=done, cancel_futures=True)
+        return done
+
+    # -- working one post ------------------------------------------------------------
+
+    def _work(self, item: OutboxItem) -> None:
+        try:
+            if self._stopping.is_set():
+                self.store.release([item.id], worker=self.worker)
+                return
+            self._process(item)
+        except Exception:
+            # A bug, or the store failing: the post keeps its lease and, when it
+            # expires, is reconciled like after a crash. Never a double send.
+            log.exception("post=%d channel=%s: dispatch failed", item.id, item.channel,
+                          extra={"post": item.id, "channel": item.channel})
+        finally:
+            with self._lock:
+                self._in_flight.pop(item.id, None)
+            if self.continuous and not self._stopping.is_set() and self._tick_lock.acquire(
+                    blocking=False):
+                try:
+                    self._claim()
+                except Exception:
+                    log.exception("claiming the next posts failed")
+                finally:
+                    self._tick_lock.release()
+
+    def _stale_reason(self, item: OutboxItem) -> str:
+        at = item.expires_at.isoformat(timespec="seconds") if item.expires_at else "?"
+        return f"stale: not published before its max_age ran out at {at}"
+
+    def _process(self, item: OutboxItem) -> None:
+        cfg = self.config.channels.get(item.channel)
+        now = self.now()
+        if cfg is None:  # the channel was removed from the configuration
+            self.store.release([item.id], worker=self.worker)
+            return
+        if is_stale(item.expires_at, now):
+            reason = self._stale_reason(item)
+            if self.store.set_post_status(item.id, PostStatus.FAILED,
+                                          expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                          now=now, error=reason):
+                self.store.log_event(item.id, worker=self.worker, now=now,
+                                     outcome=Outcome.FAILED, error=reason)
+                log.warning("post=%d channel=%s outcome=failed url=%s error=%s", item.id,
+                            item.channel, item.link, reason,
+                            extra={"post": item.id, "channel": item.channel})
+            return
+        history = self.store.attempts(post_id=item.id, limit=1000) if item.attempts else []
+        # attempts() is newest first
+        last: Attempt | None = history[0] if history else None
+        after_ambiguous = any(a.outcome in (Outcome.AMBIGUOUS, Outcome.STARTED) for a in history)
+        try:
+            channel = self.channels.get(item.channel)
+        except ConfigError as exc:
+            self._pause(item.channel, f"cannot build channel: {exc}", auth=True, now=now)
+            self.store.release([item.id], worker=self.worker)
+            return
+        if last is not None and last.outcome in (
+            Outcome.STARTED, Outcome.AMBIGUOUS, Outcome.RECONCILED, Outcome.NEEDS_REVIEW
+        ) and self._settle(item, last, channel, cfg, after_ambiguous=after_ambiguous):
+            return
+        self._publish(item, channel, cfg, after_ambiguous=after_ambiguous)
+
+    def _publish(self, item: OutboxItem, channel: Channel, cfg: ChannelConfig, *,
+                 after_ambiguous: bool) -> None:
+        attempt = self.store.start_attempt(item.id, worker=self.worker, now=self.now())
+        if attempt is None:
+            log.warning("post=%d channel=%s: lease lost before publishing", item.id, item.channel)
+            return
+        request = _request(item, attempt=attempt.number, after_ambiguous=after_ambiguous)
+        try:
+            result = channel.publish(request)
+        except ChannelError as exc:
+            self._failed(item, attempt, exc, cfg)
+            return
+        except Exception as exc:
+            # An adapter bug or an exception its boundary missed: it may have
+            # reached the platform, so it is handled as ambiguous.
+            log.exception("post=%d channel=%s: unexpected error from the adapter", item.id,
+                          item.channel)
+            self._failed(item, attempt, Ambiguous(f"unexpected {type(exc).__name__}: {exc}"),
+                         cfg)
+            return
+        now = self.now()
+        note = "; ".join(result.notes) or None
+        self.store.finish_attempt(attempt.id, worker=self.worker, now=now, outcome=Outcome.OK,
+                                  post_status=PostStatus.PUBLISHED,
+                                  http_status=result.http_status, error=note,
+                                  remote_id=result.remote_id, remote_url=result.remote_url)
+        self.store.record_channel_result(item.channel, now=now, ok=True)
+        log.info("post=%d channel=%s attempt=%d outcome=ok url=%s remote=%s%s", item.id,
+                 item.channel, attempt.number, item.link, result.remote_url or result.remote_id,
+                 f" note={note}" if note else "",
+                 extra={"post": item.id, "channel": item.channel, "outcome": "ok"})
+
+    def _failed(self, item: OutboxItem, attempt: Attempt, exc: ChannelError,
+                cfg: ChannelConfig) -> None:
+        now = self.now()
+        verdict = judge_error(exc, attempt=attempt.number, max_attempts=cfg.retry.max_attempts,
+                              base=cfg.retry.base, cap=cfg.retry.cap, now=now, rand=self.rand)
+        status, next_at = verdict.status, verdict.next_attempt_at
+        if verdict.reconcile:
+            if self.channels.delivery(item.channel) is DeliveryClass.REVIEW:
+                status, next_at = PostStatus.NEEDS_REVIEW, None
+            else:
+                next_at = now + timedelta(seconds=RECONCILE_DELAY)
+        if verdict.rate_limited_until is not None:
+            self.store.set_rate_limited(item.channel, verdict.rate_limited_until)
+        if verdict.pause_channel:
+            self._pause(item.channel, f"{cfg.type} refused the credentials: {exc}", auth=True,
+                        now=now)
+        self.store.finish_attempt(attempt.id, worker=self.worker, now=now,
+                                  outcome=verdict.outcome, post_status=status,
+                                  next_attempt_at=next_at, http_status=exc.http_status,
+                                  error=str(exc))
+        self.store.record_channel_result(item.channel, now=now, ok=False, error=str(exc))
+        level = logging.ERROR if status in (PostStatus.FAILED, PostStatus.NEEDS_REVIEW) else (
+            logging.WARNING)
+        log.log(level, "post=%d channel=%s attempt=%d outcome=%s status=%s url=%s%s error=%s",
+                item.id, item.channel, attempt.number, verdict.outcome, status, item.link,
+                f" next={next_at.isoformat(timespec='seconds')}" if next_at else "", exc,
+                extra={"post": item.id, "channel": item.channel,
+                       "outcome": str(verdict.outcome)})
+
+    def _pause(self, channel: str, reason: str, *, auth: bool, now: datetime) -> None:
+        self.store.set_paused(channel, paused=True, now=now, reason=reason, by="publisher",
+                              auth_failed=auth)
+        log.error("channel=%s paused: %s (run `publisher check`, then `publisher resume "
+                  "--channel %s`)", channel, reason, channel, extra={"channel": channel})
+
+    def _settle(self, item: OutboxItem, last: Attempt, channel: Channel, cfg: ChannelConfig,
+                *, after_ambiguous: bool) -> bool:
+        """Decide a post whose newest log row leaves its fate open.  Returns
+        True when the post is settled for now, False to publish (again)."""
+        now = self.now()
+        if last.outcome is Outcome.RECONCILED:  # died between the log row and the status
+            self.store.set_post_status(item.id, PostStatus.PUBLISHED,
+                                       expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                       now=now, remote_id=last.remote_id,
+                                       remote_url=last.remote_url)
+            return True
+        if last.outcome is Outcome.NEEDS_REVIEW:
+            self.store.set_post_status(item.id, PostStatus.NEEDS_REVIEW,
+                                       expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                       now=now, error=last.error)
+            return True
+        delivery = channel.delivery
+        if delivery is DeliveryClass.IDEMPOTENT:
+            return False  # the same idempotency key makes the platform drop a copy
+        if delivery is DeliveryClass.REVIEW:
+            reason = ("ambiguous: the platform may or may not have the post; "
+                      "check the channel and run `publisher queue resolve`")
+            if self.store.set_post_status(item.id, PostStatus.NEEDS_REVIEW,
+                                          expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                          now=now, error=reason):
+                self.store.log_event(item.id, worker=self.worker, now=now,
+                                     outcome=Outcome.NEEDS_REVIEW, error=reason)
+                log.error("post=%d channel=%s outcome=needs_review url=%s", item.id,
+                          item.channel, item.link,
+                          extra={"post": item.id, "channel": item.channel})
+            return True
+        request = _request(item, attempt=item.attempts, after_ambiguous=True)
+        try:
+            found = channel.find(request)
+        except ChannelError as exc:
+            return self._lookup_failed(item, exc, cfg, now)
+        except Exception as exc:
+            log.exception("post=%d channel=%s: unexpected error while reconciling", item.id,
+                          item.channel)
+            return self._lookup_failed(item, ChannelError(f"{type(exc).__name__}: {exc}"), cfg,
+                                       now)
+        if found is not None:
+            self.store.log_event(item.id, worker=self.worker, now=now,
+                                 outcome=Outcome.RECONCILED, remote_id=found.remote_id,
+                                 remote_url=found.remote_url)
+            self.store.set_post_status(item.id, PostStatus.PUBLISHED,
+                                       expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                       now=now, remote_id=found.remote_id,
+                                       remote_url=found.remote_url)
+            self.store.record_channel_result(item.channel, now=now, ok=True)
+            log.info("post=%d channel=%s outcome=reconciled url=%s remote=%s", item.id,
+                     item.channel, item.link, found.remote_url or found.remote_id,
+                     extra={"post": item.id, "channel": item.channel})
+            return True
+        self.store.log_event(item.id, worker=self.worker, now=now, outcome=Outcome.NOT_FOUND,
+                             error="not on the platform after an ambiguous attempt: retrying")
+        log.info("post=%d channel=%s outcome=not_found: publishing again", item.id, item.channel,
+                 extra={"post": item.id, "channel": item.channel})
+        if item.attempts >= cfg.retry.max_attempts:
+            reason = f"gave up after {item.attempts} attempts"
+            self.store.set_post_status(item.id, PostStatus.FAILED,
+                                       expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                       now=now, error=reason)
+            self.store.log_event(item.id, worker=self.worker, now=now, outcome=Outcome.FAILED,
+                                 error=reason)
+            return True
+        return False
+
+    def _lookup_failed(self, item: OutboxItem, exc: ChannelError, cfg: ChannelConfig,
+                       now: datetime) -> bool:
+        """The reconcile look-up failed: keep the post ambiguous and look again later."""
+        if isinstance(exc, RateLimited):
+            self.store.set_rate_limited(item.channel, exc.until)
+            next_at = exc.until
+        else:
+            if isinstance(exc, AuthFailed):
+                self._pause(item.channel, f"{cfg.type} refused the credentials: {exc}",
+                            auth=True, now=now)
+            delay = backoff_delay(max(1, item.attempts), base=cfg.retry.base, cap=cfg.retry.cap,
+                                  rand=self.rand)
+            next_at = now + timedelta(seconds=max(RECONCILE_DELAY, delay))
+        self.store.set_post_status(item.id, PostStatus.WAITING, expected=[PostStatus.PUBLISHING],
+                                   worker=self.worker, now=now, error=f"reconcile: {exc}",
+                                   next_attempt_at=next_at)
+        log.warning("post=%d channel=%s: could not look for an ambiguous post (%s); "
+                    "looking again at %s", item.id, item.channel, exc,
+                    next_at.isoformat(timespec="seconds"),
+                    extra={"post": item.id, "channel": item.channel})
+        return True

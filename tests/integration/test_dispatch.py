@@ -1,0 +1,256 @@
+"""The dispatcher against the real store (SQLite and PostgreSQL) and a
+scripted platform, under an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.config import load_config
+from publisher.exceptions import AuthFailed, Permanent, RateLimited, Transient
+from publisher.services.dispatch import ChannelPool, Dispatcher
+from publisher.types import DeliveryClass, NewPost, Outcome, PostStatus
+from tests.fakes.channel import ScriptedChannel
+from tests.fakes.clock import FakeClock
+
+SCHEDULE = """
+[[feeds]]
+name = "site"
+url = "https://news.example/feed/"
+
+[channels.a]
+type = "jsonl"
+retry = { max_attempts = 3, base = "10s", cap = "60s" }
+
+[channels.b]
+type = "jsonl"
+retry = { max_attempts = 3, base = "10s", cap = "60s" }
+
+[channels.c]
+type = "jsonl"
+
+[channels.d]
+type = "jsonl"
+
+[[routes]]
+channels = ["a", "b", "c", "d"]
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    path = tmp_path / "site.toml"
+    path.write_text(SCHEDULE)
+    return load_config(path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(store, config, clock, channels, *, worker="w1", lease=300.0) -> Dispatcher:
+    pool = ChannelPool(config, {}, overrides={c.name: c for c in channels})
+    return Dispatcher(config=config, store=store, channels=pool, now=clock, worker=worker,
+                      max_workers=8, lease_seconds=lease, rand=lambda: 1.0)
+
+
+def add(store, clock, channel="a", text="Hello", link="https://news.example/story",
+        expires_in: float | None = 3600):
+    expires = clock() + timedelta(seconds=expires_in) if expires_in is not None else None
+    [post_id] = store.add_posts([NewPost(channel=channel, text=text, link=link,
+                                         expires_at=expires)], article_id=None, now=clock())
+    return post_id
+
+
+def outcomes(store, post_id):
+    return [a.outcome for a in reversed(store.attempts(post_id=post_id))]
+
+
+def test_publishes_and_logs(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock)
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.PUBLISHED
+    assert post.remote_url == f"https://a.example/{post_id}"
+    assert outcomes(store, post_id) == [Outcome.OK]
+    assert ch.count(post_id) == 1
+
+
+def test_transient_retries_with_backoff_under_the_clock(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock, script=[Transient("503"), "ok"])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.WAITING
+    # full jitter with rand=1.0: base * 2**0 = 10 s
+    assert post.next_attempt_at == clock() + timedelta(seconds=10)
+    clock.advance(9)
+    d.run_until_idle()
+    assert len(ch.publish_calls()) == 1  # not due yet
+    clock.advance(1)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.PUBLISHED
+    assert outcomes(store, post_id) == [Outcome.RETRYING, Outcome.OK]
+
+
+def test_attempts_used_up_fail_the_post(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock, script=[Transient("503")] * 5)
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    for _ in range(5):
+        d.run_until_idle()
+        clock.advance(120)
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.FAILED
+    assert len(ch.publish_calls()) == 3  # max_attempts
+    assert outcomes(store, post_id) == [Outcome.RETRYING, Outcome.RETRYING, Outcome.FAILED]
+
+
+def test_rate_limit_holds_the_channel_while_others_go(store, config, clock):
+    until = clock() + timedelta(seconds=300)
+    a = ScriptedChannel("a", clock=clock, script=[RateLimited("429", until=until)])
+    b = ScriptedChannel("b", clock=clock)
+    d = make(store, config, clock, [a, b])
+    first = add(store, clock, "a", text="one")
+    d.run_until_idle()
+    second = add(store, clock, "a", text="two", link="https://news.example/2")
+    other = add(store, clock, "b")
+    clock.advance(299)
+    d.run_until_idle()
+    assert store.get_post(other).status is PostStatus.PUBLISHED
+    assert [c.at for c in a.publish_calls()] == [until - timedelta(seconds=300)]
+    assert store.channel_states()["a"].rate_limited_until == until
+    clock.advance(1)
+    d.run_until_idle()
+    assert store.get_post(first).status is PostStatus.PUBLISHED
+    assert store.get_post(second).status is PostStatus.PUBLISHED
+    assert all(c.at >= until for c in a.publish_calls()[1:])
+
+
+def test_permanent_fails_with_the_platform_message(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock, script=[Permanent("Text is too long", http_status=400)])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.FAILED
+    assert post.last_error == "Text is too long"
+    assert store.attempts(post_id=post_id)[0].http_status == 400
+
+
+def test_auth_failed_pauses_the_channel(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock, script=[AuthFailed("token revoked", http_status=401)])
+    d = make(store, config, clock, [ch])
+    first = add(store, clock)
+    d.run_until_idle()
+    second = add(store, clock, text="next", link="https://news.example/next")
+    d.run_until_idle()
+    assert store.get_post(first).status is PostStatus.FAILED
+    state = store.channel_states()["a"]
+    assert state.paused and state.auth_failed
+    assert store.get_post(second).status is PostStatus.QUEUED  # held, not hammered
+    assert len(ch.publish_calls()) == 1
+
+
+@pytest.mark.parametrize("fault", ["reset_after", "reset_before"])
+def test_ambiguous_on_reconcilable_channel_ends_published_once(store, config, clock, fault):
+    ch = ScriptedChannel("a", clock=clock, script=[fault])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.WAITING
+    clock.advance(5)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.PUBLISHED
+    assert ch.count(post_id) == 1
+    expected = ([Outcome.AMBIGUOUS, Outcome.RECONCILED] if fault == "reset_after"
+                else [Outcome.AMBIGUOUS, Outcome.NOT_FOUND, Outcome.OK])
+    assert outcomes(store, post_id) == expected
+
+
+def test_ambiguous_on_idempotent_channel_retries_with_the_same_key(store, config, clock):
+    ch = ScriptedChannel("a", delivery=DeliveryClass.IDEMPOTENT, clock=clock,
+                         script=["reset_after"])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    clock.advance(5)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.PUBLISHED
+    keys = {c.key for c in ch.publish_calls()}
+    assert len(ch.publish_calls()) == 2 and len(keys) == 1
+    assert ch.count(post_id) == 1
+
+
+def test_ambiguous_on_review_channel_needs_review(store, config, clock):
+    ch = ScriptedChannel("a", delivery=DeliveryClass.REVIEW, clock=clock, script=["reset_after"])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    clock.advance(60)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.NEEDS_REVIEW
+    assert len(ch.publish_calls()) == 1
+
+
+def test_expired_lease_with_started_attempt_is_reconciled(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock)
+    post_id = add(store, clock)
+    # worker w0 claims, records the attempt as started, stores the post on the
+    # platform, and dies before recording the answer.
+    [item] = store.claim_due(now=clock(), worker="w0", lease_seconds=60, limit=10,
+                             channels=["a"])
+    store.start_attempt(item.id, worker="w0", now=clock())
+    from publisher.types import PublishRequest
+
+    ch.posts.append(PublishRequest(post_id=item.id, idempotency_key=item.idempotency_key,
+                                   text=item.text, link=item.link))
+    d = make(store, config, clock, [ch], worker="w1", lease=60)
+    assert d.reap() == 0  # not expired yet
+    clock.advance(61)
+    assert d.reap() == 1
+    d.wait()
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.PUBLISHED
+    assert ch.count(post_id) == 1 and ch.publish_calls() == []
+    assert outcomes(store, post_id) == [Outcome.AMBIGUOUS, Outcome.RECONCILED]
+
+
+def test_stale_posts_fail_instead_of_going_out_late(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock)
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock, expires_in=60)
+    clock.advance(61)
+    d.run_until_idle()
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.FAILED and post.last_error.startswith("stale")
+    assert ch.publish_calls() == []
+
+
+def test_stale_posts_on_a_paused_channel_fail_as_stale(store, config, clock):
+    ch = ScriptedChannel("a", clock=clock)
+    d = make(store, config, clock, [ch])
+    store.set_paused("a", paused=True, now=clock(), reason="hacked account", by="ops")
+    post_id = add(store, clock, expires_in=60)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.QUEUED
+    clock.advance(61)
+    assert d.expire_stale() == 1
+    assert store.get_post(post_id).status is PostStatus.FAILED
+
+
+def test_one_article_fans_out_concurrently(store, config, clock):
+    channels = [ScriptedChannel(n, clock=clock, delay=0.3) for n in "abcd"]
+    d = make(store, config, clock, channels)
+    ids = [add(store, clock, n) for n in "abcd"]
+    d.run_until_idle()
+    assert all(store.get_post(i).status is PostStatus.PUBLISHED for i in ids)
+    calls = [c for ch in channels for c in ch.publish_calls()]
+    # every call started before any other ended: they overlapped
+    assert max(c.started for c in calls) < min(c.ended for c in calls)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.config import load_config, parse_duration
+from publisher.exceptions import ConfigError
+
+GOOD = """
+[site]
+name = "Ledger"
+timezone = "Europe/Paris"
+
+[[feeds]]
+name = "site"
+url = "https://news.example/feed/"
+poll_interval = "2m"
+
+[channels.x]
+type = "x"
+credentials = { api_key = "X_API_KEY" }
+max_age = "6h"
+
+[[routes]]
+feed = "site"
+categories = ["Politics"]
+channels = ["x"]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "site.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return tmp_path
+
+
+def problems(tmp_path: Path, text: str, **kw) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), **kw)
+    return info.value.problems
+
+
+def test_good_config(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.timezone.key == "Europe/Paris"
+    assert config.feeds[0].poll_interval == 120
+    assert config.channels["x"].max_age == 6 * 3600
+    assert config.channels_for("site", ["politics"], []) == {"x": None}
+    assert config.channels_for("site", ["Sports"], []) == {}
+
+
+def test_each_problem_names_file_and_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = GOOD.replace('channels = ["x"]', 'channels = ["x", "fb"]').replace(
+        'feed = "site"', 'feed = "nope"'
+    )
+    assert problems(tmp_path, bad) == [
+        'site.toml: routes[0].feed: unknown feed "nope"',
+        'site.toml: routes[0].channels[1]: unknown channel "fb"',
+    ]
+
+
+def test_structural_problems(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = (
+        GOOD.replace('"Europe/Paris"', '"Mars/Olympus"')
+        .replace('"2m"', '"soon"')
+        .replace('max_age = "6h"', 'max_age = "6h"\ncolour = "blue"')
+    )
+    found = problems(tmp_path, bad)
+    assert 'site.toml: site.timezone: unknown time zone "Mars/Olympus"' in found[0]
+    assert any(p.startswith("site.toml: feeds[0].poll_interval: not a duration") for p in found)
+    assert "site.toml: channels.x.colour: unknown key" in found
+
+
+def test_invalid_toml_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    [line] = problems(tmp_path, "[[feeds]\nname=")
+    assert line.startswith("site.toml: invalid TOML:")
+
+
+def test_secrets_are_named_not_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = GOOD.replace('"X_API_KEY"', '"sk-live 123:abc"')
+    [line] = problems(tmp_path, bad)
+    assert line.startswith("site.toml: channels.x.credentials: api_key: must name an environment")
+    assert "sk-live" not in line
+
+
+def test_missing_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    found = problems(tmp_path, GOOD, environ={})
+    assert found == [
+        "site.toml: channels.x.credentials.api_key: environment variable X_API_KEY is not set"
+    ]
+    assert load_config(tmp_path, environ={"X_API_KEY": "k"}).channels["x"]
+
+
+def test_several_files_merge(tmp_path):
+    write(tmp_path, GOOD)
+    write(
+        tmp_path,
+        '[[feeds]]\nname = "wp"\nurl = "https://wp.example"\nkind = "wordpress"\n',
+        "more.toml",
+    )
+    config = load_config(tmp_path)
+    assert [f.name for f in config.feeds] == ["wp", "site"]
+
+
+def test_relative_feed_path_is_resolved_against_the_file(tmp_path):
+    config = load_config(
+        write(tmp_path, GOOD.replace("https://news.example/feed/", "../feeds/site.xml"))
+    )
+    assert config.feeds[0].url == (tmp_path.parent / "feeds/site.xml").resolve().as_uri()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(90, 90), ("90s", 90), ("15m", 900), ("24h", 86400), ("2d", 172800), ("1.5h", 5400)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5", "1w", True])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
