@@ -196,6 +196,7 @@ class OutboxItem:
     created_by: str = "planner"
     published_at: datetime | None = None
     expires_at: datetime | None = None
+    checkpoint: str | None = None
     #: Article fields a channel may want for a link card.
     title: str = ""
     summary: str = ""

@@ -94,11 +94,13 @@ class ChannelPool:
                 log.debug("closing a channel failed", exc_info=True)
 
 
-def _request(item: OutboxItem, *, attempt: int, after_ambiguous: bool) -> PublishRequest:
+def _request(item: OutboxItem, *, attempt: int, after_ambiguous: bool,
+             save_checkpoint: Callable[[str], None] | None = None) -> PublishRequest:
     return PublishRequest(
         post_id=item.id, idempotency_key=item.idempotency_key, text=item.text, link=item.link,
         image=item.image, title=item.title, summary=item.summary, attempt=attempt,
-        after_ambiguous=after_ambiguous,
+        after_ambiguous=after_ambiguous, checkpoint=item.checkpoint,
+        save_checkpoint=save_checkpoint,
     )
 
 
@@ -170,8 +172,14 @@ class Dispatcher:
             return 0
         now = self.now()
         cutoff = now + timedelta(days=36500) if everything else now
-        expired = self.store.take_over_expired(now=cutoff, worker=self.worker,
-                                               lease_seconds=self.lease_seconds)
+        expired = []
+        while True:
+            batch = self.store.take_over_expired(now=now, worker=self.worker,
+                                                 lease_seconds=self.lease_seconds,
+                                                 expired_before=cutoff)
+            expired += batch
+            if len(batch) < 100:
+                break
         for entry in expired:
             log.warning("post=%d channel=%s lease expired with attempt %s: taking it over",
                         entry.post.id, entry.post.channel,
@@ -301,7 +309,12 @@ class Dispatcher:
         if attempt is None:
             log.warning("post=%d channel=%s: lease lost before publishing", item.id, item.channel)
             return
-        request = _request(item, attempt=attempt.number, after_ambiguous=after_ambiguous)
+        def save_checkpoint(value: str) -> None:
+            if not self.store.set_checkpoint(item.id, value, worker=self.worker):
+                raise Ambiguous("lease lost while publishing in steps")
+
+        request = _request(item, attempt=attempt.number, after_ambiguous=after_ambiguous,
+                           save_checkpoint=save_checkpoint)
         try:
             result = channel.publish(request)
         except ChannelError as exc:

@@ -187,10 +187,16 @@ class StoreAPI(Protocol):
         stop): PUBLISHING -> QUEUED (WAITING when next_attempt_at is set)."""
 
     def take_over_expired(self, *, now: datetime, worker: str,
-                          lease_seconds: float, limit: int = 100) -> list[Expired]:
-        """Re-lease posts in PUBLISHING whose lease expired to ``worker``
-        (SKIP LOCKED on PostgreSQL); a STARTED last attempt is marked
-        AMBIGUOUS ("lease expired") in the same transaction."""
+                          lease_seconds: float, limit: int = 100,
+                          expired_before: datetime | None = None) -> list[Expired]:
+        """Re-lease posts in PUBLISHING whose lease expired (before
+        ``expired_before``, default ``now``) to ``worker`` (SKIP LOCKED on
+        PostgreSQL); a STARTED last attempt is marked AMBIGUOUS ("lease
+        expired") in the same transaction."""
+
+    def set_checkpoint(self, post_id: int, checkpoint: str, *, worker: str) -> bool:
+        """Durably store an adapter's checkpoint (e.g. a Threads container id)
+        while ``worker`` holds the post's lease. OutboxItem.checkpoint reads it."""
 
     # -- channels --------------------------------------------------------
     def channel_states(self) -> dict[str, ChannelState]:

@@ -207,7 +207,8 @@ def _item(row: Row[Any]) -> OutboxItem:
         lease_expires_at=m["lease_expires_at"], remote_id=m["remote_id"],
         remote_url=m["remote_url"], last_error=m["last_error"], template=m["template"],
         created_by=m["created_by"], published_at=m["published_at"],
-        expires_at=m["expires_at"], title=m["article_title"] or "",
+        expires_at=m["expires_at"], checkpoint=m["checkpoint"],
+        title=m["article_title"] or "",
         summary=m["article_summary"] or "",
     )
 
@@ -876,6 +877,16 @@ class Store:
                 raise NotFoundError(f"no post with id {post_id}")
         return False
 
+    def set_checkpoint(self, post_id: int, checkpoint: str, *, worker: str) -> bool:
+        """Store an adapter's checkpoint for the post while ``worker`` holds its
+        lease; committed before it returns."""
+        stmt = (update(posts)
+                .where(posts.c.id == post_id, posts.c.lease_owner == worker,
+                       posts.c.status == PostStatus.PUBLISHING.value)
+                .values(checkpoint=checkpoint))
+        with self._write() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
     def release(self, post_ids: Collection[int], *, worker: str) -> int:
         """Give back leased posts that no attempt was started for (graceful
         stop): PUBLISHING -> QUEUED (WAITING when next_attempt_at is set).
@@ -896,17 +907,19 @@ class Store:
         return count
 
     def take_over_expired(self, *, now: datetime, worker: str,
-                          lease_seconds: float, limit: int = 100) -> list[Expired]:
+                          lease_seconds: float, limit: int = 100,
+                          expired_before: datetime | None = None) -> list[Expired]:
         """Re-lease to ``worker`` the posts in PUBLISHING whose lease expired
-        (lease_expires_at <= now); a STARTED last attempt is closed as
-        AMBIGUOUS ("lease expired") in the same transaction."""
+        (lease_expires_at <= ``expired_before``, default now); a STARTED last
+        attempt is closed as AMBIGUOUS ("lease expired") in the same transaction."""
         now = _aware(now)
+        cutoff = _aware(expired_before) if expired_before is not None else now
         if limit <= 0:
             return []
         lease_until = now + timedelta(seconds=lease_seconds)
         stmt = (_post_select()
                 .where(posts.c.status == PostStatus.PUBLISHING.value,
-                       posts.c.lease_expires_at <= now)
+                       posts.c.lease_expires_at <= cutoff)
                 .order_by(posts.c.lease_expires_at, posts.c.id)
                 .limit(limit))
         if self.dialect == "postgresql":

@@ -149,6 +149,8 @@ posts = Table(
     Column("remote_id", Text),
     Column("remote_url", Text),
     Column("last_error", Text),
+    # What a two-step adapter saved between its steps (a Threads container id).
+    Column("checkpoint", Text),
     Column("created_by", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -254,3 +254,29 @@ def test_one_article_fans_out_concurrently(store, config, clock):
     calls = [c for ch in channels for c in ch.publish_calls()]
     # every call started before any other ended: they overlapped
     assert max(c.started for c in calls) < min(c.ended for c in calls)
+
+
+class TwoStepChannel(ScriptedChannel):
+    """Publishes in two steps, saving the first step's id like Threads does."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen_checkpoints: list[str | None] = []
+
+    def publish(self, request):
+        self.seen_checkpoints.append(request.checkpoint)
+        if request.checkpoint is None:
+            request.save_checkpoint(f"container-{request.post_id}")
+        return super().publish(request)
+
+
+def test_a_two_step_adapter_resumes_from_its_checkpoint(store, config, clock):
+    ch = TwoStepChannel("a", delivery=DeliveryClass.IDEMPOTENT, clock=clock,
+                        script=["reset_before"])
+    d = make(store, config, clock, [ch])
+    post_id = add(store, clock)
+    d.run_until_idle()
+    clock.advance(5)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.PUBLISHED
+    assert ch.seen_checkpoints == [None, f"container-{post_id}"]

@@ -652,3 +652,23 @@ def test_finishing_twice_changes_nothing(store: Store) -> None:
     assert not store.finish_attempt(att.id, worker="w1", now=NOW, outcome=Outcome.OK,
                                     post_status=PostStatus.PUBLISHED, remote_id="r")
     assert [a.outcome for a in store.attempts(post_id=pid)] == [Outcome.OK]
+
+
+def test_take_over_with_an_explicit_cutoff_keeps_a_normal_lease(store: Store) -> None:
+    """A lone SQLite daemon on start takes every leased post (the lock proves
+    their worker is dead) but gives itself an ordinary lease."""
+    pid = queue(store)
+    store.claim_due(now=NOW, worker="w1", lease_seconds=LEASE, limit=1, channels=["x"])
+    far = NOW + timedelta(days=36500)
+    [exp] = store.take_over_expired(now=NOW, worker="w2", lease_seconds=LEASE,
+                                    expired_before=far)
+    assert exp.post.id == pid and exp.post.lease_expires_at == NOW + timedelta(seconds=LEASE)
+
+
+def test_checkpoint_is_stored_only_under_the_lease(store: Store) -> None:
+    pid = queue(store)
+    assert store.set_checkpoint(pid, "container-1", worker="w1") is False  # not claimed
+    store.claim_due(now=NOW, worker="w1", lease_seconds=LEASE, limit=1, channels=["x"])
+    assert store.set_checkpoint(pid, "container-1", worker="w2") is False
+    assert store.set_checkpoint(pid, "container-1", worker="w1") is True
+    assert store.get_post(pid).checkpoint == "container-1"

@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.Column("remote_id", sa.Text),
         sa.Column("remote_url", sa.Text),
         sa.Column("last_error", sa.Text),
+        sa.Column("checkpoint", sa.Text),
         sa.Column("created_by", sa.Text, nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
