@@ -1,0 +1,239 @@
+"""Ingest and planning through the app: feeds served over real HTTP, the real
+store (SQLite and PostgreSQL), the real renderer."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.app import make_app
+from publisher.config import Settings
+from publisher.types import ArticleState, PostStatus
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.feeds import item, rss
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def schedule(tmp_path: Path, body: str) -> Settings:
+    (tmp_path / "schedules").mkdir(exist_ok=True)
+    (tmp_path / "schedules" / "site.toml").write_text(body)
+    return Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+                    env_file=tmp_path / ".env")
+
+
+def two_feeds(srv: FeedServer, *, backfill: int = 0, max_age: str = "24h") -> str:
+    return f"""
+[[feeds]]
+name = "main"
+url = "{srv.url('/main/')}"
+backfill = {backfill}
+
+[[feeds]]
+name = "sport"
+url = "{srv.url('/sport/')}"
+
+[channels.wire]
+type = "jsonl"
+max_age = "{max_age}"
+
+[[routes]]
+channels = ["wire"]
+"""
+
+
+@pytest.fixture
+def build(store, tmp_path):
+    """Apps on the test's store; their HTTP clients are closed after the test."""
+    built = []
+
+    def make(body: str):
+        app = make_app(schedule(tmp_path, body), store=store, environ={})
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        app.fetcher.close()
+        app.channels.close()
+
+
+@pytest.fixture
+def srv():
+    with FeedServer() as server:
+        yield server
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def posts(store):
+    return sorted(store.list_posts(), key=lambda p: p.id)
+
+
+def test_first_poll_seeds_then_new_entries_are_planned(store, srv, build):
+    items = [item(n) for n in range(1, 6)]
+    srv.set("/main/", rss(items))
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv))
+    app.sync()
+    report = app.poll("main")
+    assert (report.status, report.new, report.seen) == ("changed", 0, 5)
+    assert app.plan_pending() == []
+    # the second poll is a 304 and parses nothing
+    report = app.poll("main")
+    assert report.status == "not_modified"
+    last = srv.requests_for("/main/")[-1]
+    assert last.status == 304 and last.header("if-none-match")
+    fresh = item(0, title="Dam inspection finds cracks", published=now())
+    srv.set("/main/", rss([fresh, *items]))
+    assert app.poll("main").new == 1
+    [plan] = app.plan_pending()
+    [post] = posts(store)
+    assert post.id == plan.posts[0] and post.status is PostStatus.QUEUED
+    assert post.text.startswith("Dam inspection finds cracks")
+    assert post.link == fresh["link"]
+    feed = store.get_feed("main")
+    assert feed.seeded and feed.etag and feed.error_count == 0
+
+
+def test_backfill_plans_the_newest_n(store, srv, build):
+    items = [item(n, published=now() - timedelta(hours=n)) for n in range(1, 8)]
+    srv.set("/main/", rss(list(reversed(items))))  # document order is oldest first
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv, backfill=3))
+    app.sync()
+    assert app.poll("main").new == 3
+    app.plan_pending()
+    planned = [p.link for p in posts(store)]
+    # newest first
+    assert planned == [items[0]["link"], items[1]["link"], items[2]["link"]]
+
+
+def test_edited_republished_and_cross_feed_entries_are_never_posted_twice(store, srv, build):
+    story = item(1, published=now() - timedelta(minutes=5))
+    srv.set("/main/", rss([]))
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv))
+    app.sync()
+    app.poll_all()  # seed both feeds
+    srv.set("/main/", rss([story]))
+    app.poll("main")
+    app.plan_pending()
+    assert len(posts(store)) == 1
+    # edited: same guid, new title; republished: same guid, new date
+    edited = dict(story, title="UPDATED: " + story["title"], published=now())
+    srv.set("/main/", rss([edited]))
+    assert app.poll("main").new == 0
+    # the same story in another feed, with another guid and tracking parameters
+    copy = dict(story, guid="https://news.example/?p=999999",
+                link=story["link"] + "?utm_source=rss&utm_medium=feed#comments")
+    srv.set("/sport/", rss([copy]))
+    assert app.poll("sport").new == 0
+    app.plan_pending()
+    assert len(posts(store)) == 1
+
+
+def test_a_broken_feed_never_stops_the_others(store, srv, build):
+    srv.set("/main/", rss([item(1)]))
+    srv.fail("/sport/", 503, {"Retry-After": "600"})
+    app = build(two_feeds(srv))
+    app.sync()
+    reports = {r.feed: r for r in app.poll_all()}
+    assert reports["main"].status == "changed"
+    assert reports["sport"].status == "error" and "503" in reports["sport"].error
+    sport = store.get_feed("sport")
+    assert sport.error_count == 1 and "503" in sport.last_error
+    # Retry-After (600 s) beats the 2 x 60 s backoff
+    assert sport.next_poll_at - sport.last_poll_at >= timedelta(seconds=599)
+    srv.set("/sport/", b"<html><body>Site maintenance</body></html>",
+            content_type="text/html")
+    app.poll("sport")
+    sport = store.get_feed("sport")
+    assert sport.error_count == 2 and "not a feed" in sport.last_error
+    srv.set("/sport/", rss([item(2)]))
+    app.poll("sport")
+    sport = store.get_feed("sport")
+    assert sport.error_count == 0 and sport.last_error is None and sport.seeded
+
+
+def test_many_new_entries_are_planned_newest_first_and_old_ones_not_at_all(store, srv, build):
+    srv.set("/main/", rss([]))
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv, max_age="6h"))
+    app.sync()
+    app.poll_all()
+    burst = [item(n, published=now() - timedelta(hours=n)) for n in range(10)]
+    srv.set("/main/", rss(list(reversed(burst))))
+    assert app.poll("main").new == 10
+    app.plan_pending()
+    planned = [p.link for p in posts(store)]
+    assert planned == [b["link"] for b in burst[:6]]  # 6 h max_age; newest first
+    old = store.find_article(burst[8]["link"])
+    assert old is not None and old.state is ArticleState.SEEN
+
+
+def test_a_post_that_cannot_fit_fails_at_planning(store, srv, build):
+    srv.set("/main/", rss([]))
+    srv.set("/sport/", rss([]))
+    body = two_feeds(srv).replace('type = "jsonl"', 'type = "jsonl"\noptions = { max_length = 30 }')
+    app = build(body)
+    app.sync()
+    app.poll_all()
+    srv.set("/main/", rss([item(1, published=now())]))
+    app.poll("main")
+    [report] = app.plan_pending()
+    assert report.failed and "too long" in report.failed[0]
+    [post] = posts(store)
+    assert post.status is PostStatus.FAILED and post.last_error.startswith("too long:")
+
+
+def wp_post(n: int) -> dict:
+    date = (now() - timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%S")
+    return {
+        "id": n, "date_gmt": date, "modified_gmt": date, "status": "publish",
+        "guid": {"rendered": f"https://wp.example/?p={n}"},
+        "link": f"https://wp.example/2026/11/story-{n}/",
+        "title": {"rendered": f"Library &#8220;reopens&#8221; downtown, story {n}"},
+        "excerpt": {"rendered": "<p>After three years of work&hellip;</p>"},
+        "_embedded": {
+            "author": [{"name": "Ana Ruiz"}],
+            "wp:featuredmedia": [{"source_url": f"https://wp.example/img/{n}.jpg",
+                                  "alt_text": "The new reading room"}],
+            "wp:term": [[{"taxonomy": "category", "name": "Culture"}],
+                        [{"taxonomy": "post_tag", "name": "Library"}]],
+        },
+    }
+
+
+def test_wordpress_rest_source(store, srv, build):
+    srv.set("/wp-json/wp/v2/posts", json.dumps([wp_post(1)]).encode(),
+            content_type="application/json")
+    body = f"""
+[[feeds]]
+name = "wp"
+url = "{srv.url('/')}"
+kind = "wordpress"
+backfill = 1
+
+[channels.wire]
+type = "jsonl"
+
+[[routes]]
+channels = ["wire"]
+categories = ["culture"]
+"""
+    app = build(body)
+    app.sync()
+    assert app.poll("wp").new == 1
+    app.plan_pending()
+    [post] = posts(store)
+    assert post.text.startswith("Library “reopens” downtown, story 1")
+    assert post.image.url == "https://wp.example/img/1.jpg"
+    assert post.image.alt == "The new reading room"
+    request = srv.requests_for("/wp-json/wp/v2/posts")[0]
+    assert "_embed" in request.path and "status=publish" in request.path
