@@ -117,7 +117,7 @@ class _Feed(_Model):
     url: str
     kind: FeedKind = FeedKind.RSS
     poll_interval: float = 60.0
-    backfill: int = Field(default=0, ge=0, le=500)
+    backfill: int = Field(default=0, ge=0, le=10_000)
     max_entries: int = Field(default=200, ge=1, le=10_000)
     headers: dict[str, str] = {}
     #: Header name -> environment variable, for feeds behind a token.

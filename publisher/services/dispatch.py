@@ -334,7 +334,6 @@ class Dispatcher:
                                   post_status=PostStatus.PUBLISHED,
                                   http_status=result.http_status, error=note,
                                   remote_id=result.remote_id, remote_url=result.remote_url)
-        self.store.record_channel_result(item.channel, now=now, ok=True)
         log.info("post=%d channel=%s attempt=%d outcome=ok url=%s remote=%s%s", item.id,
                  item.channel, attempt.number, item.link, result.remote_url or result.remote_id,
                  f" note={note}" if note else "",
@@ -360,7 +359,6 @@ class Dispatcher:
                                   outcome=verdict.outcome, post_status=status,
                                   next_attempt_at=next_at, http_status=exc.http_status,
                                   error=str(exc))
-        self.store.record_channel_result(item.channel, now=now, ok=False, error=str(exc))
         level = logging.ERROR if status in (PostStatus.FAILED, PostStatus.NEEDS_REVIEW) else (
             logging.WARNING)
         log.log(level, "post=%d channel=%s attempt=%d outcome=%s status=%s url=%s%s error=%s",

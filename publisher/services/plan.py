@@ -121,14 +121,9 @@ class Planner:
                  extra={"action": "plan", "article": article.data.url})
         return PlanReport(article.id, tuple(ids), tuple(skipped), tuple(failed))
 
-    def plan_pending(self, *, limit: int = 500) -> list[PlanReport]:
-        """Plan every pending article (newest first)."""
+    def plan_pending(self) -> list[PlanReport]:
+        """Plan every pending article, newest first, in batches."""
         reports = []
-        while True:
-            batch = self.store.pending_articles(limit=min(limit, 100))
-            if not batch:
-                break
+        while batch := self.store.pending_articles(limit=100):
             reports.extend(self.plan(article) for article in batch)
-            if len(reports) >= limit:
-                break
         return reports

@@ -163,7 +163,8 @@ class StoreAPI(Protocol):
         """One transaction: the attempt's outcome, finished_at, http_status,
         error, remote id/url; and, only while ``worker`` holds the lease, the
         post's new status, next_attempt_at, last_error, remote id/url,
-        published_at (when PUBLISHED) and the lease cleared.  Returns False
+        published_at (when PUBLISHED) and the lease cleared; and the channel's
+        health (last_success_at on OK, else last_error).  Returns False
         when the lease was lost (the attempt row is still completed)."""
 
     def log_event(self, post_id: int, *, worker: str, now: datetime, outcome: Outcome,

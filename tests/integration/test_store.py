@@ -672,3 +672,19 @@ def test_checkpoint_is_stored_only_under_the_lease(store: Store) -> None:
     assert store.set_checkpoint(pid, "container-1", worker="w2") is False
     assert store.set_checkpoint(pid, "container-1", worker="w1") is True
     assert store.get_post(pid).checkpoint == "container-1"
+
+
+def test_finish_attempt_records_the_channel_health(store: Store) -> None:
+    pid = queue(store)
+    store.claim_due(now=NOW, worker="w1", lease_seconds=LEASE, limit=1, channels=["x"])
+    att = store.start_attempt(pid, worker="w1", now=NOW)
+    store.finish_attempt(att.id, worker="w1", now=NOW, outcome=Outcome.RETRYING,
+                         post_status=PostStatus.WAITING, next_attempt_at=NOW, error="503")
+    state = store.channel_states()["x"]
+    assert (state.last_error, state.last_error_at, state.last_success_at) == ("503", NOW, None)
+    later = NOW + timedelta(seconds=5)
+    store.claim_due(now=later, worker="w1", lease_seconds=LEASE, limit=1, channels=["x"])
+    att = store.start_attempt(pid, worker="w1", now=later)
+    store.finish_attempt(att.id, worker="w1", now=later, outcome=Outcome.OK,
+                         post_status=PostStatus.PUBLISHED, remote_id="1")
+    assert store.channel_states()["x"].last_success_at == later
