@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.feed_server import FeedServer  # noqa: E402
-from tests.fakes.feeds import item, rss  # noqa: E402
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.feeds import item, rss
 
 
 def bodies(feeds: int, entries: int, generation: int) -> dict[str, bytes]:

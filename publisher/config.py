@@ -163,6 +163,7 @@ class _Channel(_Model):
     base_url: str | None = None
     max_age: float = 86400.0
     timeout: float = 10.0
+    concurrency: int = Field(default=4, ge=1, le=64)
     template: str = "default"
     approval: bool = False
     utm: dict[str, str] | None = None
@@ -261,6 +262,7 @@ class ChannelConfig:
     base_url: str | None
     max_age: float
     timeout: float
+    concurrency: int  # posts of this channel in flight at once
     template: str
     approval: bool
     utm: Mapping[str, str] | None
@@ -409,7 +411,8 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
             retry = RetryConfig(ch.retry.max_attempts, ch.retry.base, ch.retry.cap)
             channels[name] = ChannelConfig(
                 name=name, type=ch.type, credentials=dict(ch.credentials), base_url=ch.base_url,
-                max_age=ch.max_age, timeout=ch.timeout, template=ch.template,
+                max_age=ch.max_age, timeout=ch.timeout, concurrency=ch.concurrency,
+                template=ch.template,
                 approval=ch.approval, utm=dict(ch.utm) if ch.utm is not None else None,
                 hashtags=dict(ch.hashtags), hashtag_limit=ch.hashtag_limit, retry=retry,
                 options=dict(ch.options), source=f"{shown}: channels.{name}",

@@ -120,6 +120,7 @@ class Dispatcher:
         self.rand = rand
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="dispatch")
         self._in_flight: dict[int, Future[None]] = {}
+        self._per_channel: dict[str, int] = {}
         self._lock = threading.Lock()
         self._tick_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -154,15 +155,31 @@ class Dispatcher:
             return 0
         now = self.now()
         blocked = self.blocked(now)
-        eligible = [name for name in self.config.channels if name not in blocked]
-        if not eligible:
+        room: dict[str, int] = {}
+        with self._lock:
+            for name, channel in self.config.channels.items():
+                if name not in blocked:
+                    room[name] = channel.concurrency - self._per_channel.get(name, 0)
+        room = {name: n for name, n in room.items() if n > 0}
+        if not room:
             return 0
-        items = self.store.claim_due(now=now, worker=self.worker,
-                                     lease_seconds=self.lease_seconds, limit=free,
-                                     channels=eligible)
-        for item in items:
-            self._submit(item)
-        return len(items)
+        claimed = 0
+        # Channels with little room are claimed one by one, first; the others
+        # share one claim for what is left (breaking news first across them).
+        wide = [name for name, n in room.items() if n >= free]
+        groups = [([name], n) for name, n in room.items() if n < free] + (
+            [(wide, free)] if wide else [])
+        for names, limit in groups:
+            limit = min(limit, free - claimed)
+            if limit <= 0:
+                break
+            items = self.store.claim_due(now=now, worker=self.worker,
+                                         lease_seconds=self.lease_seconds, limit=limit,
+                                         channels=names)
+            for item in items:
+                self._submit(item)
+            claimed += len(items)
+        return claimed
 
     def reap(self, *, everything: bool = False) -> int:
         """Take over posts whose worker's lease expired and work them (their
@@ -207,6 +224,7 @@ class Dispatcher:
         with self._lock:
             future = self._executor.submit(self._work, item)
             self._in_flight[item.id] = future
+            self._per_channel[item.channel] = self._per_channel.get(item.channel, 0) + 1
 
     # -- waiting and stopping --------------------------------------------------------
 
@@ -257,6 +275,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._in_flight.pop(item.id, None)
+                self._per_channel[item.channel] -= 1
             if self.continuous and not self._stopping.is_set() and self._tick_lock.acquire(
                     blocking=False):
                 try:

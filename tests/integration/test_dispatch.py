@@ -30,6 +30,7 @@ retry = { max_attempts = 3, base = "10s", cap = "60s" }
 
 [channels.c]
 type = "jsonl"
+concurrency = 1
 
 [channels.d]
 type = "jsonl"
@@ -280,3 +281,14 @@ def test_a_two_step_adapter_resumes_from_its_checkpoint(store, config, clock):
     d.run_until_idle()
     assert store.get_post(post_id).status is PostStatus.PUBLISHED
     assert ch.seen_checkpoints == [None, f"container-{post_id}"]
+
+
+def test_channel_concurrency_is_respected(store, config, clock):
+    c = ScriptedChannel("c", clock=clock, delay=0.1)
+    d = make(store, config, clock, [c])
+    for n in range(3):
+        add(store, clock, "c", text=f"post {n}", link=f"https://news.example/{n}")
+    d.run_until_idle()
+    calls = sorted(c.publish_calls(), key=lambda call: call.started)
+    assert len(calls) == 3
+    assert all(a.ended <= b.started for a, b in zip(calls, calls[1:], strict=False))
