@@ -48,6 +48,36 @@ REGISTRY: dict[str, ChannelType] = {
             DeliveryClass.RECONCILABLE,
             credentials=("page_token",),
         ),
+        ChannelType(
+            "threads",
+            "publisher.channels.threads:ThreadsChannel",
+            DeliveryClass.RECONCILABLE,
+            credentials=("access_token",),
+        ),
+        ChannelType(
+            "linkedin",
+            "publisher.channels.linkedin:LinkedInChannel",
+            DeliveryClass.RECONCILABLE,
+            credentials=("access_token",),
+        ),
+        ChannelType(
+            "discord",
+            "publisher.channels.discord:DiscordChannel",
+            DeliveryClass.REVIEW,
+            credentials=("webhook_url",),
+        ),
+        ChannelType(
+            "slack",
+            "publisher.channels.slack:SlackChannel",
+            DeliveryClass.REVIEW,
+            credentials=("webhook_url",),
+        ),
+        ChannelType(
+            "webhook",
+            "publisher.channels.webhook:WebhookChannel",
+            DeliveryClass.REVIEW,
+            credentials=("url", "signing_secret"),
+        ),
     )
 }
 

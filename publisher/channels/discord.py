@@ -1,0 +1,292 @@
+"""The Discord channel: a channel webhook ("Execute Webhook"), over plain httpx.
+
+Why httpx and no SDK: posting through a webhook is one JSON POST; discord.py
+and friends are bot frameworks (gateway, caches, their own rate-limit sleeping
+and retrying), the opposite of what a worker that must not double-post wants.
+
+- The webhook URL is the secret (credential ``webhook_url``: it holds the
+  webhook's token). It is called on API v10 (``/api/v10/webhooks/{id}/{token}``,
+  whatever version the URL names) so that ``retry_after`` is in seconds; a
+  channel's ``base_url`` replaces its scheme and host.
+- ``POST {webhook}?wait=true`` with ``content`` (the rendered text, at most 2000
+  characters), one embed (``title``, ``description``, ``url`` = the link,
+  ``image.url``) and ``allowed_mentions: {"parse": []}``: a headline that says
+  "@everyone" or "@here" is shown, but pings nobody. With ``wait=true`` Discord
+  answers the message, whose id is the remote id; the message link needs the
+  server id (``options.guild_id``), which the webhook's answer does not carry.
+- Errors: 429 → ``RateLimited`` by the largest of ``Retry-After``,
+  ``X-RateLimit-Reset-After`` and the body's ``retry_after`` (seconds); 401 (bad
+  token), 403 and 404 (the webhook was deleted) → ``AuthFailed``; other 4xx →
+  ``Permanent`` with Discord's message; 5xx → ``Transient``.
+- Delivery class REVIEW: a webhook cannot list the channel's messages, so
+  after an ambiguous attempt an editor decides (``find`` raises
+  ``NotImplementedError``).
+
+Options: ``guild_id`` (for message links), ``thread_id`` (post into a thread
+or forum post), ``username`` and ``avatar_url`` (override the webhook's
+name/avatar), ``embed`` (default true). Every httpx error is translated in
+``_send`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.media import redact
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, PublishRequest, PublishResult
+
+log = logging.getLogger("publisher.channels.discord")
+
+API_VERSION = "v10"
+_WEBHOOK_PATH = re.compile(r"^/api(?:/v\d+)?/webhooks/(\d+)/([A-Za-z0-9_.-]+)/?$")
+_TITLE_MAX = 256
+_DESCRIPTION_MAX = 4096
+_DEFAULT_RATE_WAIT = timedelta(seconds=60)
+_ELLIPSIS = "…"
+
+
+class DiscordChannel:
+    """Posts to one Discord channel through its webhook (see the module docstring)."""
+
+    delivery = DeliveryClass.REVIEW
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        raw = str(spec.secrets["webhook_url"]).strip()
+        self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
+        parts = urlsplit(raw)
+        match = _WEBHOOK_PATH.match(parts.path)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not match:
+            # Never quote the URL: it is the secret.
+            raise ConfigError([
+                f"channel {spec.name!r}: the webhook_url credential is not a Discord webhook "
+                "URL (https://discord.com/api/webhooks/<id>/<token>)"
+            ])
+        self._webhook_id = match.group(1)
+        # A platform echoing the bare token must not get it into a message either.
+        self._secrets += (match.group(2),)
+        path = f"/api/{API_VERSION}/webhooks/{match.group(1)}/{match.group(2)}"
+        if spec.base_url:
+            base = urlsplit(spec.base_url.rstrip("/"))
+            self._url = urlunsplit((base.scheme, base.netloc, base.path + path, "", ""))
+        else:
+            self._url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        options = spec.options
+        self._guild_id = _digits_option(spec, "guild_id")
+        self._thread_id = _digits_option(spec, "thread_id")
+        self._username = str(options.get("username") or "") or None
+        self._avatar_url = str(options.get("avatar_url") or "") or None
+        embed = options.get("embed", True)
+        if not isinstance(embed, bool):
+            raise ConfigError([f"channel {spec.name!r}: options.embed must be true or false"])
+        self._embed = embed
+        self._http = httpx.Client(
+            timeout=spec.timeout,
+            # Discord asks API clients for "DiscordBot ($url, $version)".
+            headers={"User-Agent": "DiscordBot (publisher, 0.1)"},
+            follow_redirects=False,
+            transport=httpx.HTTPTransport(retries=0),
+        )
+
+    def __repr__(self) -> str:
+        return f"DiscordChannel(name={self.name!r}, webhook_id={self._webhook_id!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Post ``request`` through the webhook; see the module docstring."""
+        payload: dict[str, Any] = {
+            "content": request.text,
+            # Nobody is pinged by what a headline says (@everyone, @here, <@id>).
+            "allowed_mentions": {"parse": []},
+        }
+        embed = self._embed_for(request)
+        if embed:
+            payload["embeds"] = [embed]
+        if self._username:
+            payload["username"] = self._username
+        if self._avatar_url:
+            payload["avatar_url"] = self._avatar_url
+        params = {"wait": "true"}
+        if self._thread_id:
+            params["thread_id"] = self._thread_id
+        response = self._send("post", True, "POST", params=params, json=payload)
+        if response.status_code == 204:  # a proxy that dropped wait=true: out, but no id
+            return PublishResult(request.idempotency_key, None, http_status=204,
+                                 notes=("Discord answered without the message id",))
+        message = _json(response, write=True)
+        message_id = str(message.get("id") or "")
+        if not message_id:
+            raise Ambiguous(f"Discord answered {response.status_code} without a message id",
+                            http_status=response.status_code)
+        channel_id = str(message.get("channel_id") or "")
+        url = None
+        if self._guild_id and channel_id:
+            url = f"https://discord.com/channels/{self._guild_id}/{channel_id}/{message_id}"
+        return PublishResult(message_id, url, http_status=response.status_code)
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Not possible: a webhook cannot read the channel. An editor decides."""
+        raise NotImplementedError("a Discord webhook cannot read the channel's messages")
+
+    def whoami(self) -> str:
+        """``webhook 'Name' in channel 123``: the webhook exists and the URL is valid."""
+        response = self._send("credential check", False, "GET")
+        hook = _json(response, write=False)
+        name = str(hook.get("name") or "unnamed")
+        channel_id = str(hook.get("channel_id") or "?")
+        return f"webhook {name!r} in channel {channel_id}"
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._http.close()
+
+    # --- the message -----------------------------------------------------------------
+
+    def _embed_for(self, request: PublishRequest) -> dict[str, Any] | None:
+        if not self._embed or not (request.link or request.title):
+            return None
+        embed: dict[str, Any] = {}
+        if request.title:
+            embed["title"] = _cut(request.title, _TITLE_MAX)
+        if request.summary:
+            embed["description"] = _cut(request.summary, _DESCRIPTION_MAX)
+        if request.link:
+            embed["url"] = request.link
+        if request.image is not None:
+            embed["image"] = {"url": request.image.url}
+        return embed
+
+    # --- the one boundary for httpx errors ---------------------------------------------
+
+    def _send(self, what: str, write: bool, method: str, **kwargs: Any) -> httpx.Response:
+        """Call the webhook; return its 2xx response or raise the taxonomy error.
+        ``write``: the call may post a message (a lost answer is then Ambiguous)."""
+        try:
+            response = self._http.request(method, self._url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
+            raise Transient(f"{what} to Discord: could not connect "
+                            f"({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            error = Ambiguous if write else Transient
+            tail = ", the request may have reached it" if write else ""
+            raise error(f"{what} to Discord: no answer{tail} ({type(exc).__name__})") from None
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._error(what, response)
+
+    def _error(self, what: str, response: httpx.Response) -> ChannelError:
+        status = response.status_code
+        body = _body(response)
+        detail = redact(_message(body, response), self._secrets)
+        if status == 429:
+            until = _rate_limit_until(response.headers, body)
+            scope = response.headers.get("x-ratelimit-scope") or (
+                "global" if body.get("global") else "")
+            return RateLimited(
+                f"{what}: Discord rate limit until {until:%Y-%m-%d %H:%M:%S}Z"
+                + (f" ({scope})" if scope else "") + f": {detail}",
+                until=until, http_status=429,
+            )
+        if status in (401, 403, 404):
+            reason = {401: "the webhook token is invalid",
+                      403: "the webhook may not post here",
+                      404: "the webhook was deleted"}[status]
+            return AuthFailed(f"{what}: Discord refused the webhook ({status}, {reason}): "
+                              f"{detail}", http_status=status)
+        if status >= 500:
+            return Transient(f"{what}: Discord answered {status}: {detail}", http_status=status)
+        return Permanent(f"{what}: Discord refused it ({status}): {detail}", http_status=status)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _digits_option(spec: ChannelSpec, key: str) -> str | None:
+    value = spec.options.get(key)
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.isdigit():
+        raise ConfigError([f"channel {spec.name!r}: options.{key} must be a Discord id "
+                           f"(digits), not {text!r}"])
+    return text
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + _ELLIPSIS
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _json(response: httpx.Response, *, write: bool) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        error = Ambiguous if write else Transient
+        raise error(f"Discord answered {response.status_code} with a body that is not JSON",
+                    http_status=response.status_code) from None
+    return body if isinstance(body, dict) else {}
+
+
+def _message(body: Mapping[str, Any], response: httpx.Response) -> str:
+    """Discord's message and code, and the first field errors of an Invalid Form Body."""
+    if not body:
+        return response.reason_phrase or f"HTTP {response.status_code}"
+    text = str(body.get("message") or "no message")
+    if body.get("code"):
+        text += f" (code {body['code']})"
+    problems = list(_field_errors(body.get("errors"), ""))[:3]
+    if problems:
+        text += ": " + "; ".join(problems)
+    return text
+
+
+def _field_errors(node: Any, path: str) -> Any:
+    if not isinstance(node, Mapping):
+        return
+    for item in node.get("_errors") or []:
+        if isinstance(item, Mapping):
+            yield f"{path or 'body'}: {item.get('message') or item.get('code')}"
+    for key, child in node.items():
+        if key != "_errors":
+            yield from _field_errors(child, f"{path}.{key}" if path else str(key))
+
+
+def _rate_limit_until(headers: Mapping[str, str], body: Mapping[str, Any]) -> datetime:
+    waits: list[float] = []
+    for raw in (headers.get("retry-after"), headers.get("x-ratelimit-reset-after"),
+                body.get("retry_after")):
+        try:
+            if raw is not None:
+                waits.append(float(raw))
+        except (TypeError, ValueError):
+            continue
+    now = datetime.now(UTC)
+    if not waits:
+        return now + _DEFAULT_RATE_WAIT
+    return now + timedelta(seconds=max(0.0, *waits))

@@ -1,0 +1,216 @@
+"""The Slack channel: an incoming webhook, over plain httpx.
+
+Why plain httpx: ``slack_sdk.WebhookClient`` would do, but it is one more
+dependency for one POST, and its retry handlers (which can send a message
+twice after a lost answer) would have to be switched off; httpx sends exactly
+one request per attempt and the dispatcher decides about retries.
+
+- ``POST {webhook_url}`` with ``text`` (the rendered post, with ``&``, ``<`` and
+  ``>`` escaped as Slack requires: they are markup in Slack's mrkdwn) and one
+  ``section`` block holding the text and, when the text does not already carry
+  it, the article link as ``<link|title>``; ``unfurl_links`` so Slack shows the
+  link's card. A section takes 3000 characters: a longer post goes without
+  the block (``text`` takes 40,000).
+- Slack answers 200 ``ok`` (plain text) or an error code as plain text:
+  ``invalid_token``, ``no_service``, ``no_team``, ``team_disabled``,
+  ``channel_not_found``, ``channel_is_archived``, ``action_prohibited``,
+  ``posting_to_general_channel_denied`` → ``AuthFailed`` (the webhook cannot
+  post there until someone fixes it); ``invalid_payload``, ``no_text``,
+  ``invalid_blocks`` … → ``Permanent``; 429 → ``RateLimited`` (``Retry-After``);
+  5xx (``rollup_error``) → ``Transient``.
+- An incoming webhook answers no message id: the remote id is the post's
+  idempotency key. Delivery class REVIEW: it cannot read the channel, so
+  ``find`` raises ``NotImplementedError``, and ``whoami`` cannot check anything
+  without posting (it does not post).
+
+The webhook URL is the secret (credential ``webhook_url``); a channel's
+``base_url`` replaces its scheme and host. Every httpx error is translated in
+``_send`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.media import redact
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, PublishRequest, PublishResult
+
+log = logging.getLogger("publisher.channels.slack")
+
+_SECTION_MAX = 3000
+_DEFAULT_RATE_WAIT = timedelta(seconds=30)
+#: Error codes that mean the webhook (or its channel) cannot post: pause the channel.
+AUTH_ERRORS = frozenset({
+    "invalid_token", "no_service", "no_service_id", "no_team", "team_disabled",
+    "no_active_hooks", "channel_not_found", "channel_is_archived", "action_prohibited",
+    "posting_to_general_channel_denied",
+})
+#: Error codes that mean this message was refused.
+PAYLOAD_ERRORS = frozenset({
+    "invalid_payload", "no_text", "invalid_blocks", "invalid_blocks_format",
+    "invalid_attachments", "too_many_attachments", "missing_text_or_fallback_or_attachments",
+    "user_not_found", "msg_too_long",
+})
+
+
+def slack_escape(text: str) -> str:
+    """``text`` with the three characters Slack reserves (``& < >``) escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class SlackChannel:
+    """Posts to one Slack channel through an incoming webhook (see the module docstring)."""
+
+    delivery = DeliveryClass.REVIEW
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        raw = str(spec.secrets["webhook_url"]).strip()
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError([
+                f"channel {spec.name!r}: the webhook_url credential is not an http(s) URL "
+                "(https://hooks.slack.com/services/T…/B…/…)"
+            ])
+        secrets = [str(v) for v in spec.secrets.values() if v]
+        # The last part of the path is the hook's token: keep it out of messages too.
+        token = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if len(token) >= 8:
+            secrets.append(token)
+        self._secrets = tuple(secrets)
+        if spec.base_url:
+            base = urlsplit(spec.base_url.rstrip("/"))
+            self._url = urlunsplit((base.scheme, base.netloc, base.path + parts.path,
+                                    parts.query, ""))
+        else:
+            self._url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+        unfurl = spec.options.get("unfurl_links", True)
+        if not isinstance(unfurl, bool):
+            raise ConfigError([f"channel {spec.name!r}: options.unfurl_links must be true "
+                               "or false"])
+        self._unfurl = unfurl
+        self._http = httpx.Client(
+            timeout=spec.timeout,
+            headers={"User-Agent": "publisher"},
+            follow_redirects=False,
+            transport=httpx.HTTPTransport(retries=0),
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackChannel(name={self.name!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Post ``request`` through the webhook; see the module docstring."""
+        text = slack_escape(request.text)
+        payload: dict[str, Any] = {"text": text, "unfurl_links": self._unfurl,
+                                   "unfurl_media": True}
+        section = text
+        if request.link and request.link not in request.text:
+            label = slack_escape(request.title or request.link).replace("|", "¦")
+            section += f"\n<{slack_escape(request.link)}|{label}>"
+        if section.strip() and len(section) <= _SECTION_MAX:
+            payload["blocks"] = [{"type": "section", "text": {"type": "mrkdwn", "text": section}}]
+        response = self._send("post", True, json=payload)
+        notes: tuple[str, ...] = ()
+        if response.text.strip() != "ok":
+            notes = (f"Slack answered {response.status_code} without 'ok'",)
+        return PublishResult(request.idempotency_key, None, http_status=response.status_code,
+                             notes=notes)
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Not possible: an incoming webhook cannot read the channel. An editor decides."""
+        raise NotImplementedError("a Slack incoming webhook cannot read the channel")
+
+    def whoami(self) -> str:
+        """What can be said without posting (Slack webhooks have no read endpoint)."""
+        return "incoming webhook (cannot be checked without posting)"
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._http.close()
+
+    # --- the one boundary for httpx errors ---------------------------------------------
+
+    def _send(self, what: str, write: bool, **kwargs: Any) -> httpx.Response:
+        """POST to the webhook; return its 2xx response or raise the taxonomy error."""
+        try:
+            response = self._http.post(self._url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
+            raise Transient(f"{what} to Slack: could not connect "
+                            f"({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            error = Ambiguous if write else Transient
+            tail = ", the request may have reached it" if write else ""
+            raise error(f"{what} to Slack: no answer{tail} ({type(exc).__name__})") from None
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._error(what, response)
+
+    def _error(self, what: str, response: httpx.Response) -> ChannelError:
+        status = response.status_code
+        code = _error_code(response)
+        detail = redact(code or response.reason_phrase or f"HTTP {status}", self._secrets)
+        if status == 429 or code == "rate_limited":
+            until = _retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+            return RateLimited(f"{what}: Slack rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
+                               until=until, http_status=status)
+        if status >= 500:
+            return Transient(f"{what}: Slack answered {status}: {detail}", http_status=status)
+        if code in AUTH_ERRORS or (code not in PAYLOAD_ERRORS and status in (401, 403, 404, 410)):
+            return AuthFailed(f"{what}: Slack refused the webhook ({status}): {detail}",
+                              http_status=status)
+        return Permanent(f"{what}: Slack refused the message ({status}): {detail}",
+                         http_status=status)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _error_code(response: httpx.Response) -> str:
+    """Slack's plain-text error code (or a JSON ``error`` from a proxy), one short line."""
+    text = response.text.strip()
+    if text.startswith("{"):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping) and body.get("error"):
+            return str(body["error"])[:100]
+    if not text or "<" in text:  # empty, or an HTML error page
+        return ""
+    return text.splitlines()[0][:100]
+
+
+def _retry_after(headers: Mapping[str, str]) -> datetime | None:
+    raw = str(headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.now(UTC) + timedelta(seconds=max(0.0, float(raw)))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

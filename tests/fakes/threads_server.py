@@ -1,0 +1,297 @@
+"""FakeThreads: the parts of Meta's Threads API a publisher uses, over real HTTP.
+
+Paths are versioned like the real ones (``/v1.0/...``; any ``vN.N`` is accepted
+and logged in ``versions``)::
+
+    GET  /vX/me?fields=id,username                  the profile the token belongs to
+    POST /vX/{user-id|me}/threads                   media_type, text, link_attachment,
+                                                    image_url, alt_text → {"id": container}
+    POST /vX/{user-id|me}/threads_publish?creation_id=…   → {"id": media id}
+    GET  /vX/{user-id|me}/threads?fields=…&limit=N  recent threads, newest first
+    GET  /vX/{container-id}?fields=status,error_message   {"id", "status"[, "error_message"]}
+    GET  /vX/{media-id}?fields=…                    one thread
+
+Parameters may come in the query or an urlencoded body; the token as
+``Authorization: Bearer <token>`` or ``access_token``. Errors have the Graph
+shape ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``:
+190 (bad or revoked token), 100 (bad parameter, unknown object), 2 (server
+error, ``is_transient``), 4 (rate limit, on a "429" fault; no reset header,
+as Graph gives none). A "503" fault answers an HTML page, as an edge proxy does.
+
+Scopes for the fault switches: ``threads_publish`` is "create" (the request
+that puts a post on the profile), container creation is "upload", GETs are "read".
+
+Containers have the real statuses: TEXT containers are FINISHED at once;
+IMAGE containers get ``image_status`` (default FINISHED; set "IN_PROGRESS" or
+"ERROR" to script a slow or failed fetch). ``expire(container_id)`` ages one.
+Publishing a container that is not FINISHED is refused (code 100 here; the
+real wording differs and the adapter does not rely on it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.fakes.fakehttp import FakeServer, Reply, Request
+
+_VERSIONED = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
+
+
+@dataclass
+class Container:
+    id: str
+    media_type: str
+    text: str
+    link_attachment: str | None
+    image_url: str | None
+    alt_text: str | None
+    status: str
+    error_message: str | None = None
+    media_id: str | None = None
+
+
+@dataclass
+class Thread:
+    id: str
+    text: str
+    link_attachment_url: str | None
+    image_url: str | None
+    container_id: str
+    timestamp: datetime
+    username: str
+
+    @property
+    def permalink(self) -> str:
+        return f"https://www.threads.net/@{self.username}/post/{self.id}"
+
+
+class FakeThreads(FakeServer):
+    """A fake Threads API for one profile (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        user_id: str = "17841400000000001",
+        username: str = "riversideledger",
+        access_token: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.user_id = user_id
+        self.username = username
+        #: The token requests must carry (None: any non-empty token).
+        self.access_token = access_token
+        #: The status an IMAGE container gets when it is made.
+        self.image_status = "FINISHED"
+        self.containers: dict[str, Container] = {}
+        self.posts: list[Thread] = []
+        self.versions: set[str] = set()
+        self._numbers = itertools.count(18_000_000_000_000_001)
+
+    # --- test helpers -----------------------------------------------------------
+
+    def expire(self, container_id: str) -> None:
+        """Make a container EXPIRED, as 24 hours without publishing would."""
+        with self.lock:
+            self.containers[container_id].status = "EXPIRED"
+
+    def published_containers(self) -> list[str]:
+        with self.lock:
+            return [c.id for c in self.containers.values() if c.status == "PUBLISHED"]
+
+    # --- classification ------------------------------------------------------------
+
+    def _route(self, request: Request) -> tuple[str | None, list[str]]:
+        m = _VERSIONED.match(request.path)
+        if not m:
+            return None, []
+        return m.group(1), [p for p in (m.group(2) or "").split("/") if p]
+
+    def scope_of(self, request: Request) -> str:
+        _, parts = self._route(request)
+        if request.method == "POST" and len(parts) == 2:
+            if parts[1] == "threads_publish":
+                return "create"
+            if parts[1] == "threads":
+                return "upload"
+        return "read" if request.method == "GET" else "other"
+
+    def _token(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            return header[len("Bearer "):].strip()
+        return self._params(request).get("access_token")
+
+    def has_auth(self, request: Request) -> bool:
+        return bool(self._token(request))
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, str]:
+        params = {k: v[-1] for k, v in request.query.items()}
+        if request.method == "POST":
+            params.update(request.form())
+        return params
+
+    # --- replies ----------------------------------------------------------------
+
+    def error(self, status: int, code: int, message: str, *, subcode: int | None = None,
+              type_: str = "OAuthException", transient: bool | None = None) -> Reply:
+        """A Graph-style error reply (usable from tests to script odd answers)."""
+        err: dict[str, Any] = {"message": message, "type": type_, "code": code}
+        if subcode is not None:
+            err["error_subcode"] = subcode
+        if transient is not None:
+            err["is_transient"] = transient
+        err["fbtrace_id"] = secrets.token_urlsafe(8)
+        return Reply(status, {"error": err})
+
+    def server_error(self, request: Request, status: int) -> Reply:
+        if status == 503:
+            page = "<html><body><h1>503 Service Unavailable</h1></body></html>"
+            return Reply(503, page, {}, content_type="text/html; charset=utf-8")
+        return self.error(500, 2, "An unexpected error has occurred. Please retry your "
+                          "request later.", transient=True)
+
+    def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        return self.error(400, 4, "Application request limit reached")
+
+    def handle(self, request: Request) -> Reply:
+        version, parts = self._route(request)
+        if version is None or not parts:
+            return self.error(400, 100, "Unsupported request: " + request.path)
+        with self.lock:
+            self.versions.add(version)
+        token = self._token(request)
+        if not token:
+            return self.error(400, 190, "An active access token must be used to query "
+                              "information about the current user.")
+        if self.revoked:
+            return self.error(401, 190, "Error validating access token: The session has been "
+                              "invalidated because the user changed their password.",
+                              subcode=460)
+        if self.access_token is not None and token != self.access_token:
+            return self.error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        params = self._params(request)
+        owner = parts[0] in ("me", self.user_id)
+        if request.method == "GET" and parts == ["me"]:
+            return self._me(params)
+        if request.method == "GET" and len(parts) == 2 and owner and parts[1] == "threads":
+            return self._list(params)
+        if request.method == "GET" and len(parts) == 1:
+            return self._object(parts[0], params)
+        if request.method == "POST" and len(parts) == 2 and owner:
+            if parts[1] == "threads":
+                return self._create(params)
+            if parts[1] == "threads_publish":
+                return self._publish(params)
+        return self._unknown(request.method, parts[0])
+
+    def _unknown(self, method: str, object_id: str) -> Reply:
+        return self.error(400, 100, f"Unsupported {method.lower()} request. Object with ID "
+                          f"'{object_id}' does not exist, cannot be loaded due to missing "
+                          "permissions, or does not support this operation.",
+                          subcode=33, type_="THApiException")
+
+    def _fields(self, params: dict[str, str], default: str) -> list[str]:
+        return [f.strip() for f in (params.get("fields") or default).split(",") if f.strip()]
+
+    def _me(self, params: dict[str, str]) -> Reply:
+        fields = self._fields(params, "id")
+        me = {"id": self.user_id, "username": self.username}
+        return Reply(200, {k: v for k, v in me.items() if k in fields or k == "id"})
+
+    def _render(self, post: Thread, fields: list[str]) -> dict[str, Any]:
+        full: dict[str, Any] = {
+            "id": post.id,
+            "permalink": post.permalink,
+            "text": post.text,
+            "timestamp": post.timestamp.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            "media_type": "IMAGE" if post.image_url else "TEXT_POST",
+            "username": post.username,
+        }
+        if post.link_attachment_url:
+            full["link_attachment_url"] = post.link_attachment_url
+        return {k: v for k, v in full.items() if k in fields or k == "id"}
+
+    def _list(self, params: dict[str, str]) -> Reply:
+        raw = params.get("limit", "25")
+        if not raw.isdigit():
+            return self.error(400, 100, "(#100) The parameter limit must be an integer")
+        fields = self._fields(params, "id")
+        with self.lock:
+            recent = list(reversed(self.posts))[: min(int(raw), 100)]
+        data = [self._render(p, fields) for p in recent]
+        body: dict[str, Any] = {"data": data}
+        if data:
+            body["paging"] = {"cursors": {"before": "QVFIfake0", "after": "QVFIfake1"}}
+        return Reply(200, body)
+
+    def _object(self, object_id: str, params: dict[str, str]) -> Reply:
+        with self.lock:
+            container = self.containers.get(object_id)
+            post = next((p for p in self.posts if p.id == object_id), None)
+        if container is not None:
+            fields = self._fields(params, "id")
+            out: dict[str, Any] = {"id": container.id}
+            if "status" in fields:
+                out["status"] = container.status
+            if "error_message" in fields and container.error_message:
+                out["error_message"] = container.error_message
+            return Reply(200, out)
+        if post is not None:
+            return Reply(200, self._render(post, self._fields(params, "id")))
+        return self._unknown("get", object_id)
+
+    def _create(self, params: dict[str, str]) -> Reply:
+        media_type = params.get("media_type", "")
+        text = params.get("text", "")
+        if media_type not in ("TEXT", "IMAGE"):
+            return self.error(400, 100, "(#100) Param media_type must be one of "
+                              "{TEXT, IMAGE, VIDEO, CAROUSEL}")
+        if media_type == "TEXT" and not text:
+            return self.error(400, 100, "(#100) Param text is required for TEXT posts")
+        if len(text) > 500:
+            return self.error(400, 100, "(#100) Param text must be at most 500 characters long")
+        image_url = params.get("image_url")
+        if media_type == "IMAGE" and not image_url:
+            return self.error(400, 100, "(#100) Param image_url is required for IMAGE posts")
+        link = params.get("link_attachment") or None
+        if link and media_type != "TEXT":
+            return self.error(400, 100, "(#100) link_attachment is only available for "
+                              "TEXT posts")
+        with self.lock:
+            status = "FINISHED" if media_type == "TEXT" else self.image_status
+            container = Container(
+                str(next(self._numbers)), media_type, text, link,
+                image_url if media_type == "IMAGE" else None, params.get("alt_text"), status,
+                error_message="UNKNOWN" if status == "ERROR" else None,
+            )
+            self.containers[container.id] = container
+        return Reply(200, {"id": container.id})
+
+    def _publish(self, params: dict[str, str]) -> Reply:
+        creation_id = params.get("creation_id")
+        if not creation_id:
+            return self.error(400, 100, "(#100) The parameter creation_id is required")
+        with self.lock:
+            container = self.containers.get(creation_id)
+            if container is None:
+                return self._unknown("post", creation_id)
+            if container.status != "FINISHED":
+                return self.error(400, 100, f"(#100) The media container is "
+                                  f"{container.status} and cannot be published")
+            post = Thread(
+                str(next(self._numbers)), container.text, container.link_attachment,
+                container.image_url, container.id,
+                datetime.fromtimestamp(time.time(), UTC), self.username,
+            )
+            self.posts.append(post)
+            container.status = "PUBLISHED"
+            container.media_id = post.id
+        return Reply(200, {"id": post.id})

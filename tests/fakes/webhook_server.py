@@ -1,0 +1,122 @@
+"""FakeWebhookReceiver: a receiver for the generic webhook channel, over real HTTP.
+
+::
+
+    POST {path}   signed JSON → 200 {"id": "rcv-N", "url": "https://bridge.example.net/p/N"}
+
+It checks every request as docs/webhook-bridge.md tells receivers to: the
+signature with ``publisher.channels.webhook.verify_signature`` (bad or missing
+→ 401 ``{"error": "bad signature"}``, kept in ``rejected``; a timestamp older
+than ``tolerance`` seconds is refused the same way), then the
+``Idempotency-Key``: when ``dedupe`` is on, a key seen before is answered 200
+with the first delivery's id and ``"duplicate": true`` and not stored again.
+
+Deliveries are kept in ``deliveries`` (key, timestamp, headers, raw body,
+parsed JSON). ``answer_with_id = False`` answers 204 without a body.
+Faults: "429" → ``Retry-After`` (whole seconds), "500" → JSON, "503" → HTML,
+"revoked" → 403 ``{"error": "forbidden"}`` (the receiver dropped us). POST is
+scope "create".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from publisher.channels.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+)
+from tests.fakes.fakehttp import FakeServer, Reply, Request
+
+
+@dataclass
+class Delivery:
+    id: str
+    key: str | None
+    timestamp: str | None
+    signature: str | None
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+
+class FakeWebhookReceiver(FakeServer):
+    """A signature-checking webhook receiver (see the module docstring)."""
+
+    def __init__(self, *, secret: str, path: str = "/hooks/publisher",
+                 dedupe: bool = False, tolerance: float = 300, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secret = secret
+        self.path = path
+        self.dedupe = dedupe
+        self.tolerance = tolerance
+        self.answer_with_id = True
+        self.deliveries: list[Delivery] = []
+        self.rejected: list[Request] = []
+        self.duplicates: list[Request] = []
+        self._count = 0
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path
+
+    def scope_of(self, request: Request) -> str:
+        return "create" if request.method == "POST" else "other"
+
+    def has_auth(self, request: Request) -> bool:
+        return SIGNATURE_HEADER.lower() in request.headers
+
+    def server_error(self, request: Request, status: int) -> Reply:
+        if status == 503:
+            return Reply(503, "<html><body>503 Service Unavailable</body></html>", {},
+                         content_type="text/html")
+        return Reply(500, {"error": "internal error"})
+
+    def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        seconds = max(0.0, reset - time.time())
+        return Reply(429, {"error": "slow down"}, {"Retry-After": str(math.ceil(seconds))})
+
+    def handle(self, request: Request) -> Reply:
+        if request.path != self.path:
+            return Reply(404, {"error": "not found"})
+        if request.method != "POST":
+            return Reply(405, {"error": "method not allowed"})
+        if self.revoked:
+            return Reply(403, {"error": "forbidden"})
+        timestamp = request.headers.get(TIMESTAMP_HEADER.lower())
+        signature = request.headers.get(SIGNATURE_HEADER.lower())
+        if not verify_signature(self.secret, timestamp, request.body, signature,
+                                now=time.time(), tolerance=self.tolerance):
+            with self.lock:
+                self.rejected.append(request)
+            return Reply(401, {"error": "bad signature"})
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return Reply(415, {"error": "expected application/json"})
+        try:
+            json.loads(request.body)
+        except ValueError:
+            return Reply(400, {"error": "body is not JSON"})
+        key = request.headers.get(IDEMPOTENCY_HEADER.lower())
+        with self.lock:
+            if self.dedupe and key:
+                earlier = next((d for d in self.deliveries if d.key == key), None)
+                if earlier is not None:
+                    self.duplicates.append(request)
+                    return Reply(200, {"id": earlier.id, "duplicate": True})
+            self._count += 1
+            delivery = Delivery(f"rcv-{self._count}", key, timestamp, signature,
+                                dict(request.headers), request.body)
+            self.deliveries.append(delivery)
+            number = self._count
+        if not self.answer_with_id:
+            return Reply(204, None)
+        return Reply(200, {"id": delivery.id, "url": f"https://bridge.example.net/p/{number}"})

@@ -1,0 +1,289 @@
+"""DiscordChannel through real httpx against FakeDiscord over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.discord import DiscordChannel
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.fakehttp import Reply
+
+WEBHOOK_TOKEN = "fake-webhook-token_AbCdEf0123456789"
+LINK = "https://news.example.org/2025/06/flood-warning"
+TEXT = f"Flood warning for the river district\n<{LINK}>"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    server = FakeDiscord(token=WEBHOOK_TOKEN, slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeDiscord) -> Iterator[Callable[..., DiscordChannel]]:
+    made: list[DiscordChannel] = []
+
+    def build(*, timeout: float = 5.0, webhook_url: str | None = None,
+              base_url: str | None = None, **options: object) -> DiscordChannel:
+        spec = ChannelSpec("discord", "discord",
+                           secrets={"webhook_url": webhook_url or fake.webhook_url},
+                           options=options, base_url=base_url, timeout=timeout)
+        channel = DiscordChannel(spec)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., DiscordChannel]) -> DiscordChannel:
+    return make()
+
+
+def _request(text: str = TEXT, *, link: str | None = LINK, image: Image | None = None,
+             title: str = "Flood warning") -> PublishRequest:
+    return PublishRequest(post_id=7, idempotency_key="k-7", text=text, link=link, image=image,
+                          title=title, summary="Levels rise tonight.")
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://discord.com/api/channels/1/messages",
+    "ftp://discord.com/api/webhooks/1/abc",
+    "not a url",
+])
+def test_a_url_that_is_no_webhook_is_a_config_error_without_the_url(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DiscordChannel(ChannelSpec("d", "discord", secrets={"webhook_url": url}))
+    assert "webhook_url" in str(caught.value) and url not in str(caught.value)
+
+
+def test_bad_guild_id_is_a_config_error(fake: FakeDiscord) -> None:
+    with pytest.raises(ConfigError, match=r"options\.guild_id"):
+        DiscordChannel(ChannelSpec("d", "discord", secrets={"webhook_url": fake.webhook_url},
+                                   options={"guild_id": "my-server"}))
+
+
+# --- publishing --------------------------------------------------------------------
+
+
+def test_publish_with_embed_and_no_pings(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    image = Image("https://cdn.example.org/flood.jpg", alt="A flooded street")
+    result = channel.publish(_request(image=image))
+
+    assert channel.delivery is DeliveryClass.REVIEW
+    [message] = fake.messages
+    assert message.content == TEXT
+    assert message.allowed_mentions == {"parse": []}
+    assert message.embeds == [{"title": "Flood warning", "description": "Levels rise tonight.",
+                               "url": LINK, "image": {"url": image.url}}]
+    assert result.remote_id == message.id
+    assert result.remote_url is None  # no guild_id configured
+    assert result.http_status == 200
+    assert fake.versions == {"v10"}  # the unversioned URL is called on v10
+
+
+def test_everyone_in_a_headline_pings_nobody(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    channel.publish(_request(text="@everyone stay indoors, says @here mayor"))
+    [message] = fake.messages
+    assert message.content.startswith("@everyone")  # shown as written
+    assert message.mention_everyone is False
+    assert message.allowed_mentions == {"parse": []}
+
+
+def test_the_fake_would_have_pinged_without_allowed_mentions(fake: FakeDiscord) -> None:
+    answer = httpx.post(fake.webhook_url, params={"wait": "true"},
+                        json={"content": "@everyone hello"})
+    assert answer.json()["mention_everyone"] is True
+
+
+def test_message_link_with_guild_id(make: Callable[..., DiscordChannel],
+                                    fake: FakeDiscord) -> None:
+    result = make(guild_id=fake.guild_id).publish(_request())
+    assert result.remote_url == (f"https://discord.com/channels/{fake.guild_id}/"
+                                 f"{fake.channel_id}/{fake.messages[0].id}")
+
+
+def test_options_username_thread_and_no_embed(make: Callable[..., DiscordChannel],
+                                              fake: FakeDiscord) -> None:
+    make(username="Ledger Bot", thread_id="555", embed=False).publish(_request())
+    [message] = fake.messages
+    assert message.username == "Ledger Bot"
+    assert message.thread_id == "555"
+    assert message.embeds == []
+
+
+def test_base_url_replaces_discords_host(make: Callable[..., DiscordChannel],
+                                         fake: FakeDiscord) -> None:
+    channel = make(webhook_url=fake.public_webhook_url, base_url=fake.base_url)
+    channel.publish(_request())
+    assert len(fake.messages) == 1
+
+
+def test_long_title_is_cut_for_the_embed(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    channel.publish(_request(title="word " * 100))
+    title = fake.messages[0].embeds[0]["title"]
+    assert len(title) <= 256 and title.endswith("…")
+
+
+def test_too_long_content_is_permanent_with_discords_words(channel: DiscordChannel,
+                                                           fake: FakeDiscord) -> None:
+    with pytest.raises(Permanent, match="Must be 2000 or fewer in length") as caught:
+        channel.publish(_request(text="x" * 2001))
+    assert "50035" in str(caught.value)
+    assert caught.value.http_status == 400
+    assert fake.messages == []
+
+
+def test_no_content_answer_is_published_without_id(channel: DiscordChannel,
+                                                   fake: FakeDiscord) -> None:
+    fake.handle = lambda request: Reply(204, None)  # type: ignore[method-assign]
+    result = channel.publish(_request())
+    assert result.http_status == 204 and result.remote_id == "k-7"
+    assert result.notes
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500),
+    ("503", Transient, 503),  # Cloudflare's HTML page
+    ("reset_before", Ambiguous, None),
+    ("reset_after", Ambiguous, None),
+])
+def test_fault_maps_to_taxonomy(channel: DiscordChannel, fake: FakeDiscord, kind: str,
+                                error: type[ChannelError], status: int | None) -> None:
+    fake.fail_next(kind)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_rate_limit_until_the_announced_reset(channel: DiscordChannel,
+                                              fake: FakeDiscord) -> None:
+    fake.rate_limit_seconds = 2.5
+    fake.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert fake.rate_limit_reset is not None
+    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    # Retry-After is whole seconds, rounded up: never earlier than announced.
+    assert caught.value.until >= announced - timedelta(seconds=0.5)
+    assert caught.value.until <= announced + timedelta(seconds=2)
+    assert "You are being rate limited." in str(caught.value)
+    assert fake.messages == []
+
+
+def test_rate_limit_from_body_only(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        429, {"message": "You are being rate limited.", "retry_after": 42.5, "global": True})
+    before = datetime.now(UTC)
+    with pytest.raises(RateLimited, match="global") as caught:
+        channel.publish(_request())
+    assert before + timedelta(seconds=42) <= caught.value.until
+    assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=43)
+
+
+def test_timeout_is_ambiguous(make: Callable[..., DiscordChannel], fake: FakeDiscord) -> None:
+    fake.fail_next("slow")
+    with pytest.raises(Ambiguous, match="ReadTimeout"):
+        make(timeout=0.5).publish(_request())
+
+
+def test_connection_refused_is_transient(make: Callable[..., DiscordChannel]) -> None:
+    closed = FakeDiscord()
+    with closed:
+        url = closed.webhook_url
+    with pytest.raises(Transient, match="could not connect"):
+        make(webhook_url=url).publish(_request())
+
+
+def test_find_is_not_possible(channel: DiscordChannel) -> None:
+    with pytest.raises(NotImplementedError):
+        channel.find(_request())
+
+
+# --- credentials -------------------------------------------------------------------
+
+
+def test_whoami(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    assert channel.whoami() == f"webhook 'Riverside Ledger' in channel {fake.channel_id}"
+    assert fake.messages == []  # checking never posts
+
+
+def test_deleted_webhook_fails_auth(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed, match="deleted") as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 404
+    with pytest.raises(AuthFailed, match="Unknown Webhook"):
+        channel.whoami()
+
+
+def test_wrong_token_fails_auth(make: Callable[..., DiscordChannel], fake: FakeDiscord) -> None:
+    wrong = fake.webhook_url.replace(WEBHOOK_TOKEN, "not-the-token")
+    with pytest.raises(AuthFailed, match="Invalid Webhook Token") as caught:
+        make(webhook_url=wrong).publish(_request())
+    assert caught.value.http_status == 401
+
+
+def test_secrets_never_in_messages_or_repr(make: Callable[..., DiscordChannel],
+                                           fake: FakeDiscord) -> None:
+    channel = make(timeout=0.5)
+    texts = [repr(channel), str(channel)]
+    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
+        fake.fail_next(kind, on="any")
+        with pytest.raises(ChannelError) as caught:
+            channel.publish(_request(text=f"{kind} {TEXT}"))
+        texts += [str(caught.value), repr(caught.value)]
+        fake.fail_next(kind, on="read")
+        with pytest.raises(ChannelError) as caught:
+            channel.whoami()
+        texts += [str(caught.value), repr(caught.value)]
+    fake.release_slow()
+    # Discord's webhook object carries the token: it must not leak through whoami.
+    texts.append(channel.whoami())
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        400, {"message": f"bad url {fake.webhook_url}", "code": 0})
+    with pytest.raises(Permanent) as echoed:
+        channel.publish(_request())
+    texts += [str(echoed.value), repr(echoed.value)]
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        400, {"message": f"bad token {WEBHOOK_TOKEN}", "code": 0})
+    with pytest.raises(Permanent) as echoed:
+        channel.publish(_request())
+    texts += [str(echoed.value), repr(echoed.value)]
+    fake.fail_next("revoked")
+    closed = FakeDiscord(token=WEBHOOK_TOKEN)
+    with closed:
+        url = closed.webhook_url
+    with pytest.raises(Transient) as refused:
+        make(webhook_url=url).publish(_request())
+    texts += [str(refused.value), repr(refused.value)]
+    for text in texts:
+        assert WEBHOOK_TOKEN not in text
+        assert "/webhooks/" not in text

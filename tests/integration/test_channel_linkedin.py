@@ -1,0 +1,379 @@
+"""LinkedInChannel through real httpx against FakeLinkedIn over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.linkedin import LinkedInChannel, little_text
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, PublishRequest
+from tests.fakes.fakehttp import Reply
+from tests.fakes.linkedin_server import FakeLinkedIn, read_little
+
+TOKEN = "AQVlinkedin-TOKEN-0a1b2c3d4e5f"
+SECRETS = {"access_token": TOKEN}
+ORG = "urn:li:organization:5515715"
+LINK = "https://news.example.org/2025/06/flood-warning"
+HEADLINE = "Flood warning (update) for [river] district_7 as levels rise #Weather"
+TEXT = HEADLINE
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLinkedIn]:
+    server = FakeLinkedIn(organization_id="5515715", access_token=TOKEN, slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeLinkedIn) -> Iterator[Callable[..., LinkedInChannel]]:
+    made: list[LinkedInChannel] = []
+
+    def build(*, timeout: float = 5.0, base_url: str | None = None,
+              secrets: dict[str, str] | None = None, **options: object) -> LinkedInChannel:
+        options.setdefault("organization", ORG)
+        spec = ChannelSpec("linkedin", "linkedin", secrets=secrets or SECRETS, options=options,
+                           base_url=base_url or fake.base_url, timeout=timeout)
+        channel = LinkedInChannel(spec)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., LinkedInChannel]) -> LinkedInChannel:
+    return make()
+
+
+def _request(text: str = TEXT, *, link: str | None = LINK,
+             after_ambiguous: bool = False) -> PublishRequest:
+    return PublishRequest(post_id=7, idempotency_key="k-7", text=text, link=link,
+                          title="Flood warning", summary="Levels rise (again) tonight.",
+                          after_ambiguous=after_ambiguous)
+
+
+# --- little text ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("plain words", "plain words"),
+    ("a (b) [c] {d} <e>", "a \\(b\\) \\[c\\] \\{d\\} \\<e\\>"),
+    ("x_y*z~w|v@u\\t", "x\\_y\\*z\\~w\\|v\\@u\\\\t"),
+    ("#Weather alert", "{hashtag|\\#|Weather} alert"),
+    ("Rain #Weather #CityCouncil", "Rain {hashtag|\\#|Weather} {hashtag|\\#|CityCouncil}"),
+    ("no#tag", "no\\#tag"),  # not a hashtag inside a word
+    ("#1 priority", "\\#1 priority"),  # digits only: not a hashtag
+    ("#Städte und #東京", "{hashtag|\\#|Städte} und {hashtag|\\#|東京}"),
+    ("#snake_case", "{hashtag|\\#|snake}\\_case"),
+    ("https://x.org/a_(b)#frag", "https://x.org/a\\_\\(b\\)\\#frag"),
+])
+def test_little_text(text: str, expected: str) -> None:
+    assert little_text(text) == expected
+    shown, _ = read_little(expected)
+    assert shown == text  # LinkedIn shows exactly what we meant
+
+
+def test_an_unescaped_headline_would_be_cut_short() -> None:
+    # Why escaping matters: the fake reads commentary as LinkedIn does.
+    assert read_little(HEADLINE)[0] == "Flood warning "
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "key"), [
+    ({}, "organization"),
+    ({"organization": "12345"}, "organization"),
+    ({"organization": "urn:li:person:abc"}, "organization"),
+    ({"organization": ORG, "version": "2025-10"}, "version"),
+])
+def test_bad_options_are_config_errors(options: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"options\.{key}"):
+        LinkedInChannel(ChannelSpec("li", "linkedin", secrets=SECRETS, options=options))
+
+
+# --- publishing --------------------------------------------------------------------
+
+
+def test_publish_article_post_with_escaped_commentary(channel: LinkedInChannel,
+                                                      fake: FakeLinkedIn) -> None:
+    result = channel.publish(_request())
+
+    assert channel.delivery is DeliveryClass.RECONCILABLE
+    [post] = fake.posts
+    assert post.commentary == ("Flood warning \\(update\\) for \\[river\\] district\\_7 as "
+                               "levels rise {hashtag|\\#|Weather}")
+    assert post.shown == HEADLINE  # nothing cut
+    assert post.hashtags == ["Weather"]
+    assert post.body["author"] == ORG
+    assert post.body["visibility"] == "PUBLIC"
+    assert post.body["distribution"]["feedDistribution"] == "MAIN_FEED"
+    assert post.body["lifecycleState"] == "PUBLISHED"
+    assert post.body["isReshareDisabledByAuthor"] is False
+    assert post.article == {"source": LINK, "title": "Flood warning",
+                            "description": "Levels rise (again) tonight."}
+    assert result.remote_id == post.urn
+    assert result.remote_url == f"https://www.linkedin.com/feed/update/{post.urn}/"
+    assert result.http_status == 201
+    assert fake.versions == {"202510"}
+    assert fake.protocol_versions == {"2.0.0"}
+
+
+def test_post_without_link_has_no_article(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    channel.publish(_request(text="Just words", link=None))
+    assert "content" not in fake.posts[0].body
+
+
+def test_version_option(make: Callable[..., LinkedInChannel], fake: FakeLinkedIn) -> None:
+    make(version="202509").publish(_request())
+    assert fake.versions == {"202509"}
+
+
+def test_retired_version_pauses_the_channel(make: Callable[..., LinkedInChannel],
+                                            fake: FakeLinkedIn) -> None:
+    with pytest.raises(AuthFailed, match=r"options\.version") as caught:
+        make(version="202401").publish(_request())
+    assert caught.value.http_status == 426
+    assert "NONEXISTENT_VERSION" in str(caught.value) or "not active" in str(caught.value)
+
+
+def test_fake_requires_the_version_header(fake: FakeLinkedIn) -> None:
+    answer = httpx.post(fake.base_url + "/rest/posts", json={},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "VERSION_MISSING"
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500),
+    ("503", Transient, 503),  # plain text, not JSON
+    ("reset_before", Ambiguous, None),
+    ("reset_after", Ambiguous, None),
+])
+def test_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedIn, kind: str,
+                                error: type[ChannelError], status: int | None) -> None:
+    fake.fail_next(kind)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_daily_rate_limit_waits_until_midnight_utc(channel: LinkedInChannel,
+                                                   fake: FakeLinkedIn) -> None:
+    fake.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    until = caught.value.until
+    assert (until.hour, until.minute, until.second) == (0, 0, 0)
+    assert datetime.now(UTC) < until <= datetime.now(UTC) + timedelta(days=1)
+    assert "DAY limit" in str(caught.value)
+
+
+def test_rate_limit_with_retry_after(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    fake.send_retry_after = True
+    fake.rate_limit_seconds = 30
+    fake.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=31)
+
+
+def test_rate_limit_without_any_hint_waits_an_hour(channel: LinkedInChannel,
+                                                   fake: FakeLinkedIn) -> None:
+    fake.handle = lambda request: fake.error(  # type: ignore[method-assign]
+        429, "TOO_MANY_REQUESTS", "Too many requests")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert datetime.now(UTC) + timedelta(minutes=59) < caught.value.until
+    assert caught.value.until < datetime.now(UTC) + timedelta(minutes=61)
+
+
+def test_timeout_is_ambiguous_and_find_finds_it(make: Callable[..., LinkedInChannel],
+                                                fake: FakeLinkedIn) -> None:
+    channel = make(timeout=0.5)
+    fake.fail_next("slow")
+    with pytest.raises(Ambiguous, match="ReadTimeout"):
+        channel.publish(_request())
+    fake.release_slow()
+    fake.settle()
+    found = channel.find(_request())
+    assert found is not None and found.remote_id == fake.posts[0].urn
+
+
+def test_connection_refused_is_transient(make: Callable[..., LinkedInChannel]) -> None:
+    closed = FakeLinkedIn()
+    with closed:
+        url = closed.base_url
+    with pytest.raises(Transient, match="could not connect"):
+        make(base_url=url).publish(_request())
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (400, {"status": 400, "code": "ILLEGAL_ARGUMENT", "message": "bad"}, Permanent),
+    (422, {"status": 422, "message": "ERROR :: /commentary :: too long"}, Permanent),
+    (404, {"status": 404, "message": "nope"}, Permanent),
+    (401, {"status": 401, "code": "EXPIRED_ACCESS_TOKEN", "message": "expired"}, AuthFailed),
+    (403, {"status": 403, "code": "ACCESS_DENIED", "message": "denied"}, AuthFailed),
+    (502, None, Transient),
+    (504, {"status": 504, "message": "gateway"}, Transient),
+])
+def test_status_mapping(channel: LinkedInChannel, fake: FakeLinkedIn, status: int,
+                        body: object, error: type[ChannelError]) -> None:
+    fake.handle = lambda request: Reply(status, body)  # type: ignore[method-assign]
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_missing_permission_names_it(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    fake.can_post = False
+    with pytest.raises(AuthFailed, match="w_organization_social") as caught:
+        channel.publish(_request())
+    assert "partnerApiPostsExternal.CREATE" in str(caught.value)
+
+
+def test_answer_without_urn_is_ambiguous(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    fake.handle = lambda request: Reply(201, None)  # type: ignore[method-assign]
+    with pytest.raises(Ambiguous, match="without the post's id"):
+        channel.publish(_request())
+
+
+# --- reconciliation and duplicates ---------------------------------------------------
+
+
+def test_reset_after_then_find_finds_it(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    found = channel.find(_request())
+    assert found is not None
+    assert found.remote_id == fake.posts[0].urn
+    assert found.remote_url == f"https://www.linkedin.com/feed/update/{fake.posts[0].urn}/"
+
+
+def test_reset_before_then_find_finds_nothing(channel: LinkedInChannel,
+                                              fake: FakeLinkedIn) -> None:
+    fake.fail_next("reset_before")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    assert fake.posts == []
+    assert channel.find(_request()) is None
+
+
+def test_find_matches_link_canonically_and_exact_commentary(channel: LinkedInChannel,
+                                                            fake: FakeLinkedIn) -> None:
+    channel.publish(_request(link=LINK + "/?utm_source=linkedin"))
+    channel.publish(_request(text="No link (here)", link=None))
+    by_link = channel.find(_request(text="other words", link=LINK))
+    assert by_link is not None and by_link.remote_id == fake.posts[0].urn
+    by_text = channel.find(_request(text="No link (here)", link=None))
+    assert by_text is not None and by_text.remote_id == fake.posts[1].urn
+    assert channel.find(_request(text="Something else", link=LINK + "-2")) is None
+    assert all(r.scope == "read" for r in fake.requests if r.method == "GET")
+
+
+def test_duplicate_after_ambiguous_returns_the_earlier_post(channel: LinkedInChannel,
+                                                            fake: FakeLinkedIn) -> None:
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    result = channel.publish(_request(after_ambiguous=True))
+    assert len(fake.posts) == 1
+    assert result.remote_id == fake.posts[0].urn
+    assert any("duplicate" in note for note in result.notes)
+
+
+def test_duplicate_without_ambiguity_is_permanent(channel: LinkedInChannel,
+                                                  fake: FakeLinkedIn) -> None:
+    channel.publish(_request())
+    with pytest.raises(Permanent, match="duplicate") as caught:
+        channel.publish(_request())
+    assert type(caught.value) is Permanent
+    assert caught.value.http_status == 422
+    assert len(fake.posts) == 1
+
+
+# --- credentials -------------------------------------------------------------------
+
+
+def test_whoami(channel: LinkedInChannel) -> None:
+    assert channel.whoami() == f"Riverside Ledger ({ORG})"
+
+
+def test_whoami_without_organization_permission_names_it(channel: LinkedInChannel,
+                                                         fake: FakeLinkedIn) -> None:
+    fake.can_read_organization = False
+    answer = channel.whoami()
+    assert answer.startswith("Dana Editor: the token cannot read the organization")
+    assert "rw_organization_admin" in answer and "w_organization_social" in answer
+    fake.can_read_userinfo = False
+    assert channel.whoami().startswith("token accepted")
+
+
+def test_revoked_token_fails_auth(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed, match="revoked"):
+        channel.publish(_request())
+    with pytest.raises(AuthFailed):
+        channel.whoami()
+    with pytest.raises(AuthFailed):
+        channel.find(_request())
+
+
+def test_wrong_token_fails_auth(make: Callable[..., LinkedInChannel]) -> None:
+    with pytest.raises(AuthFailed, match="Invalid access token"):
+        make(secrets={"access_token": "AQV-not-the-right-one"}).whoami()
+
+
+def test_secrets_never_in_messages_or_repr(make: Callable[..., LinkedInChannel],
+                                           fake: FakeLinkedIn) -> None:
+    channel = make(timeout=0.5)
+    texts = [repr(channel), str(channel)]
+    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
+        fake.fail_next(kind, on="any")
+        with pytest.raises(ChannelError) as caught:
+            channel.publish(_request(text=f"{kind} {TEXT}"))
+        texts += [str(caught.value), repr(caught.value)]
+        fake.fail_next(kind, on="read")
+        with pytest.raises(ChannelError) as caught:
+            channel.find(_request())
+        texts += [str(caught.value), repr(caught.value)]
+    fake.release_slow()
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as auth:
+        channel.whoami()
+    texts += [str(auth.value), repr(auth.value)]
+    # A platform that echoes the token back must not get it into our messages.
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        400, {"status": 400, "message": f"bad token {TOKEN}"})
+    with pytest.raises(Permanent) as echoed:
+        channel.publish(_request())
+    texts += [str(echoed.value), repr(echoed.value)]
+    for text in texts:
+        assert TOKEN not in text

@@ -1,0 +1,432 @@
+"""ThreadsChannel through real httpx against FakeThreads over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.threads import ThreadsChannel
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.fakehttp import Reply
+from tests.fakes.threads_server import FakeThreads
+
+TOKEN = "THQWJthreads-TOKEN-9f8e7d6c5b"
+SECRETS = {"access_token": TOKEN}
+USER_ID = "17841400000000001"
+LINK = "https://news.example.org/2025/06/flood-warning"
+TEXT = f"Flood warning for the river district\n\n{LINK}"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeThreads]:
+    server = FakeThreads(user_id=USER_ID, access_token=TOKEN, slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeThreads) -> Iterator[Callable[..., ThreadsChannel]]:
+    made: list[ThreadsChannel] = []
+
+    def build(*, timeout: float = 5.0, base_url: str | None = None,
+              secrets: dict[str, str] | None = None, **options: object) -> ThreadsChannel:
+        spec = ChannelSpec("threads", "threads", secrets=secrets or SECRETS, options=options,
+                           base_url=base_url or fake.base_url, timeout=timeout)
+        channel = ThreadsChannel(spec)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., ThreadsChannel]) -> ThreadsChannel:
+    return make()
+
+
+class Checkpoints:
+    """What the dispatcher's store does with ``save_checkpoint``: keep the last value."""
+
+    def __init__(self, fake: FakeThreads) -> None:
+        self.fake = fake
+        self.saved: list[str] = []
+        self.posts_when_saved: list[int] = []
+
+    def __call__(self, value: str) -> None:
+        self.saved.append(value)
+        self.posts_when_saved.append(len(self.fake.posts))
+
+    @property
+    def last(self) -> str | None:
+        return self.saved[-1] if self.saved else None
+
+
+def _request(text: str = TEXT, *, link: str | None = LINK, image: Image | None = None,
+             after_ambiguous: bool = False, checkpoint: str | None = None,
+             save: Callable[[str], None] | None = None) -> PublishRequest:
+    return PublishRequest(post_id=7, idempotency_key="k-7", text=text, link=link, image=image,
+                          title="Flood warning", after_ambiguous=after_ambiguous,
+                          checkpoint=checkpoint, save_checkpoint=save)
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def test_bad_api_version_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"options\.api_version"):
+        ThreadsChannel(ChannelSpec("t", "threads", secrets=SECRETS,
+                                   options={"api_version": "latest"}))
+
+
+def test_api_version_option(make: Callable[..., ThreadsChannel], fake: FakeThreads) -> None:
+    make(api_version="1.1").publish(_request())
+    assert fake.versions == {"v1.1"}
+
+
+# --- publishing --------------------------------------------------------------------
+
+
+def test_publish_text_with_link_attachment(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    checkpoints = Checkpoints(fake)
+    result = channel.publish(_request(save=checkpoints))
+
+    assert channel.delivery is DeliveryClass.RECONCILABLE
+    [post] = fake.posts
+    [container] = fake.containers.values()
+    assert (container.media_type, container.text, container.link_attachment) == (
+        "TEXT", TEXT, LINK)
+    assert (post.text, post.link_attachment_url) == (TEXT, LINK)
+    assert result.remote_id == post.id
+    assert result.remote_url == post.permalink
+    assert result.http_status == 200
+    # The container id was stored before the publish step.
+    assert json.loads(checkpoints.saved[0])["container_id"] == container.id
+    assert checkpoints.posts_when_saved == [0]
+    assert fake.versions == {"v1.0"}
+    assert all(r.auth for r in fake.requests)
+    assert [(r.method, r.path) for r in fake.requests][:2] == [
+        ("POST", "/v1.0/me/threads"), ("POST", "/v1.0/me/threads_publish")]
+
+
+def test_user_id_option(make: Callable[..., ThreadsChannel], fake: FakeThreads) -> None:
+    make(user_id=USER_ID).publish(_request())
+    assert fake.requests[0].path == f"/v1.0/{USER_ID}/threads"
+
+
+def test_publish_image(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    image = Image("https://cdn.example.org/flood.jpg", alt="A flooded street")
+    result = channel.publish(_request(image=image))
+    [container] = fake.containers.values()
+    assert (container.media_type, container.image_url, container.alt_text) == (
+        "IMAGE", image.url, "A flooded street")
+    assert container.link_attachment is None
+    assert result.remote_id == fake.posts[0].id
+    assert result.notes == ()
+
+
+def test_image_in_progress_is_transient_then_the_same_container_is_published(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    fake.image_status = "IN_PROGRESS"
+    checkpoints = Checkpoints(fake)
+    image = Image("https://cdn.example.org/flood.jpg")
+    with pytest.raises(Transient, match="still fetching the image"):
+        channel.publish(_request(image=image, save=checkpoints))
+    [container] = fake.containers.values()
+    container.status = "FINISHED"  # Threads got the image meanwhile
+    result = channel.publish(_request(image=image, checkpoint=checkpoints.last,
+                                      save=checkpoints))
+    assert len(fake.containers) == 1
+    assert result.remote_id == fake.posts[0].id
+    assert fake.posts[0].container_id == container.id
+
+
+def test_image_that_fails_goes_out_as_text_with_a_note(channel: ThreadsChannel,
+                                                       fake: FakeThreads) -> None:
+    fake.image_status = "ERROR"
+    result = channel.publish(_request(image=Image("https://cdn.example.org/gone.jpg")))
+    [post] = fake.posts
+    assert post.image_url is None and post.link_attachment_url == LINK
+    assert any(note.startswith("image skipped") for note in result.notes)
+
+
+def test_with_image_false_posts_text(make: Callable[..., ThreadsChannel],
+                                     fake: FakeThreads) -> None:
+    make(with_image=False).publish(_request(image=Image("https://cdn.example.org/a.jpg")))
+    assert [c.media_type for c in fake.containers.values()] == ["TEXT"]
+
+
+# --- the checkpoint: no second post after an ambiguous publish ------------------------
+
+
+def test_reset_after_publish_then_retry_with_checkpoint_publishes_once(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    checkpoints = Checkpoints(fake)
+    fake.fail_next("reset_after")  # threads_publish is stored, the answer is lost
+    with pytest.raises(Ambiguous):
+        channel.publish(_request(save=checkpoints))
+    fake.settle()
+    # What the dispatcher does next: reconcile, and retry with the saved checkpoint.
+    found = channel.find(_request())
+    assert found is not None and found.remote_id == fake.posts[0].id
+    result = channel.publish(_request(after_ambiguous=True, checkpoint=checkpoints.last,
+                                      save=checkpoints))
+    assert len(fake.posts) == 1
+    assert len(fake.containers) == 1  # no second container
+    assert fake.published_containers() == [fake.posts[0].container_id]
+    assert result.remote_id == fake.posts[0].id
+    assert result.remote_url == fake.posts[0].permalink
+    assert len(fake.requests_to("POST", "/v1.0/me/threads_publish")) == 1
+
+
+def test_reset_before_publish_then_retry_publishes_the_same_container(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    checkpoints = Checkpoints(fake)
+    fake.fail_next("reset_before")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request(save=checkpoints))
+    fake.settle()
+    assert channel.find(_request()) is None
+    result = channel.publish(_request(after_ambiguous=True, checkpoint=checkpoints.last,
+                                      save=checkpoints))
+    [post] = fake.posts
+    assert len(fake.containers) == 1
+    assert post.container_id == json.loads(checkpoints.saved[0])["container_id"]
+    assert result.remote_id == post.id
+
+
+def test_expired_container_is_replaced(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    checkpoints = Checkpoints(fake)
+    fake.fail_next("reset_before")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request(save=checkpoints))
+    old = json.loads(checkpoints.last or "")["container_id"]
+    fake.expire(old)
+    result = channel.publish(_request(checkpoint=checkpoints.last, save=checkpoints))
+    assert len(fake.containers) == 2
+    assert fake.posts[0].container_id != old
+    assert result.remote_id == fake.posts[0].id
+    assert any("expired" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("checkpoint", ["1234567", '{"container_id": "1234567"}'])
+def test_unknown_container_in_checkpoint_is_replaced(channel: ThreadsChannel,
+                                                     fake: FakeThreads, checkpoint: str) -> None:
+    result = channel.publish(_request(checkpoint=checkpoint))
+    assert len(fake.posts) == 1 and result.remote_id == fake.posts[0].id
+
+
+def test_plain_container_id_checkpoint_is_resumed(channel: ThreadsChannel,
+                                                  fake: FakeThreads) -> None:
+    fake.fail_next("reset_before")
+    checkpoints = Checkpoints(fake)
+    with pytest.raises(Ambiguous):
+        channel.publish(_request(save=checkpoints))
+    plain = json.loads(checkpoints.last or "")["container_id"]
+    channel.publish(_request(checkpoint=plain))
+    assert len(fake.containers) == 1 and len(fake.posts) == 1
+
+
+def test_in_progress_checkpoint_is_transient(channel: ThreadsChannel,
+                                             fake: FakeThreads) -> None:
+    fake.image_status = "IN_PROGRESS"
+    checkpoints = Checkpoints(fake)
+    image = Image("https://cdn.example.org/flood.jpg")
+    with pytest.raises(Transient):
+        channel.publish(_request(image=image, save=checkpoints))
+    with pytest.raises(Transient, match="still processing"):
+        channel.publish(_request(image=image, checkpoint=checkpoints.last))
+    assert fake.posts == [] and len(fake.containers) == 1
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "on", "error", "status"), [
+    ("500", "create", Transient, 500),
+    ("503", "create", Transient, 503),
+    ("reset_before", "create", Ambiguous, None),
+    ("reset_after", "create", Ambiguous, None),
+    ("500", "upload", Transient, 500),
+    # A lost answer to the container call: no post can exist, so no reconciling.
+    ("reset_after", "upload", Transient, None),
+    ("reset_before", "upload", Transient, None),
+])
+def test_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThreads, kind: str, on: str,
+                                error: type[ChannelError], status: int | None) -> None:
+    fake.fail_next(kind, on=on)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_rate_limit_waits_an_hour(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    before = datetime.now(UTC)
+    fake.fail_next("429", on="upload")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert before + timedelta(minutes=59) < caught.value.until
+    assert caught.value.until < datetime.now(UTC) + timedelta(minutes=61)
+    assert "Application request limit reached" in str(caught.value)
+    assert fake.posts == []
+
+
+def test_timeout_on_publish_is_ambiguous(make: Callable[..., ThreadsChannel],
+                                         fake: FakeThreads) -> None:
+    channel = make(timeout=0.5)
+    fake.fail_next("slow")
+    with pytest.raises(Ambiguous) as caught:
+        channel.publish(_request())
+    assert "ReadTimeout" in str(caught.value)
+    fake.release_slow()
+    fake.settle()
+    found = channel.find(_request())
+    assert found is not None and found.remote_id == fake.posts[0].id
+
+
+def test_connection_refused_is_transient(make: Callable[..., ThreadsChannel]) -> None:
+    closed = FakeThreads()
+    with closed:
+        url = closed.base_url
+    with pytest.raises(Transient, match="could not connect"):
+        make(base_url=url).publish(_request())
+
+
+def test_bad_parameter_is_permanent(channel: ThreadsChannel) -> None:
+    with pytest.raises(Permanent, match="Param text is required") as caught:
+        channel.publish(_request(text="", link=None))
+    assert caught.value.http_status == 400
+
+
+@pytest.mark.parametrize(("code", "transient", "error"), [
+    (1, None, Transient),
+    (2, True, Transient),
+    (9004, True, Transient),
+    (4, None, RateLimited),
+    (17, None, RateLimited),
+    (32, None, RateLimited),
+    (613, None, RateLimited),
+    (190, None, AuthFailed),
+    (10, None, AuthFailed),
+    (200, None, AuthFailed),
+    (100, None, Permanent),
+    (24, None, Permanent),
+])
+def test_graph_error_codes(channel: ThreadsChannel, fake: FakeThreads, code: int,
+                           transient: bool | None, error: type[ChannelError]) -> None:
+    fake.handle = lambda request: fake.error(  # type: ignore[method-assign]
+        400, code, f"(#{code}) scripted", transient=transient)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert f"(#{code}) scripted" in str(caught.value)
+
+
+def test_retry_after_header_sets_the_wait(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    def limited(request: object) -> object:
+        reply = fake.error(429, 4, "(#4) limit")
+        reply.headers["Retry-After"] = "120"
+        return reply
+
+    fake.handle = limited  # type: ignore[assignment]
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert caught.value.until < datetime.now(UTC) + timedelta(seconds=125)
+
+
+# --- reconciliation ----------------------------------------------------------------
+
+
+def test_find_matches_link_canonically_and_exact_text(channel: ThreadsChannel,
+                                                      fake: FakeThreads) -> None:
+    channel.publish(_request(link=LINK + "/?utm_source=threads"))
+    channel.publish(_request(text="No link here", link=None))
+    by_link = channel.find(_request(text="other words", link=LINK))
+    assert by_link is not None and by_link.remote_id == fake.posts[0].id
+    assert by_link.remote_url == fake.posts[0].permalink
+    by_text = channel.find(_request(text="No link here", link=None))
+    assert by_text is not None and by_text.remote_id == fake.posts[1].id
+    assert channel.find(_request(text="Something else", link=LINK + "-2")) is None
+    listings = [r for r in fake.requests if r.path == "/v1.0/me/threads" and r.method == "GET"]
+    assert len(listings) == 3 and {r.scope for r in listings} == {"read"}
+
+
+# --- credentials -------------------------------------------------------------------
+
+
+def test_whoami(channel: ThreadsChannel) -> None:
+    assert channel.whoami() == "@riversideledger (threads)"
+
+
+def test_whoami_with_another_users_token(make: Callable[..., ThreadsChannel]) -> None:
+    with pytest.raises(AuthFailed, match="not to user 999"):
+        make(user_id="999").whoami()
+
+
+def test_revoked_token_fails_auth(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed, match="190"):
+        channel.publish(_request())
+    with pytest.raises(AuthFailed):
+        channel.whoami()
+    with pytest.raises(AuthFailed):
+        channel.find(_request())
+
+
+def test_wrong_token_fails_auth(make: Callable[..., ThreadsChannel]) -> None:
+    with pytest.raises(AuthFailed, match="Invalid OAuth access token"):
+        make(secrets={"access_token": "THQWJ-not-the-right-one"}).whoami()
+
+
+def test_secrets_never_in_messages_or_repr(make: Callable[..., ThreadsChannel],
+                                           fake: FakeThreads) -> None:
+    channel = make(timeout=0.5)
+    texts = [repr(channel), str(channel)]
+    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
+        for on in ("create", "upload", "read"):
+            fake.fail_next(kind, on=on)
+            with pytest.raises(ChannelError) as caught:
+                if on == "read":
+                    channel.find(_request())
+                else:
+                    channel.publish(_request(text=f"{kind} {on} {TEXT}"))
+            texts += [str(caught.value), repr(caught.value)]
+            fake.clear_faults()
+    fake.release_slow()
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as auth:
+        channel.whoami()
+    texts += [str(auth.value), repr(auth.value)]
+    closed = FakeThreads()
+    with closed:
+        url = closed.base_url
+    with pytest.raises(Transient) as refused:
+        make(base_url=url).whoami()
+    texts += [str(refused.value), repr(refused.value)]
+    for text in texts:
+        assert TOKEN not in text
+
+
+def test_plain_429_is_rate_limited(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        429, "Too Many Requests", {"Retry-After": "30"}, content_type="text/plain")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=31)
