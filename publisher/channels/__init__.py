@@ -49,6 +49,24 @@ REGISTRY: dict[str, ChannelType] = {
             credentials=("page_token",),
         ),
         ChannelType(
+            "mastodon",
+            "publisher.channels.mastodon:MastodonChannel",
+            DeliveryClass.IDEMPOTENT,
+            credentials=("access_token",),
+        ),
+        ChannelType(
+            "bluesky",
+            "publisher.channels.bluesky:BlueskyChannel",
+            DeliveryClass.IDEMPOTENT,
+            credentials=("handle", "app_password"),
+        ),
+        ChannelType(
+            "telegram",
+            "publisher.channels.telegram:TelegramChannel",
+            DeliveryClass.REVIEW,
+            credentials=("bot_token",),
+        ),
+        ChannelType(
             "threads",
             "publisher.channels.threads:ThreadsChannel",
             DeliveryClass.RECONCILABLE,

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
+
+import regex
 
 from publisher.render.twitter_text import V3, TweetParse, TwitterTextConfig, parse_tweet
 
 __all__ = [
     "FACEBOOK_MAX_LENGTH",
+    "PLATFORM_MAX_LENGTH",
+    "BlueskyLength",
     "CharacterLimit",
     "FacebookLength",
     "LengthRule",
+    "MastodonLength",
+    "TelegramLength",
     "XWeightedLength",
     "length_rule",
 ]
@@ -20,9 +27,33 @@ __all__ = [
 #: The longest Facebook post text the Graph API accepts.
 FACEBOOK_MAX_LENGTH = 63_206
 
-#: Limits of the dry-run channels when the channel does not set ``max_length``.
-_DEFAULT_MAX_LENGTH = {"console": 500, "jsonl": 5000}
+#: Limits of the channels that count plain characters, when the channel does not
+#: set ``max_length`` (dry-run channels, webhooks, mastodon's default instance).
+_DEFAULT_MAX_LENGTH = {"console": 500, "jsonl": 5000, "webhook": 10_000, "mastodon": 500}
 _FALLBACK_MAX_LENGTH = 500
+
+#: The most a platform takes; a channel's ``max_length`` may only be lower.
+PLATFORM_MAX_LENGTH = {
+    "threads": 500,
+    "linkedin": 3000,
+    "discord": 2000,
+    "slack": 40_000,  # Slack truncates a message beyond this
+    "bluesky": 300,  # graphemes
+    "telegram": 4096,  # after HTML parsing, in UTF-16 code units
+}
+_CHARACTER_PLATFORMS = {
+    "threads": "threads characters",
+    "linkedin": "linkedin characters",
+    "discord": "discord characters",
+    "slack": "slack characters (Slack truncates beyond)",
+}
+# Mastodon's URL rule: any http(s) URL counts 23, whatever its length; trailing
+# punctuation is not part of it (twitter-text's extractor, which Mastodon uses).
+_MASTODON_URL = re.compile(r"https?://[^\s<>\"]+")
+_URL_TRAILING = ".,;:!?'\")]}»”’"
+_MASTODON_URL_LENGTH = 23
+# A remote mention counts only its local part: "@name@host" counts as "@name".
+_MASTODON_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)@[\w.-]+\w")
 
 
 @runtime_checkable
@@ -92,20 +123,101 @@ class XWeightedLength:
         return f"{type(self).__name__}(v{self.config.version})"
 
 
+def graphemes(text: str) -> int:
+    """The number of extended grapheme clusters (Unicode UAX #29) in ``text``."""
+    return len(regex.findall(r"\X", text))
+
+
+class MastodonLength(CharacterLimit):
+    """A Mastodon status: grapheme clusters, every http(s) URL 23 and a remote
+    mention only its ``@name`` part, at most ``limit`` (500 on most instances)."""
+
+    def __init__(self, limit: int = 500):
+        super().__init__(limit)
+        self.name = f"mastodon characters (URLs count {_MASTODON_URL_LENGTH})"
+
+    def count(self, text: str) -> int:
+        """The length of ``text`` as Mastodon's StatusLengthValidator counts it."""
+        text = unicodedata.normalize("NFC", text)
+        pieces: list[str] = []
+        last = 0
+        for match in _MASTODON_URL.finditer(text):
+            url = match.group(0)
+            end = match.end()
+            while url and url[-1] in _URL_TRAILING:
+                url, end = url[:-1], end - 1
+            pieces.append(text[last:match.start()])
+            pieces.append("x" * _MASTODON_URL_LENGTH)
+            last = end
+        pieces.append(text[last:])
+        return graphemes(_MASTODON_MENTION.sub(r"\1", "".join(pieces)))
+
+
+class BlueskyLength(CharacterLimit):
+    """A Bluesky post: at most 300 grapheme clusters (and 3000 UTF-8 bytes, which
+    300 graphemes of ordinary text never reach); links count in full."""
+
+    name = "bluesky graphemes"
+
+    def __init__(self, limit: int = 300):
+        super().__init__(limit)
+
+    def count(self, text: str) -> int:
+        """Extended grapheme clusters of ``text`` once NFC-normalised."""
+        return graphemes(unicodedata.normalize("NFC", text))
+
+
+class TelegramLength(CharacterLimit):
+    """A Telegram message: at most 4096 characters after entity parsing, which for
+    the plain text the renderer makes is the text itself (the adapter escapes it
+    for HTML, and Telegram decodes it back). Telegram measures text in UTF-16
+    code units, so an emoji outside the Basic Multilingual Plane counts 2."""
+
+    name = "telegram characters (UTF-16)"
+
+    def __init__(self, limit: int = 4096):
+        super().__init__(limit)
+
+    def count(self, text: str) -> int:
+        """UTF-16 code units of ``text`` once NFC-normalised."""
+        return len(unicodedata.normalize("NFC", text).encode("utf-16-le")) // 2
+
+
+class _NamedCharacterLimit(CharacterLimit):
+    def __init__(self, limit: int, name: str):
+        super().__init__(limit)
+        self.name = name
+
+
 def length_rule(channel_type: str, options: Mapping[str, Any] | None = None) -> LengthRule:
     """The length rule of a channel type.
 
-    ``x`` and ``facebook`` have the platforms' rules; ``console`` and ``jsonl`` count
-    characters up to ``options["max_length"]`` (500 and 5000 by default); any other
-    type counts characters up to ``max_length``, 500 by default.
+    ``x`` and ``facebook`` have the platforms' rules. ``mastodon`` counts as Mastodon
+    does, up to ``options["max_length"]`` (500 by default: set the instance's own).
+    ``bluesky`` (300 graphemes), ``telegram`` (4096, UTF-16), ``threads`` (500),
+    ``linkedin`` (3000), ``discord`` (2000) and ``slack`` (40,000) take a
+    ``max_length`` only below their limit. ``console``, ``jsonl`` and ``webhook``
+    count characters up to ``max_length`` (500, 5000 and 10,000 by default); any
+    other type counts characters up to ``max_length``, 500 by default.
     """
     options = options or {}
     if channel_type == "x":
         return XWeightedLength()
     if channel_type == "facebook":
         return FacebookLength()
-    default = _DEFAULT_MAX_LENGTH.get(channel_type, _FALLBACK_MAX_LENGTH)
+    ceiling = PLATFORM_MAX_LENGTH.get(channel_type)
+    default = ceiling or _DEFAULT_MAX_LENGTH.get(channel_type, _FALLBACK_MAX_LENGTH)
     max_length = options.get("max_length", default)
     if isinstance(max_length, bool) or not isinstance(max_length, int):
         raise ValueError(f"max_length must be a whole number, not {max_length!r}")
+    if ceiling is not None and max_length > ceiling:
+        raise ValueError(f"max_length {max_length} is above what {channel_type} takes ({ceiling})")
+    if channel_type == "mastodon":
+        return MastodonLength(max_length)
+    if channel_type == "bluesky":
+        return BlueskyLength(max_length)
+    if channel_type == "telegram":
+        return TelegramLength(max_length)
+    if channel_type in _CHARACTER_PLATFORMS:
+        return _NamedCharacterLimit(max_length, _CHARACTER_PLATFORMS[channel_type])
     return CharacterLimit(max_length)

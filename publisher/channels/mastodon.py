@@ -1,0 +1,306 @@
+"""The Mastodon channel: Mastodon.py 2.x against one account on one instance.
+
+- Posts with ``POST /api/v1/statuses`` (``status_post``) carrying the post's
+  idempotency key as the ``Idempotency-Key`` header: Mastodon remembers the key
+  for an hour and answers a repeated request with the status it already made,
+  so a retry after an ambiguous attempt never posts twice (delivery class
+  IDEMPOTENT; ``find`` has nothing to look up and returns None).
+- An image comes from the shared image cache, is fitted under the instance's
+  image limit and uploaded with ``POST /api/v2/media`` and its alt text
+  (``description``). A picture never fails a post: it is skipped with a note,
+  unless the instance refused the upload for the account's sake (401, 403, 429).
+  Media still processing (202) is polled briefly with ``GET /api/v1/media/:id``.
+- ``max_length()`` reads ``/api/v2/instance`` (``configuration.statuses.
+  max_characters``) once and caches it; 500 when the instance does not say.
+- Mastodon.py runs with ``ratelimit_method="throw"`` (the dispatcher waits, not
+  a sleeping worker) and ``request_timeout=spec.timeout``; 429 becomes
+  ``RateLimited`` until the instance's ``X-RateLimit-Reset``, which Mastodon.py
+  keeps in ``ratelimit_reset``.
+
+Every Mastodon.py and requests error is translated in ``_call`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.media import ImageError, map_requests_error, redact
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, Image, PublishRequest, PublishResult
+
+log = logging.getLogger("publisher.channels.mastodon")
+
+T = TypeVar("T")
+
+DEFAULT_MAX_CHARACTERS = 500
+#: Mastodon's own limits: image size (16 MB since 4.0, 10 MB before) and side
+#: (it downsizes anything above 3840x2160 itself); alt text 1500 characters.
+_IMAGE_MAX_BYTES = 10_000_000
+_IMAGE_MAX_SIDE = 3840
+_ALT_TEXT_MAX = 1500
+_DEFAULT_RATE_WAIT = timedelta(minutes=5)  # Mastodon's rate-limit windows are 5 minutes
+_MEDIA_POLLS = 5
+_MEDIA_POLL_SECONDS = 0.5
+
+
+class MastodonChannel:
+    """Publishes to one Mastodon account (see the module docstring)."""
+
+    delivery = DeliveryClass.IDEMPOTENT
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        options = spec.options
+        instance = spec.base_url or options.get("instance")
+        if not instance or not isinstance(instance, str):
+            raise ConfigError([f"channel {spec.name!r}: options.instance is required "
+                               "(e.g. \"https://mastodon.social\")"])
+        self._instance = instance.rstrip("/")
+        self._with_image = _bool_option(spec, "with_image", True)
+        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._visibility = str(options.get("visibility", "public"))
+        if self._visibility not in ("public", "unlisted", "private"):
+            raise ConfigError([f"channel {spec.name!r}: options.visibility must be public, "
+                               "unlisted or private"])
+        self._language = options.get("language")
+        configured = options.get("max_length")
+        self._configured_max = configured if isinstance(configured, int) else None
+        self._timeout = spec.timeout
+        token = spec.secrets["access_token"]
+        self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
+        self._session = requests.Session()
+        self._api = Mastodon(
+            access_token=token,
+            api_base_url=self._instance,
+            ratelimit_method="throw",  # the dispatcher waits, not a sleeping worker
+            request_timeout=spec.timeout,
+            session=self._session,
+            version_check_mode="none",
+        )
+        # One call at a time: Mastodon.py keeps the last rate-limit headers on the
+        # client, and the 429 we map must be read before another call overwrites them.
+        self._lock = threading.Lock()
+        self._max_characters: int | None = None
+        self._account: str | None = None
+
+    def __repr__(self) -> str:
+        return f"MastodonChannel(name={self.name!r}, instance={self._instance!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Post ``request`` with its idempotency key; see the module docstring."""
+        notes: list[str] = []
+        media_ids: list[str] = []
+        if request.image is not None and self._with_image:
+            media_id = self._attach(request.image, notes)
+            if media_id is not None:
+                media_ids.append(media_id)
+        status = self._call(
+            "post", True,
+            lambda: self._api.status_post(
+                request.text, media_ids=media_ids or None, visibility=self._visibility,
+                language=self._language, idempotency_key=request.idempotency_key),
+        )
+        status_id = _get(status, "id")
+        if not status_id:
+            raise Ambiguous("Mastodon answered without a status id")
+        url = _get(status, "url") or _get(status, "uri")
+        return PublishResult(str(status_id), str(url) if url else None, http_status=200,
+                             notes=tuple(notes))
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """None: a retry with the same idempotency key is safe (Mastodon drops the copy)."""
+        return None
+
+    def whoami(self) -> str:
+        """``@user@instance`` for the token, checked against the instance now."""
+        account = self._call("credential check", False, self._api.account_verify_credentials)
+        acct = str(_get(account, "acct") or _get(account, "username") or "")
+        if not acct:
+            raise Transient("Mastodon's verify_credentials answer had no account name")
+        if "@" not in acct:
+            host = urlsplit(str(_get(account, "url") or self._instance)).hostname
+            acct = f"{acct}@{host or urlsplit(self._instance).hostname}"
+        self._account = f"@{acct}"
+        return self._account
+
+    def max_length(self) -> int | None:
+        """The configured ``max_length``, else the instance's ``max_characters``
+        (read once), else 500."""
+        if self._configured_max is not None:
+            return self._configured_max
+        if self._max_characters is None:
+            try:
+                info = self._call("instance look-up", False, self._api.instance_v2)
+                value = _get(_get(_get(info, "configuration") or {}, "statuses") or {},
+                             "max_characters")
+                self._max_characters = value if isinstance(value, int) and value > 0 else (
+                    DEFAULT_MAX_CHARACTERS)
+            except ChannelError as exc:
+                log.warning("channel=%s instance limits unavailable (%s); assuming %d",
+                            self.name, exc, DEFAULT_MAX_CHARACTERS)
+                return DEFAULT_MAX_CHARACTERS
+        return self._max_characters
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._session.close()
+
+    # --- image -------------------------------------------------------------------
+
+    def _attach(self, image: Image, notes: list[str]) -> str | None:
+        """Upload ``image``; its media id, or None with a note on why not.
+        Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
+        try:
+            picture = shared_cache().get(image.url, allow_private=self._allow_private_images,
+                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
+            picture = fit_image(picture, max_bytes=_IMAGE_MAX_BYTES, max_side=_IMAGE_MAX_SIDE,
+                                formats=("JPEG", "PNG"))
+        except ImageError as exc:
+            notes.append(f"image skipped: {exc}")
+            return None
+        try:
+            media = self._call(
+                "image upload", False,
+                lambda: self._api.media_post(
+                    picture.data, mime_type=picture.content_type, file_name=picture.filename,
+                    description=image.alt[:_ALT_TEXT_MAX] or None),
+            )
+            media_id = _get(media, "id")
+            if not media_id:
+                notes.append("image skipped: Mastodon's upload answer had no media id")
+                return None
+            for _ in range(_MEDIA_POLLS):
+                if _get(media, "url"):
+                    break
+                # 202: still processing; a status with it would be refused (422).
+                time.sleep(_MEDIA_POLL_SECONDS)
+                media = self._call("media status", False, lambda: self._api.media(media_id))
+            else:
+                notes.append("image skipped: Mastodon was still processing it")
+                return None
+        except (AuthFailed, RateLimited):
+            raise
+        except ChannelError as exc:
+            notes.append(f"image skipped: upload failed ({exc})")
+            return None
+        return str(media_id)
+
+    # --- the one boundary for Mastodon.py and requests errors ------------------------
+
+    def _call(self, what: str, write: bool, call: Callable[[], T]) -> T:
+        """Run one Mastodon.py call; return its answer or raise the taxonomy error.
+        ``write``: the call may create a status (a lost answer is then Ambiguous)."""
+        with self._lock:
+            try:
+                return call()
+            except MastodonRatelimitError:
+                until = _reset_at(self._api.ratelimit_reset)
+                raise RateLimited(
+                    f"{what}: Mastodon rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
+                    until=until, http_status=429) from None
+            except MastodonNetworkError as exc:
+                raise self._network_error(what, write, exc) from None
+            except MastodonError as exc:
+                raise self._api_error(what, write, exc) from None
+
+    def _network_error(self, what: str, write: bool, exc: MastodonNetworkError) -> ChannelError:
+        # Mastodon.py raises MastodonNetworkError inside its ``except`` around
+        # session.request, so the requests error is the context: it says whether
+        # the request left (connect failed: Transient) or may have (read: Ambiguous).
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, requests.RequestException):
+            error = map_requests_error(cause, write=write, what=f"{what} to Mastodon")
+        elif write:
+            error = Ambiguous(f"{what} to Mastodon: no answer ({type(exc).__name__})")
+        else:
+            error = Transient(f"{what} to Mastodon: no answer ({type(exc).__name__})")
+        error.args = tuple(redact(str(a), self._secrets) for a in error.args)
+        return error
+
+    def _api_error(self, what: str, write: bool, exc: MastodonError) -> ChannelError:
+        status, detail = _status_and_detail(exc)
+        detail = redact(detail, self._secrets)
+        if isinstance(exc, MastodonUnauthorizedError) or status == 401:
+            return AuthFailed(f"{what}: Mastodon refused the access token (401): {detail}",
+                              http_status=401)
+        if status == 403:
+            # A token without the write scope, or a suspended/disabled account.
+            return AuthFailed(f"{what}: Mastodon refused the permission (403): {detail}",
+                              http_status=403)
+        if isinstance(exc, MastodonServerError) or (status is not None and status >= 500):
+            return Transient(f"{what}: Mastodon answered {status}: {detail}", http_status=status)
+        if isinstance(exc, MastodonAPIError) and status is None:
+            # A 2xx Mastodon.py could not read: for a write, the status may exist.
+            if write:
+                return Ambiguous(f"{what}: Mastodon's answer could not be read")
+            return Transient(f"{what}: Mastodon's answer could not be read")
+        if isinstance(exc, MastodonAPIError):
+            return Permanent(f"{what}: Mastodon refused it ({status}): {detail}",
+                             http_status=status)
+        # MastodonIllegalArgumentError, MastodonVersionError: our mistake, not the platform's.
+        return Permanent(f"{what}: {type(exc).__name__}: {redact(str(exc), self._secrets)}")
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
+    value = spec.options.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
+    return value
+
+
+def _get(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return value.get(key)
+    return getattr(value, key, None)
+
+
+def _status_and_detail(exc: MastodonError) -> tuple[int | None, str]:
+    """Mastodon.py raises API errors as ``(message, status, reason, error)``."""
+    args = exc.args
+    if len(args) >= 4 and isinstance(args[1], int):
+        detail = args[3] or args[2] or "no message"
+        return int(args[1]), str(detail)
+    return None, type(exc).__name__
+
+
+def _reset_at(reset: float | None) -> datetime:
+    now = datetime.now(UTC)
+    if reset is None:
+        return now + _DEFAULT_RATE_WAIT
+    try:
+        until = datetime.fromtimestamp(float(reset), UTC)
+    except (ValueError, OverflowError, OSError):
+        return now + _DEFAULT_RATE_WAIT
+    return until if until > now else now + timedelta(seconds=1)

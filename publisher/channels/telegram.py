@@ -1,0 +1,314 @@
+"""The Telegram channel: a bot posting to one chat through the Bot API, over plain httpx.
+
+(python-telegram-bot is asyncio-only and large; the four Bot API methods used
+here are simple JSON-over-HTTPS calls, so httpx does them directly.)
+
+- The post text is plain text from the renderer. It is sent with
+  ``parse_mode=HTML`` after escaping ``&``, ``<`` and ``>``; the link stays a
+  plain URL, which Telegram links by itself. Limits count the text after
+  parsing, i.e. the text as the renderer made it (4096 for a message).
+- With an image (and a text that fits a caption, 1024 after parsing) the post
+  is ``sendPhoto`` with the text as its caption; the photo is uploaded from the
+  shared image cache. A longer text, or an image that cannot be fetched or that
+  Telegram refuses, makes it ``sendMessage`` instead, with a note; the link
+  preview then shows the article's picture anyway.
+- ``sendMessage`` carries ``link_preview_options`` (Bot API 7.0): the preview
+  of the post's link, large media preferred, above the text when
+  ``options.preview_above``; none when ``options.disable_preview``.
+- A bot cannot read a chat's history, so an ambiguous attempt cannot be looked
+  up: delivery class REVIEW, and ``find`` raises NotImplementedError.
+- The bot token is part of every URL (``/bot<token>/method``). No message made
+  here contains a URL, every message is passed through ``media.redact``, and
+  a filter on the ``httpx`` logger scrubs the token from its request lines.
+
+Every httpx error and Bot API error answer is translated in ``_call`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.media import ImageError, redact
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import DeliveryClass, PublishRequest, PublishResult
+
+log = logging.getLogger("publisher.channels.telegram")
+
+DEFAULT_BASE_URL = "https://api.telegram.org"
+MESSAGE_MAX_LENGTH = 4096
+CAPTION_MAX_LENGTH = 1024
+#: Photos: 10 MB uploaded; width + height at most 10,000 (a 5000 px side is safe).
+_PHOTO_MAX_BYTES = 10_000_000
+_PHOTO_MAX_SIDE = 5000
+_DEFAULT_RATE_WAIT = timedelta(seconds=30)
+
+
+def telegram_length(text: str) -> int:
+    """The length Telegram checks: UTF-16 code units (its unit for entities and
+    limits), so an emoji outside the BMP counts 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class _PhotoRefused(Permanent):
+    """Telegram refused the photo itself (size, dimensions, format)."""
+
+
+class _TokenFilter(logging.Filter):
+    """Scrubs the bot token from the records of the ``httpx`` logger."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            record.msg = redact(str(record.msg), (self.token,))
+            if record.args:
+                args = record.args if isinstance(record.args, tuple) else (record.args,)
+                record.args = tuple(
+                    redact(str(a), (self.token,)) if self.token in str(a) else a for a in args
+                )
+        return True
+
+
+class TelegramChannel:
+    """Publishes to one Telegram chat as a bot (see the module docstring)."""
+
+    delivery = DeliveryClass.REVIEW
+
+    def __init__(self, spec: ChannelSpec) -> None:
+        self.name = spec.name
+        options = spec.options
+        chat_id = options.get("chat_id")
+        if chat_id in (None, "") or isinstance(chat_id, bool) or not isinstance(
+                chat_id, int | str):
+            raise ConfigError([f"channel {spec.name!r}: options.chat_id is required "
+                               "(a number, or \"@channelname\")"])
+        self._chat_id: int | str = chat_id
+        self._disable_preview = _bool_option(spec, "disable_preview", False)
+        self._preview_above = _bool_option(spec, "preview_above", False)
+        self._with_image = _bool_option(spec, "with_image", True)
+        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._token = spec.secrets["bot_token"]
+        self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
+        self._base = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._timeout = spec.timeout
+        self._http = httpx.Client(timeout=spec.timeout, follow_redirects=False)
+        self._log_filter = _TokenFilter(self._token)
+        logging.getLogger("httpx").addFilter(self._log_filter)
+        self._lock = threading.Lock()
+        self._chat: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"TelegramChannel(name={self.name!r}, chat_id={self._chat_id!r})"
+
+    # --- the Channel protocol --------------------------------------------------
+
+    def publish(self, request: PublishRequest) -> PublishResult:
+        """Send ``request`` as a photo with caption or as a message; see the module docstring."""
+        notes: list[str] = []
+        caption = html.escape(request.text, quote=False)
+        message: dict[str, Any] | None = None
+        if request.image is not None and self._with_image:
+            if telegram_length(request.text) > CAPTION_MAX_LENGTH:
+                notes.append(f"photo skipped: the text is longer than a caption "
+                             f"({CAPTION_MAX_LENGTH}); sent as a message with a link preview")
+            else:
+                message = self._send_photo(request, caption, notes)
+        if message is None:
+            message = self._send_message(request, caption)
+        message_id = message.get("message_id")
+        if not isinstance(message_id, int):
+            raise Ambiguous("Telegram answered without a message id")
+        return PublishResult(str(message_id), self._message_url(message_id, message),
+                             http_status=200, notes=tuple(notes))
+
+    def find(self, request: PublishRequest) -> PublishResult | None:
+        """Bots cannot read a chat's history: an editor decides (delivery REVIEW)."""
+        raise NotImplementedError("a Telegram bot cannot look up the messages of a chat")
+
+    def whoami(self) -> str:
+        """``@bot in <chat title>``: the token works and the bot can see the chat."""
+        me = self._call("getMe", {}, write=False)
+        chat = self._call("getChat", {"chat_id": self._chat_id}, write=False)
+        with self._lock:
+            self._chat = chat
+        where = chat.get("title") or (f"@{chat['username']}" if chat.get("username") else None)
+        return f"@{me.get('username') or me.get('first_name') or me.get('id')} in " \
+               f"{where or self._chat_id}"
+
+    def close(self) -> None:
+        """Release the HTTP connections (and the log filter)."""
+        logging.getLogger("httpx").removeFilter(self._log_filter)
+        self._http.close()
+
+    # --- sending -----------------------------------------------------------------
+
+    def _send_message(self, request: PublishRequest, text: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"chat_id": self._chat_id, "text": text, "parse_mode": "HTML"}
+        if self._disable_preview:
+            body["link_preview_options"] = {"is_disabled": True}
+        elif request.link:
+            body["link_preview_options"] = {
+                "url": request.link,
+                "prefer_large_media": True,
+                "show_above_text": self._preview_above,
+            }
+        return self._call("sendMessage", body, write=True)
+
+    def _send_photo(self, request: PublishRequest, caption: str,
+                    notes: list[str]) -> dict[str, Any] | None:
+        """The sent message, or None (with a note) when the photo cannot go."""
+        assert request.image is not None
+        try:
+            picture = shared_cache().get(request.image.url,
+                                         allow_private=self._allow_private_images,
+                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
+            picture = fit_image(picture, max_bytes=_PHOTO_MAX_BYTES, max_side=_PHOTO_MAX_SIDE)
+        except ImageError as exc:
+            notes.append(f"photo skipped: {exc}; sent as a message with a link preview")
+            return None
+        fields = {"chat_id": str(self._chat_id), "caption": caption, "parse_mode": "HTML"}
+        try:
+            return self._call(
+                "sendPhoto", fields, write=True,
+                files={"photo": (picture.filename, picture.data, picture.content_type)},
+            )
+        except _PhotoRefused as exc:
+            notes.append(f"photo skipped: {exc}; sent as a message with a link preview")
+            return None
+
+    def _message_url(self, message_id: int, message: Mapping[str, Any]) -> str | None:
+        """``https://t.me/<chat username>/<id>`` for a public chat, else None."""
+        username = (message.get("chat") or {}).get("username")
+        if not username:
+            chat = self._chat_info()
+            username = chat.get("username") if chat else None
+        return f"https://t.me/{username}/{message_id}" if username else None
+
+    def _chat_info(self) -> dict[str, Any] | None:
+        with self._lock:
+            if self._chat is not None:
+                return self._chat
+        try:
+            chat = self._call("getChat", {"chat_id": self._chat_id}, write=False)
+        except ChannelError:  # the message is out; only its URL is missing
+            return None
+        with self._lock:
+            self._chat = chat
+        return chat
+
+    # --- the one boundary for httpx and Bot API errors -----------------------------
+
+    def _call(self, method: str, body: Mapping[str, Any], *, write: bool,
+              files: Mapping[str, tuple[str, bytes, str]] | None = None) -> dict[str, Any]:
+        """Call Bot API ``method``; return its ``result`` or raise the taxonomy error.
+        ``write``: the call may post (a lost answer is then Ambiguous)."""
+        url = f"{self._base}/bot{self._token}/{method}"
+        try:
+            if files:
+                response = self._http.post(url, data=dict(body), files=dict(files))
+            else:
+                response = self._http.post(url, json=dict(body))
+        except httpx.HTTPError as exc:
+            # ``from None``: an httpx error holds the request, and its URL the token.
+            raise self._transport_error(method, write, exc) from None
+        answer = _json(response)
+        if answer is None:
+            if response.status_code >= 500 or (response.status_code < 300 and not write):
+                raise Transient(f"{method}: Telegram answered {response.status_code} with a body "
+                                "that is not JSON", http_status=response.status_code)
+            if response.status_code < 300:
+                raise Ambiguous(f"{method}: Telegram answered {response.status_code} with a "
+                                "body that is not JSON", http_status=response.status_code)
+            raise self._error(method, response.status_code, {})
+        if answer.get("ok") is True and response.status_code < 300:
+            result = answer.get("result")
+            if isinstance(result, dict):
+                return result
+            if result is True and not write:
+                return {}
+            error = Ambiguous if write else Transient
+            raise error(f"{method}: Telegram's answer had no result",
+                        http_status=response.status_code)
+        raise self._error(method, int(answer.get("error_code") or response.status_code), answer)
+
+    def _transport_error(self, method: str, write: bool, exc: httpx.HTTPError) -> ChannelError:
+        name = type(exc).__name__
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout |
+                      httpx.WriteError | httpx.WriteTimeout | httpx.UnsupportedProtocol):
+            # The request never left whole: Telegram cannot have acted on it.
+            return Transient(f"{method}: could not send it to Telegram ({name})")
+        if not write:
+            return Transient(f"{method}: no answer from Telegram ({name})")
+        return Ambiguous(f"{method}: no answer from Telegram, the message may have been sent "
+                         f"({name})")
+
+    def _error(self, method: str, code: int, answer: Mapping[str, Any]) -> ChannelError:
+        description = redact(str(answer.get("description") or f"HTTP {code}"), self._secrets)
+        parameters = answer.get("parameters") or {}
+        if code == 429:
+            retry_after = parameters.get("retry_after")
+            now = datetime.now(UTC)
+            until = now + (timedelta(seconds=retry_after)
+                           if isinstance(retry_after, int | float) and retry_after > 0
+                           else _DEFAULT_RATE_WAIT)
+            return RateLimited(f"{method}: Telegram rate limit until {until:%Y-%m-%d %H:%M:%S}Z: "
+                               f"{description}", until=until, http_status=429)
+        if code in (401, 404):
+            return AuthFailed(f"{method}: Telegram refused the bot token ({code} {description})",
+                              http_status=code)
+        if code == 403:
+            return AuthFailed(f"{method}: the bot may not post to the chat ({description})",
+                              http_status=403)
+        if code >= 500:
+            return Transient(f"{method}: Telegram answered {code}: {description}",
+                             http_status=code)
+        migrate = parameters.get("migrate_to_chat_id")
+        if migrate is not None:
+            description += f" (set options.chat_id to {migrate})"
+        if method == "sendPhoto" and code == 400 and _is_photo_problem(description):
+            return _PhotoRefused(f"Telegram refused the photo: {description}", http_status=400)
+        return Permanent(f"{method}: Telegram refused it ({code} {description})",
+                         http_status=code)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
+    value = spec.options.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
+    return value
+
+
+def _json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _is_photo_problem(description: str) -> bool:
+    text = description.upper()
+    return any(word in text for word in ("PHOTO", "IMAGE_PROCESS_FAILED", "FILE", "DIMENSIONS"))

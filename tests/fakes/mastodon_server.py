@@ -1,0 +1,374 @@
+"""FakeMastodon: the parts of the Mastodon REST API that publisher uses, over real HTTP.
+
+Paths, status codes, headers and JSON bodies follow Mastodon 4.3::
+
+    GET  /api/v1/instance                    v1 instance (Mastodon.py reads its version)
+    GET  /api/v2/instance                    configuration.statuses.max_characters …
+    GET  /api/v1/accounts/verify_credentials the account
+    POST /api/v1/statuses                    create (form: status, media_ids[], visibility…)
+    POST /api/v2/media                       multipart ``file`` + ``description`` → 200, or
+                                             202 with ``url: null`` when ``async_media``
+    POST /api/v1/media                       the old synchronous upload → 200
+    GET  /api/v1/media/:id                   206 while processing, then 200
+
+Like the real server it honours ``Idempotency-Key``: the same key from the same
+account within an hour answers the status made the first time instead of a
+new one. It counts URLs as 23 characters against ``max_characters`` (422
+"Validation failed: Text character limit of 500 exceeded"), refuses media that
+is still processing (422), and sends ``X-RateLimit-Limit/Remaining/Reset``
+(Reset as ISO 8601, as Mastodon does) on every answer. Requests must carry
+``Authorization: Bearer <access_token>``; a wrong or revoked token gets 401
+``{"error": "The access token is invalid"}``.
+
+Use::
+
+    with FakeMastodon(access_token="tok") as m:
+        spec = ChannelSpec("masto", "mastodon", secrets={"access_token": "tok"},
+                           base_url=m.base_url)
+        m.fail_next("reset_after")      # stored, then the connection is reset
+        ...
+        assert len(m.statuses) == 1
+
+Switches: those of ``tests.fakes.fakehttp`` (``fail_next``/``fault_rate`` with
+500, 503, 429, slow, reset_before, reset_after, revoked), plus
+``max_characters``, ``async_media`` (uploads answer 202 and need
+``media_polls`` GETs before they are ready) and ``idempotency_window``.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.fakes.fakehttp import FakeServer, Reply, Request
+
+_URL = re.compile(r"https?://\S+")
+_MEDIA_GET = re.compile(r"^/api/v1/media/([^/]+)$")
+
+
+@dataclass
+class StoredMedia:
+    id: str
+    content_type: str
+    size: int
+    description: str | None
+    polls_left: int = 0  # GETs before processing is done (async uploads)
+    attached: bool = False
+
+    def as_json(self, domain: str) -> dict[str, Any]:
+        ready = self.polls_left <= 0
+        url = f"https://files.{domain}/media_attachments/{self.id}/original.jpg"
+        return {
+            "id": self.id,
+            "type": "image",
+            "url": url if ready else None,
+            "preview_url": url.replace("original", "small"),
+            "remote_url": None,
+            "text_url": None,
+            "meta": {"original": {"width": 640, "height": 480}} if ready else {},
+            "description": self.description,
+            "blurhash": "UFBWY:8_0Jxv4mx]t8t64.%M-:IUWGWAt6M}",
+        }
+
+
+@dataclass
+class StoredStatus:
+    id: str
+    text: str
+    media_ids: list[str]
+    visibility: str
+    language: str | None
+    idempotency_key: str | None
+    created_at: datetime
+    url: str
+    sensitive: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeMastodon(FakeServer):
+    """A fake Mastodon instance (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        domain: str = "social.example",
+        username: str = "riverledger",
+        access_token: str | None = None,
+        max_characters: int = 500,
+        version: str = "4.3.2",
+        async_media: bool = False,
+        media_polls: int = 1,
+        idempotency_window: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.domain = domain
+        self.username = username
+        self.account_id = "109000000000000001"
+        self.access_token = access_token
+        self.max_characters = max_characters
+        self.version = version
+        self.async_media = async_media
+        self.media_polls = media_polls
+        self.idempotency_window = idempotency_window
+        self.statuses: list[StoredStatus] = []
+        self.media: dict[str, StoredMedia] = {}
+        #: Idempotency-Key → (status id, when first used).
+        self.idempotency: dict[str, tuple[str, float]] = {}
+        self.ratelimit_limit = 300
+        self.ratelimit_remaining = 300
+        self._ids = itertools.count(113_000_000_000_000_001)
+
+    # --- classification --------------------------------------------------------
+
+    def scope_of(self, request: Request) -> str:
+        if request.method == "POST" and request.path == "/api/v1/statuses":
+            return "create"
+        if request.method == "POST" and request.path in ("/api/v1/media", "/api/v2/media"):
+            return "upload"
+        return "read" if request.method == "GET" else "other"
+
+    def has_auth(self, request: Request) -> bool:
+        return request.headers.get("authorization", "").startswith("Bearer ")
+
+    def _auth_ok(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer ") or self.revoked:
+            return False
+        return self.access_token is None or header[len("Bearer "):] == self.access_token
+
+    # --- replies ---------------------------------------------------------------
+
+    def _headers(self, *, reset: float | None = None) -> dict[str, str]:
+        with self.lock:
+            self.ratelimit_remaining = max(0, self.ratelimit_remaining - 1)
+            remaining = self.ratelimit_remaining
+        moment = datetime.fromtimestamp(reset if reset is not None else time.time() + 300, UTC)
+        return {
+            "X-RateLimit-Limit": str(self.ratelimit_limit),
+            "X-RateLimit-Remaining": str(0 if reset is not None else remaining),
+            "X-RateLimit-Reset": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+
+    def _error(self, status: int, message: str) -> Reply:
+        return Reply(status, {"error": message}, self._headers())
+
+    def server_error(self, request: Request, status: int) -> Reply:
+        if status == 503:  # what the proxy in front of a busy instance answers
+            page = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+            return Reply(503, page, content_type="text/html")
+        return self._error(status, "We're sorry, but something went wrong on our end.")
+
+    def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        return Reply(429, {"error": "Too many requests"}, self._headers(reset=reset))
+
+    def handle(self, request: Request) -> Reply:
+        method, path = request.method, request.path.rstrip("/") or "/"
+        if method == "GET" and path == "/api/v1/instance":
+            return Reply(200, self._instance_v1(), self._headers())
+        if method == "GET" and path == "/api/v2/instance":
+            return Reply(200, self._instance_v2(), self._headers())
+        if not self._auth_ok(request):
+            return self._error(401, "The access token is invalid")
+        if method == "GET" and path == "/api/v1/accounts/verify_credentials":
+            return Reply(200, self._account(), self._headers())
+        if method == "POST" and path == "/api/v1/statuses":
+            return self._create(request)
+        if method == "POST" and path in ("/api/v1/media", "/api/v2/media"):
+            return self._upload(request, asynchronous=path.startswith("/api/v2"))
+        if method == "GET" and (m := _MEDIA_GET.match(path)):
+            return self._media_status(m.group(1))
+        return self._error(404, "Record not found")
+
+    def _instance_v1(self) -> dict[str, Any]:
+        return {
+            "uri": self.domain,
+            "title": "Social Example",
+            "version": self.version,
+            "urls": {"streaming_api": f"wss://{self.domain}"},
+            "configuration": {"statuses": {"max_characters": self.max_characters}},
+        }
+
+    def _instance_v2(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "title": "Social Example",
+            "version": self.version,
+            "api_versions": {"mastodon": 2},
+            "source_url": "https://github.com/mastodon/mastodon",
+            "configuration": {
+                "urls": {"streaming": f"wss://{self.domain}"},
+                "statuses": {
+                    "max_characters": self.max_characters,
+                    "max_media_attachments": 4,
+                    "characters_reserved_per_url": 23,
+                },
+                "media_attachments": {
+                    "supported_mime_types": ["image/jpeg", "image/png", "image/gif",
+                                             "image/webp"],
+                    "image_size_limit": 16_777_216,
+                    "image_matrix_limit": 33_177_600,
+                    "description_limit": 1500,
+                },
+            },
+        }
+
+    def _account(self) -> dict[str, Any]:
+        return {
+            "id": self.account_id,
+            "username": self.username,
+            "acct": self.username,
+            "display_name": "Riverside Ledger",
+            "url": f"https://{self.domain}/@{self.username}",
+            "created_at": "2023-01-01T00:00:00.000Z",
+            "locked": False,
+            "bot": True,
+            "note": "",
+            "avatar": f"https://{self.domain}/avatars/original/missing.png",
+            "followers_count": 0,
+            "following_count": 0,
+            "statuses_count": len(self.statuses),
+        }
+
+    def _create(self, request: Request) -> Reply:
+        params = _params(request)
+        text = (params.get("status") or [""])[-1]
+        media_ids = params.get("media_ids[]") or params.get("media_ids") or []
+        key = request.headers.get("idempotency-key")
+        now = time.time()
+        with self.lock:
+            if key is not None and key in self.idempotency:
+                status_id, first = self.idempotency[key]
+                if now - first < self.idempotency_window:
+                    stored = next(s for s in self.statuses if s.id == status_id)
+                    return Reply(200, self._status_json(stored), self._headers())
+            if not text.strip() and not media_ids:
+                return self._error(422, "Validation failed: Text can't be blank")
+            if _mastodon_length(text) > self.max_characters:
+                return self._error(
+                    422,
+                    f"Validation failed: Text character limit of {self.max_characters} exceeded")
+            for media_id in media_ids:
+                media = self.media.get(media_id)
+                if media is None:
+                    return self._error(422, "Validation failed: Media attachments are invalid")
+                if media.polls_left > 0:
+                    return self._error(422, "Cannot attach files that have not finished "
+                                            "processing. Try again in a moment!")
+            status_id = str(next(self._ids))
+            stored = StoredStatus(
+                id=status_id, text=text, media_ids=list(media_ids),
+                visibility=(params.get("visibility") or ["public"])[-1],
+                language=(params.get("language") or [None])[-1],
+                idempotency_key=key, created_at=datetime.now(UTC),
+                url=f"https://{self.domain}/@{self.username}/{status_id}",
+            )
+            for media_id in media_ids:
+                self.media[media_id].attached = True
+            self.statuses.append(stored)
+            if key is not None:
+                self.idempotency[key] = (status_id, now)
+        return Reply(200, self._status_json(stored), self._headers())
+
+    def _status_json(self, status: StoredStatus) -> dict[str, Any]:
+        return {
+            "id": status.id,
+            "created_at": status.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "sensitive": status.sensitive,
+            "spoiler_text": "",
+            "visibility": status.visibility,
+            "language": status.language,
+            "uri": f"https://{self.domain}/users/{self.username}/statuses/{status.id}",
+            "url": status.url,
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "content": "<p>" + html.escape(status.text).replace("\n", "<br />") + "</p>",
+            "reblog": None,
+            "account": self._account(),
+            "media_attachments": [self.media[m].as_json(self.domain) for m in status.media_ids],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+
+    def _upload(self, request: Request, *, asynchronous: bool) -> Reply:
+        parts = _multipart(request)
+        if "file" not in parts or not parts["file"][0]:
+            return self._error(422, "Validation failed: File can't be blank")
+        data, content_type = parts["file"]
+        if not _is_image(data):
+            return self._error(422, "Validation failed: File content type is invalid")
+        description = parts["description"][0].decode() if "description" in parts else None
+        with self.lock:
+            media_id = str(next(self._ids))
+            polls = self.media_polls if asynchronous and self.async_media else 0
+            media = StoredMedia(media_id, content_type, len(data), description, polls)
+            self.media[media_id] = media
+        status = 202 if polls else 200
+        return Reply(status, media.as_json(self.domain), self._headers())
+
+    def _media_status(self, media_id: str) -> Reply:
+        with self.lock:
+            media = self.media.get(media_id)
+            if media is None:
+                return self._error(404, "Record not found")
+            if media.polls_left > 0:
+                body = media.as_json(self.domain)  # still "url": null
+                media.polls_left -= 1
+                return Reply(206, body, self._headers())
+        return Reply(200, media.as_json(self.domain), self._headers())
+
+    # --- helpers for tests -----------------------------------------------------
+
+    def statuses_with_key(self, key: str) -> list[StoredStatus]:
+        with self.lock:
+            return [s for s in self.statuses if s.idempotency_key == key]
+
+
+def _mastodon_length(text: str) -> int:
+    """Mastodon's count: every http(s) URL is 23 characters."""
+    return len(_URL.sub("x" * 23, text))
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = request.json() or {}
+        return {k: (v if isinstance(v, list) else [str(v)]) for k, v in body.items()
+                if v is not None}
+    if ctype.startswith("multipart/form-data"):
+        return {k: [v[0].decode()] for k, v in _multipart(request).items()}
+    return parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {ctype}\r\n\r\n".encode() + request.body
+    )
+    parts: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            parts[str(name)] = (part.get_payload(decode=True) or b"", part.get_content_type())
+    return parts
+
+
+def _is_image(data: bytes) -> bool:
+    return (data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a"))
+            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"))

@@ -1,0 +1,305 @@
+"""FakeTelegram: the Bot API methods publisher uses, over real HTTP.
+
+Paths, status codes and JSON bodies follow the Bot API (7.x)::
+
+    POST /bot<token>/getMe         the bot (User)
+    POST /bot<token>/getChat       {chat_id} → the chat (title, username when public)
+    POST /bot<token>/sendMessage   {chat_id, text, parse_mode, link_preview_options}
+    POST /bot<token>/sendPhoto     multipart: chat_id, photo (file), caption, parse_mode
+
+Every answer is ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code": N,
+"description": "…"}``. Like the real API it parses ``parse_mode=HTML`` (an
+unescaped ``<`` or ``&`` is 400 "can't parse entities"), checks the limits on
+the text after parsing (4096 for a message, "message is too long"; 1024 for a
+caption, "message caption is too long", counted in UTF-16 code units), answers
+a wrong token 401 "Unauthorized", an unknown chat 400 "chat not found", a
+kicked bot 403, and a rate limit 429 with ``parameters.retry_after`` (and a
+``Retry-After`` header).
+
+Use::
+
+    with FakeTelegram(token="123:ABC") as tg:
+        spec = ChannelSpec("tg", "telegram", secrets={"bot_token": "123:ABC"},
+                           options={"chat_id": tg.chat_id}, base_url=tg.base_url)
+        ...
+        assert tg.messages[0].text == "Fire & <smoke>"
+
+Switches: those of ``tests.fakes.fakehttp`` (creates are sendMessage and
+sendPhoto; reads getMe and getChat), ``public`` (the chat has a username),
+``kicked`` (403 on everything about the chat).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs
+
+from tests.fakes.fakehttp import FakeServer, Reply, Request
+
+_PATH = re.compile(r"^/bot([^/]+)/([A-Za-z]+)$")
+_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code",
+                   "pre", "tg-spoiler", "span", "blockquote", "tg-emoji"})
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass
+class StoredMessage:
+    message_id: int
+    kind: str  # "text" or "photo"
+    text: str  # as the chat shows it (HTML parsed)
+    raw: str  # as sent
+    link_preview_options: dict[str, Any] | None = None
+    photo_size: int = 0
+    photo_type: str = ""
+    date: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _EntityError(ValueError):
+    pass
+
+
+class _Parser(HTMLParser):
+    """Telegram's HTML: a few tags, the four named entities and numeric ones."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _TAGS:
+            raise _EntityError(f'Unsupported start tag "{tag}"')
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            raise _EntityError(f'Unmatched end tag "{tag}"')
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_html(text: str) -> str:
+    """The visible text of ``text`` in Telegram's HTML, or ``_EntityError``."""
+    for index, ch in enumerate(text):
+        if ch == "&" and not _ENTITY.match(text, index):
+            raise _EntityError(f"Unsupported entity at byte offset {len(text[:index].encode())}")
+        if ch == "<":
+            rest = text[index + 1:]
+            name = re.match(r"/?([a-zA-Z-]+)", rest)
+            if not name or name.group(1).lower() not in _TAGS:
+                raise _EntityError(
+                    f"Unsupported start tag \"{(name.group(1) if name else rest[:5])}\" at byte "
+                    f"offset {len(text[:index].encode())}")
+    parser = _Parser()
+    parser.feed(text)
+    parser.close()
+    if parser.open:
+        raise _EntityError(f'Can\'t find end tag corresponding to start tag "{parser.open[-1]}"')
+    return "".join(parser.text)  # convert_charrefs: entities are already decoded
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class FakeTelegram(FakeServer):
+    """A fake Bot API (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "7000000001:AAH-fake-token-for-tests-000000000",
+        chat_id: int = -1001234567890,
+        chat_username: str = "riverledger",
+        chat_title: str = "Riverside Ledger",
+        bot_username: str = "ledger_news_bot",
+        public: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.token = token
+        self.chat_id = chat_id
+        self.chat_username = chat_username
+        self.chat_title = chat_title
+        self.bot_username = bot_username
+        self.public = public
+        self.kicked = False
+        self.messages: list[StoredMessage] = []
+        self._ids = itertools.count(101)
+
+    # --- classification --------------------------------------------------------
+
+    def scope_of(self, request: Request) -> str:
+        match = _PATH.match(request.path)
+        method = match.group(2) if match else ""
+        if method in ("sendMessage", "sendPhoto"):
+            return "create"
+        return "read" if method in ("getMe", "getChat") else "other"
+
+    def has_auth(self, request: Request) -> bool:
+        return bool(_PATH.match(request.path))
+
+    # --- replies ---------------------------------------------------------------
+
+    def _fail(self, code: int, description: str, **parameters: Any) -> Reply:
+        body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        headers = {"Retry-After": str(parameters["retry_after"])} if "retry_after" in \
+            parameters else {}
+        return Reply(code, body, headers)
+
+    def _ok(self, result: Any) -> Reply:
+        return Reply(200, {"ok": True, "result": result})
+
+    def server_error(self, request: Request, status: int) -> Reply:
+        if status == 503:
+            page = "<html><head><title>503</title></head><body>nginx</body></html>"
+            return Reply(503, page, content_type="text/html")
+        return self._fail(status, "Internal Server Error")
+
+    def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        retry_after = max(1, round(reset - time.time()))
+        return self._fail(429, f"Too Many Requests: retry after {retry_after}",
+                          retry_after=retry_after)
+
+    def handle(self, request: Request) -> Reply:
+        match = _PATH.match(request.path)
+        if not match:
+            return self._fail(404, "Not Found")
+        token, method = match.groups()
+        if token != self.token or self.revoked:
+            return self._fail(401, "Unauthorized")
+        params = _params(request)
+        if method == "getMe":
+            return self._ok(self._bot())
+        if method in ("getChat", "sendMessage", "sendPhoto"):
+            chat = str(params.get("chat_id", ""))
+            if chat not in (str(self.chat_id), f"@{self.chat_username}"):
+                return self._fail(400, "Bad Request: chat not found")
+            if self.kicked:
+                return self._fail(403, "Forbidden: bot was kicked from the channel chat")
+        if method == "getChat":
+            return self._ok(self._chat(full=True))
+        if method == "sendMessage":
+            return self._send_message(params)
+        if method == "sendPhoto":
+            return self._send_photo(params)
+        return self._fail(404, "Not Found")
+
+    def _bot(self) -> dict[str, Any]:
+        return {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "Ledger Bot",
+                "username": self.bot_username, "can_join_groups": False,
+                "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+    def _chat(self, *, full: bool = False) -> dict[str, Any]:
+        chat: dict[str, Any] = {"id": self.chat_id, "title": self.chat_title, "type": "channel"}
+        if self.public:
+            chat["username"] = self.chat_username
+        if full:
+            chat.update({"accent_color_id": 1, "max_reaction_count": 11,
+                         "description": "News from the river district"})
+        return chat
+
+    def _parse(self, raw: str, parse_mode: str | None) -> str:
+        if (parse_mode or "").upper() == "HTML":
+            return parse_html(raw)
+        return raw
+
+    def _send_message(self, params: dict[str, Any]) -> Reply:
+        raw = str(params.get("text") or "")
+        try:
+            text = self._parse(raw, params.get("parse_mode"))
+        except _EntityError as exc:
+            return self._fail(400, f"Bad Request: can't parse entities: {exc}")
+        if not text.strip():
+            return self._fail(400, "Bad Request: message text is empty")
+        if utf16_length(text) > 4096:
+            return self._fail(400, "Bad Request: message is too long")
+        options = params.get("link_preview_options")
+        with self.lock:
+            message = StoredMessage(next(self._ids), "text", text, raw,
+                                    options if isinstance(options, dict) else None,
+                                    date=int(time.time()))
+            self.messages.append(message)
+        return self._ok(self._message_json(message))
+
+    def _send_photo(self, params: dict[str, Any]) -> Reply:
+        photo = params.get("photo")
+        if not isinstance(photo, tuple):
+            return self._fail(400, "Bad Request: there is no photo in the request")
+        data, content_type = photo
+        if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+            return self._fail(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        raw = str(params.get("caption") or "")
+        try:
+            caption = self._parse(raw, params.get("parse_mode"))
+        except _EntityError as exc:
+            return self._fail(400, f"Bad Request: can't parse entities: {exc}")
+        if utf16_length(caption) > 1024:
+            return self._fail(400, "Bad Request: message caption is too long")
+        with self.lock:
+            message = StoredMessage(next(self._ids), "photo", caption, raw, None, len(data),
+                                    content_type, int(time.time()))
+            self.messages.append(message)
+        return self._ok(self._message_json(message))
+
+    def _message_json(self, message: StoredMessage) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "message_id": message.message_id,
+            "sender_chat": self._chat(),
+            "chat": self._chat(),
+            "date": message.date,
+        }
+        entities = [{"offset": utf16_length(message.text[:m.start()]),
+                     "length": utf16_length(m.group(0)), "type": "url"}
+                    for m in _URL.finditer(message.text)]
+        if message.kind == "photo":
+            out["photo"] = [{"file_id": f"AgAC{message.message_id}", "file_unique_id": "AQAD",
+                             "width": 320, "height": 240, "file_size": message.photo_size}]
+            if message.text:
+                out["caption"] = message.text
+                if entities:
+                    out["caption_entities"] = entities
+        else:
+            out["text"] = message.text
+            if entities:
+                out["entities"] = entities
+            if message.link_preview_options:
+                out["link_preview_options"] = message.link_preview_options
+        return out
+
+
+def _params(request: Request) -> dict[str, Any]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = request.json()
+        return body if isinstance(body, dict) else {}
+    if ctype.startswith("multipart/form-data"):
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {ctype}\r\n\r\n".encode() + request.body)
+        out: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not name:
+                continue
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                out[str(name)] = (payload, part.get_content_type())
+            else:
+                out[str(name)] = payload.decode("utf-8")
+        return out
+    merged = {k: v[-1] for k, v in request.query.items()}
+    merged.update({k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()})
+    return merged

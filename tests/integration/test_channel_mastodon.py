@@ -1,0 +1,323 @@
+"""MastodonChannel through the real Mastodon.py against FakeMastodon over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from publisher.channels.base import ChannelSpec
+from publisher.channels.images import shared_cache
+from publisher.channels.mastodon import MastodonChannel
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    ConfigError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.render import Renderer, length_rule, render_post
+from publisher.types import ArticleData, DeliveryClass, Image, PublishRequest
+from tests.fakes.fakehttp import FileServer
+from tests.fakes.mastodon_server import FakeMastodon
+
+TOKEN = "mastodon-ACCESS-token-5c1e9a77"
+SECRETS = {"access_token": TOKEN}
+LINK = "https://news.example.org/2025/06/flood-warning"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_image_cache() -> Iterator[None]:
+    shared_cache().clear()
+    yield
+    shared_cache().clear()
+
+
+@pytest.fixture
+def images() -> Iterator[FileServer]:
+    with FileServer({"/photo.png": (_png(), "image/png")}) as site:
+        yield site
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMastodon]:
+    server = FakeMastodon(access_token=TOKEN, slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeMastodon) -> Iterator[Callable[..., MastodonChannel]]:
+    made: list[MastodonChannel] = []
+
+    def build(*, timeout: float = 5.0, base_url: str | None = None,
+              **options: object) -> MastodonChannel:
+        options.setdefault("allow_private_images", True)
+        spec = ChannelSpec("masto", "mastodon", secrets=SECRETS, options=options,
+                           base_url=base_url or fake.base_url, timeout=timeout)
+        # Built directly: the registry entry is the lead's to add (see the report).
+        channel = MastodonChannel(spec)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., MastodonChannel]) -> MastodonChannel:
+    return make()
+
+
+def _request(text: str = f"Flood warning for the river district {LINK}", *,
+             key: str = "0f3b5d1c9a7e4b2f8c6d0e1a2b3c4d5e", image: Image | None = None,
+             after_ambiguous: bool = False) -> PublishRequest:
+    return PublishRequest(post_id=1, idempotency_key=key, text=text, link=LINK, image=image,
+                          after_ambiguous=after_ambiguous)
+
+
+# --- publishing --------------------------------------------------------------------
+
+
+def test_publish_text_link_and_image_with_alt_text(channel: MastodonChannel, fake: FakeMastodon,
+                                                   images: FileServer) -> None:
+    image = Image(images.url("/photo.png"), alt="A flooded street with a red car")
+    result = channel.publish(_request(image=image))
+
+    assert channel.delivery is DeliveryClass.IDEMPOTENT
+    [status] = fake.statuses
+    assert result.remote_id == status.id
+    assert result.remote_url == status.url
+    assert result.notes == ()
+    assert status.text == _request().text
+    assert status.idempotency_key == _request().idempotency_key
+    [media_id] = status.media_ids
+    assert fake.media[media_id].description == "A flooded street with a red car"
+    assert fake.media[media_id].content_type == "image/png"
+    [create] = fake.requests_to("POST", "/api/v1/statuses")
+    assert create.auth
+
+
+def test_async_media_is_waited_for(make: Callable[..., MastodonChannel], fake: FakeMastodon,
+                                   images: FileServer) -> None:
+    fake.async_media = True
+    fake.media_polls = 1
+    result = make().publish(_request(image=Image(images.url("/photo.png"), alt="alt")))
+    assert result.notes == ()
+    assert len(fake.statuses[0].media_ids) == 1
+    assert [r.status for r in fake.requests if r.path.startswith("/api/v1/media/")] == [206, 200]
+
+
+def test_image_that_404s_is_skipped_with_a_note(channel: MastodonChannel, fake: FakeMastodon,
+                                                images: FileServer) -> None:
+    result = channel.publish(_request(image=Image(images.url("/gone.png"))))
+    assert fake.statuses[0].media_ids == []
+    assert result.notes == ("image skipped: HTTP 404",)
+
+
+def test_upload_server_error_posts_without_image(channel: MastodonChannel, fake: FakeMastodon,
+                                                 images: FileServer) -> None:
+    fake.fail_next("500", on="upload")
+    result = channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.statuses[0].media_ids == []
+    assert result.notes[0].startswith("image skipped: upload failed")
+
+
+@pytest.mark.parametrize(("kind", "error"), [("429", RateLimited), ("revoked", AuthFailed)])
+def test_upload_refused_for_the_account_fails_the_post(
+        channel: MastodonChannel, fake: FakeMastodon, images: FileServer, kind: str,
+        error: type[ChannelError]) -> None:
+    fake.fail_next(kind, on="upload")
+    with pytest.raises(error):
+        channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.statuses == []
+
+
+def test_validation_error_is_permanent_with_the_servers_words(channel: MastodonChannel,
+                                                              fake: FakeMastodon) -> None:
+    with pytest.raises(Permanent) as caught:
+        channel.publish(_request(text="x" * 501))
+    assert caught.value.http_status == 422
+    assert "Text character limit of 500 exceeded" in str(caught.value)
+
+
+# --- idempotency -------------------------------------------------------------------
+
+
+def test_reset_after_then_retry_with_the_same_key_makes_one_status(
+        channel: MastodonChannel, fake: FakeMastodon) -> None:
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.publish(_request())
+    fake.settle()
+    assert len(fake.statuses) == 1
+    result = channel.publish(_request(after_ambiguous=True))
+    assert len(fake.statuses) == 1
+    assert result.remote_id == fake.statuses[0].id
+    assert len(fake.requests_to("POST", "/api/v1/statuses")) == 2
+    assert channel.find(_request()) is None  # nothing to look up: a retry is safe
+
+
+def test_different_keys_make_different_statuses(channel: MastodonChannel,
+                                                fake: FakeMastodon) -> None:
+    channel.publish(_request(key="a" * 32))
+    channel.publish(_request(key="b" * 32))
+    assert len(fake.statuses) == 2
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500),
+    ("503", Transient, 503),
+    ("reset_before", Ambiguous, None),
+    ("reset_after", Ambiguous, None),
+])
+def test_fault_maps_to_taxonomy(channel: MastodonChannel, fake: FakeMastodon, kind: str,
+                                error: type[ChannelError], status: int | None) -> None:
+    fake.fail_next(kind)
+    with pytest.raises(error) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_rate_limit_until_the_announced_reset(channel: MastodonChannel,
+                                              fake: FakeMastodon) -> None:
+    fake.fail_next("429")
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert fake.rate_limit_reset is not None
+    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    # Mastodon.py moves the reset by the server's clock offset, read from the
+    # Date header in whole seconds: at most a second apart.
+    assert abs(caught.value.until - announced) <= timedelta(seconds=1.5)
+    assert caught.value.http_status == 429
+    assert fake.statuses == []
+
+
+def test_timeout_applies_and_is_ambiguous(make: Callable[..., MastodonChannel],
+                                          fake: FakeMastodon) -> None:
+    channel = make(timeout=0.5)
+    fake.fail_next("slow")
+    with pytest.raises(Ambiguous) as caught:
+        channel.publish(_request())
+    assert "ReadTimeout" in str(caught.value)
+    fake.release_slow()
+    fake.settle()
+    channel.publish(_request(after_ambiguous=True))
+    assert len(fake.statuses) == 1
+
+
+def test_connection_refused_is_transient(make: Callable[..., MastodonChannel]) -> None:
+    closed = FakeMastodon()
+    with closed:
+        url = closed.base_url
+    with pytest.raises(Transient) as caught:
+        make(base_url=url).publish(_request())
+    assert "could not connect" in str(caught.value)
+
+
+# --- credentials and limits ----------------------------------------------------------
+
+
+def test_whoami(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    assert channel.whoami() == "@riverledger@social.example"
+
+
+def test_revoked_token_fails_auth(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 401
+    with pytest.raises(AuthFailed):
+        channel.whoami()
+
+
+def test_missing_scope_fails_auth(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    fake.handle = lambda request: fake._error(  # type: ignore[method-assign]
+        403, "This action is outside the authorized scopes")
+    with pytest.raises(AuthFailed, match="outside the authorized scopes"):
+        channel.publish(_request())
+
+
+def test_max_length_comes_from_the_instance(make: Callable[..., MastodonChannel],
+                                            fake: FakeMastodon) -> None:
+    fake.max_characters = 1000
+    channel = make()
+    assert channel.max_length() == 1000
+    fake.max_characters = 700
+    assert channel.max_length() == 1000  # cached
+    assert make(max_length=800).max_length() == 800
+
+
+def test_max_length_defaults_to_500_when_the_instance_fails(
+        make: Callable[..., MastodonChannel], fake: FakeMastodon) -> None:
+    fake.fail_next("500", on="read")
+    assert make().max_length() == 500
+
+
+def test_instance_is_required() -> None:
+    with pytest.raises(ConfigError, match=r"options\.instance"):
+        MastodonChannel(ChannelSpec("m", "mastodon", secrets=SECRETS))
+    channel = MastodonChannel(ChannelSpec("m", "mastodon", secrets=SECRETS,
+                                          options={"instance": "mastodon.example"}))
+    assert "mastodon.example" in repr(channel)
+    channel.close()
+
+
+def test_secrets_never_in_messages_or_repr(make: Callable[..., MastodonChannel],
+                                           fake: FakeMastodon) -> None:
+    channel = make(timeout=0.5)
+    texts = [repr(channel), str(channel)]
+    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
+        fake.fail_next(kind)
+        with pytest.raises(ChannelError) as caught:
+            channel.publish(_request(key=kind * 4))
+        texts += [str(caught.value), repr(caught.value)]
+    fake.release_slow()
+    fake.fail_next("revoked")
+    with pytest.raises(AuthFailed) as auth:
+        channel.whoami()
+    texts += [str(auth.value), repr(auth.value)]
+    assert not any(TOKEN in text for text in texts)
+
+
+# --- the default template ------------------------------------------------------------
+
+
+def test_default_template_renders_within_the_limit(channel: MastodonChannel,
+                                                   fake: FakeMastodon) -> None:
+    article = ArticleData(
+        guid="1", url=LINK + "/" + "long-slug-" * 20,
+        title="Flood warning: river expected to crest at 6.2 m on Friday",
+        summary="Residents of the lower district should move cars and valuables. " * 8,
+        categories=("Local News", "Weather"),
+    )
+    rule = length_rule("mastodon")
+    post = render_post(Renderer([TEMPLATES]), channel_type="mastodon", template="default",
+                       article=article, rule=rule)
+    assert post.length <= 500 and post.shortened == ("summary",)
+    assert post.text.startswith(article.title + "\n\n")
+    assert post.text.endswith("\n\n#LocalNews #Weather")
+    assert article.url in post.text
+    channel.publish(PublishRequest(post_id=9, idempotency_key="t" * 32, text=post.text,
+                                   link=article.url))
+    assert fake.statuses[0].text == post.text  # the instance counted it the same way
