@@ -16,13 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from apscheduler.triggers.cron import CronTrigger
+
 from publisher.channels import REGISTRY, Channel
 from publisher.config import Config, Settings, load_config
 from publisher.exceptions import ChannelError, ConfigError, PublisherError
 from publisher.render import Renderer
 from publisher.services.dispatch import ChannelPool, Dispatcher
 from publisher.services.ingest import PollReport, poll_feed
-from publisher.services.plan import Planner, PlanReport
+from publisher.services.plan import Planner, PlanReport, rule_for
+from publisher.services.recurring import add_recurring
+from publisher.services.timing import Gate, Spend, local_starts, spend
 from publisher.sources import Fetcher
 from publisher.store import FeedSpec, open_store
 from publisher.store.api import StoreAPI
@@ -62,7 +66,8 @@ class App:
     def planner(self) -> Planner:
         if self._planner is None:
             self._planner = Planner(config=self.config, store=self.store,
-                                    renderer=self.renderer, now=self.now)
+                                    renderer=self.renderer, now=self.now,
+                                    limits=self.channels.max_length)
         return self._planner
 
     @property
@@ -114,6 +119,28 @@ class App:
         self.plan_pending()
         self.dispatcher.run_until_idle()
         self.dispatcher.expire_stale()
+
+    # -- timing ----------------------------------------------------------------------
+
+    def gates(self, now: datetime | None = None) -> dict[str, Gate]:
+        """Per channel: may it publish now, and if not, until when and why."""
+        return self.dispatcher.gates(now)
+
+    def spend(self, channel: str, now: datetime | None = None) -> Spend:
+        """Estimated spend of a channel today and this month (site time zone)."""
+        now = now or self.now()
+        rules = self.config.channels[channel].timing
+        hour, day, month = local_starts(now, self.config.timezone)
+        stats = self.store.publish_stats(channel, hour_start=hour, day_start=day,
+                                         month_start=month)
+        today, this_month = spend(rules, stats)
+        return Spend(today=today, month=this_month, budget=rules.monthly_budget)
+
+    def add_recurring(self, name: str, fired_at: datetime | None = None) -> list[int]:
+        """Queue one round of a recurring post (APScheduler fires this).  The
+        posts' idempotency keys derive from the name and the firing time, so
+        two daemons firing the same cron job queue it once."""
+        return add_recurring(self, name, fired_at or self.now())
 
     # -- checks ----------------------------------------------------------------------
 
@@ -171,39 +198,63 @@ def make_app(settings: Settings | None = None, *, config: Config | None = None,
 
 
 def validate(settings: Settings, config: Config, renderer: Renderer) -> list[str]:
-        """Problems that need more than the TOML to see: channel types,
-        templates, credentials. One line each, naming file and key."""
-        problems: list[str] = []
-        for ch in config.channels.values():
-            info = REGISTRY.get(ch.type)
-            if info is None:
-                known = ", ".join(sorted(REGISTRY))
-                problems.append(f'{ch.source}.type: unknown channel type "{ch.type}" '
-                                f"(known: {known})")
+    """Problems that need more than the TOML to see: channel types, templates,
+    credential keys, cron expressions, fixed texts that cannot fit. One line
+    each, naming file and key."""
+    problems: list[str] = []
+    for ch in config.channels.values():
+        info = REGISTRY.get(ch.type)
+        if info is None:
+            known = ", ".join(sorted(REGISTRY))
+            problems.append(f'{ch.source}.type: unknown channel type "{ch.type}" '
+                            f"(known: {known})")
+            continue
+        for key in info.credentials:
+            if key not in ch.credentials:
+                problems.append(f"{ch.source}.credentials.{key}: is required for a "
+                                f"{ch.type} channel (the name of the environment "
+                                "variable holding it)")
+        for key in ch.credentials:
+            if key not in info.credentials + info.optional_credentials:
+                problems.append(f"{ch.source}.credentials.{key}: unknown credential for "
+                                f"a {ch.type} channel")
+        if not renderer.has_template(ch.type, ch.template):
+            problems.append(f'{ch.source}.template: no template "{ch.template}" '
+                            f"in {settings.templates}/{ch.type}/")
+        try:
+            rule_for(ch)
+        except ValueError as exc:
+            problems.append(f"{ch.source}.options.max_length: {exc}")
+    for route in config.routes:
+        if route.template is None:
+            continue
+        for name in route.channels:
+            ch = config.channels.get(name)
+            if ch and ch.type in REGISTRY and not renderer.has_template(ch.type, route.template):
+                problems.append(f'{route.source}.template: no template "{route.template}" '
+                                f"for channel {name} in {settings.templates}/{ch.type}/")
+    for rec in config.recurring:
+        try:
+            CronTrigger.from_crontab(rec.cron, timezone=config.timezone)
+        except ValueError as exc:
+            problems.append(f'{rec.source}.cron: not a valid cron expression "{rec.cron}": {exc}')
+        for name in rec.channels:
+            ch = config.channels.get(name)
+            if ch is None or ch.type not in REGISTRY:
                 continue
-            for key in info.credentials:
-                if key not in ch.credentials:
-                    problems.append(f"{ch.source}.credentials.{key}: is required for a "
-                                    f"{ch.type} channel (the name of the environment "
-                                    "variable holding it)")
-            for key in ch.credentials:
-                if key not in info.credentials + info.optional_credentials:
-                    problems.append(f"{ch.source}.credentials.{key}: unknown credential for "
-                                    f"a {ch.type} channel")
-            if not renderer.has_template(ch.type, ch.template):
-                problems.append(f'{ch.source}.template: no template "{ch.template}" '
-                                f"in {settings.templates}/{ch.type}/")
-        for route in config.routes:
-            if route.template is None:
-                continue
-            for name in route.channels:
-                ch = config.channels.get(name)
-                if ch and ch.type in REGISTRY and not renderer.has_template(
-                        ch.type, route.template):
-                    problems.append(f'{route.source}.template: no template "{route.template}" '
-                                    f"for channel {name} in {settings.templates}/{ch.type}/")
-        return problems
-
+            if rec.text is not None:
+                try:
+                    rule = rule_for(ch)
+                except ValueError:
+                    continue  # reported above
+                if rule.count(rec.text) > rule.limit:
+                    problems.append(f"{rec.source}.text: too long for channel {name}: "
+                                    f"{rule.count(rec.text)} > {rule.limit}")
+            template = rec.template or ch.template
+            if rec.urls and not renderer.has_template(ch.type, template):
+                problems.append(f'{rec.source}.template: no template "{template}" '
+                                f"for channel {name} in {settings.templates}/{ch.type}/")
+    return problems
 
 
 def secret_values(config: Config, environ: Mapping[str, str]) -> list[str]:

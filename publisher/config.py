@@ -23,8 +23,9 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -39,7 +40,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.exceptions import ConfigError
-from publisher.types import FeedKind
+from publisher.types import FeedKind, Priority
 
 DEFAULT_DATABASE = "sqlite:///var/publisher.db"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -157,6 +158,69 @@ class _Retry(_Model):
     )
 
 
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_span(value: str) -> tuple[time, time]:
+    """``"07:00-22:00"`` -> (07:00, 22:00); a span may wrap midnight."""
+    match = _SPAN.match(value)
+    if not match:
+        raise ValueError(f'not a time span: "{value}" (use "HH:MM-HH:MM")')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f'not a time span: "{value}"')
+    end = time(0) if h2 == 24 else time(h2, m2)
+    if time(h1, m1) == end:
+        raise ValueError(f'empty time span: "{value}"')
+    return time(h1, m1), end
+
+
+class _Timing(_Model):
+    windows: list[str] = []
+    quiet_hours: list[str] = []
+    min_spacing: float = 0.0
+    per_hour: int | None = Field(default=None, ge=1)
+    per_day: int | None = Field(default=None, ge=1)
+    cost_per_post: float = Field(default=0.0, ge=0)
+    cost_per_link_post: float | None = Field(default=None, ge=0)
+    monthly_budget: float | None = Field(default=None, ge=0)
+    order: Literal["oldest", "newest"] = "oldest"
+
+    _duration = field_validator("min_spacing", mode="before")(
+        classmethod(lambda cls, v: parse_duration(v))
+    )
+
+    @field_validator("windows", "quiet_hours")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        for span in value:
+            parse_span(span)
+        return value
+
+
+class _Recurring(_Model):
+    name: str
+    cron: str
+    channels: list[str]
+    text: str | None = None
+    urls: list[str] = []
+    template: str | None = None
+    priority: Priority = Priority.LOW
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f'not a cron expression: "{value}" (five fields, like "0 9 * * mon")')
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _Recurring:
+        if (self.text is None) == (not self.urls):
+            raise ValueError("give either text or urls (a rotation of article URLs)")
+        return self
+
+
 class _Channel(_Model):
     type: str
     credentials: dict[str, str] = {}
@@ -170,6 +234,7 @@ class _Channel(_Model):
     hashtags: dict[str, str] = {}
     hashtag_limit: int = Field(default=3, ge=0, le=10)
     retry: _Retry = _Retry()
+    timing: _Timing = _Timing()
     options: dict[str, Any] = {}
 
     _duration = field_validator("max_age", "timeout", mode="before")(
@@ -215,6 +280,7 @@ class _File(_Model):
     feeds: list[_Feed] = []
     channels: dict[str, _Channel] = {}
     routes: list[_Route] = []
+    recurring: list[_Recurring] = []
 
     @model_validator(mode="after")
     def _channel_names(self) -> _File:
@@ -239,6 +305,33 @@ class RetryConfig:
     max_attempts: int = 8
     base: float = 2.0
     cap: float = 900.0
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """A channel's timing rules, in the site's time zone (see services/timing.py)."""
+
+    windows: tuple[tuple[time, time], ...] = ()
+    quiet_hours: tuple[tuple[time, time], ...] = ()
+    min_spacing: float = 0.0
+    per_hour: int | None = None
+    per_day: int | None = None
+    cost_per_post: float = 0.0
+    cost_per_link_post: float | None = None
+    monthly_budget: float | None = None
+    order: str = "oldest"
+
+
+@dataclass(frozen=True)
+class RecurringConfig:
+    name: str
+    cron: str
+    channels: tuple[str, ...]
+    text: str | None
+    urls: tuple[str, ...]
+    template: str | None
+    priority: Priority
+    source: str
 
 
 @dataclass(frozen=True)
@@ -271,6 +364,7 @@ class ChannelConfig:
     retry: RetryConfig
     options: Mapping[str, Any]
     source: str  # "schedules/site.toml: channels.x"
+    timing: TimingConfig = TimingConfig()
 
 
 @dataclass(frozen=True)
@@ -302,6 +396,7 @@ class Config:
     channels: Mapping[str, ChannelConfig]
     routes: tuple[RouteConfig, ...]
     files: tuple[Path, ...] = field(default=())
+    recurring: tuple[RecurringConfig, ...] = ()
 
     def feed(self, name: str) -> FeedConfig:
         for feed in self.feeds:
@@ -416,6 +511,14 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
                 approval=ch.approval, utm=dict(ch.utm) if ch.utm is not None else None,
                 hashtags=dict(ch.hashtags), hashtag_limit=ch.hashtag_limit, retry=retry,
                 options=dict(ch.options), source=f"{shown}: channels.{name}",
+                timing=TimingConfig(
+                    windows=tuple(parse_span(w) for w in ch.timing.windows),
+                    quiet_hours=tuple(parse_span(q) for q in ch.timing.quiet_hours),
+                    min_spacing=ch.timing.min_spacing, per_hour=ch.timing.per_hour,
+                    per_day=ch.timing.per_day, cost_per_post=ch.timing.cost_per_post,
+                    cost_per_link_post=ch.timing.cost_per_link_post,
+                    monthly_budget=ch.timing.monthly_budget, order=ch.timing.order,
+                ),
             )
         for i, route in enumerate(model.routes):
             routes.append(RouteConfig(
@@ -423,6 +526,21 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
                 channels=tuple(route.channels), template=route.template,
                 source=f"{shown}: routes[{i}]",
             ))
+
+    recurring: list[RecurringConfig] = []
+    for path, model in parsed:
+        shown = _display(path)
+        for i, rec in enumerate(model.recurring):
+            source = f"{shown}: recurring[{i}]"
+            if any(r.name == rec.name for r in recurring):
+                problems.append(f'{source}.name: duplicate recurring post "{rec.name}"')
+            for j, channel in enumerate(rec.channels):
+                if channel not in channels:
+                    problems.append(f'{source}.channels[{j}]: unknown channel "{channel}"')
+            recurring.append(RecurringConfig(
+                name=rec.name, cron=rec.cron, channels=tuple(rec.channels), text=rec.text,
+                urls=tuple(rec.urls), template=rec.template, priority=rec.priority,
+                source=source))
 
     feed_names = {f.name for f in feeds}
     for route in routes:
@@ -453,4 +571,5 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
     return Config(
         site_name=site.name, timezone=ZoneInfo(site.timezone), feeds=tuple(feeds),
         channels=channels, routes=tuple(routes), files=tuple(files),
+        recurring=tuple(recurring),
     )

@@ -20,6 +20,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from publisher.app import App
@@ -62,6 +63,10 @@ class Daemon:
         if self.app.plan_pending():
             self.wake()
 
+    def _recurring(self, name: str) -> None:
+        if self.app.add_recurring(name):
+            self.wake()
+
     def _dispatch(self) -> None:
         self.app.dispatcher.tick()
 
@@ -100,6 +105,10 @@ class Daemon:
             sched.add_job(self._poll, IntervalTrigger(seconds=feed.poll_interval,
                                                       jitter=min(5.0, feed.poll_interval / 10)),
                           args=[feed], id=f"feed:{feed.name}", next_run_time=datetime.now(UTC))
+        for rec in app.config.recurring:
+            sched.add_job(self._recurring, CronTrigger.from_crontab(rec.cron,
+                                                                    timezone=app.config.timezone),
+                          args=[rec.name], id=f"recurring:{rec.name}")
         sched.add_job(self._dispatch, IntervalTrigger(seconds=DISPATCH_INTERVAL), id="dispatch",
                       next_run_time=datetime.now(UTC))
         sched.add_job(self._reap, IntervalTrigger(seconds=REAP_INTERVAL), id="reap")

@@ -168,6 +168,9 @@ class NewPost:
     created_by: str = "planner"
     #: After this the post is stale and fails instead of going out late.
     expires_at: datetime | None = None
+    #: A key derived by the caller (recurring posts: name + firing time), so
+    #: that planning the same post twice inserts it once; None: a fresh one.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ class ChannelType:
     delivery: DeliveryClass
     credentials: tuple[str, ...] = ()  # keys the spec's secrets must hold
     optional_credentials: tuple[str, ...] = ()
+    #: The adapter's max_length() reads the platform's own limit (planning asks it).
+    announces_limit: bool = False
 
 
 REGISTRY: dict[str, ChannelType] = {
@@ -53,6 +55,7 @@ REGISTRY: dict[str, ChannelType] = {
             "publisher.channels.mastodon:MastodonChannel",
             DeliveryClass.IDEMPOTENT,
             credentials=("access_token",),
+            announces_limit=True,
         ),
         ChannelType(
             "bluesky",

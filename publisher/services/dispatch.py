@@ -27,9 +27,10 @@ from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta
 
 from publisher.channels import REGISTRY, Channel, ChannelSpec, make_channel
-from publisher.config import ChannelConfig, Config
+from publisher.config import ChannelConfig, Config, TimingConfig
 from publisher.exceptions import Ambiguous, AuthFailed, ChannelError, ConfigError, RateLimited
 from publisher.services.policy import backoff_delay, is_stale, judge_error
+from publisher.services.timing import Gate, gate_for, local_starts
 from publisher.store.api import StoreAPI
 from publisher.types import (
     Attempt,
@@ -37,6 +38,7 @@ from publisher.types import (
     OutboxItem,
     Outcome,
     PostStatus,
+    Priority,
     PublishRequest,
 )
 
@@ -75,6 +77,21 @@ class ChannelPool:
                 channel = self._factory(channel_spec(self._config.channels[name], self._environ))
                 self._built[name] = channel
             return channel
+
+    def max_length(self, name: str) -> int | None:
+        """The length limit the platform announces for this channel (a
+        Mastodon instance's), or None to keep the channel type's rule.  Only
+        channel types that announce one are built for it."""
+        info = REGISTRY.get(self._config.channels[name].type)
+        if info is None or not info.announces_limit:
+            return None
+        try:
+            ask = getattr(self.get(name), "max_length", None)
+            return ask() if ask is not None else None
+        except Exception:  # the static rule is a safe fallback
+            log.warning("channel=%s: could not read the platform's length limit", name,
+                        exc_info=True)
+            return None
 
     def delivery(self, name: str) -> DeliveryClass:
         """The channel's delivery class, without building it when possible."""
@@ -130,15 +147,23 @@ class Dispatcher:
 
     # -- claiming --------------------------------------------------------------------
 
-    def blocked(self, now: datetime) -> dict[str, str]:
-        """Channels that may not be called now, with the reason."""
-        blocked: dict[str, str] = {}
-        for name, state in self.store.channel_states().items():
-            if state.paused:
-                blocked[name] = f"paused: {state.paused_reason or 'no reason given'}"
-            elif state.rate_limited_until and state.rate_limited_until > now:
-                blocked[name] = f"rate limited until {state.rate_limited_until.isoformat()}"
-        return blocked
+    def gates(self, now: datetime | None = None) -> dict[str, Gate]:
+        """Whether each configured channel may publish now, and if not, why
+        (pause, platform rate limit, caps, spacing, budget, quiet hours)."""
+        now = now or self.now()
+        states = self.store.channel_states()
+        tz = self.config.timezone
+        hour, day, month = local_starts(now, tz)
+        gates = {}
+        for name, channel in self.config.channels.items():
+            rules = channel.timing
+            stats = None
+            if rules != TimingConfig(order=rules.order):
+                stats = self.store.publish_stats(name, hour_start=hour, day_start=day,
+                                                 month_start=month)
+            gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now,
+                                   tz=tz)
+        return gates
 
     def tick(self) -> int:
         """Claim as many due posts as there are free workers and start them.
@@ -154,28 +179,40 @@ class Dispatcher:
         if free <= 0:
             return 0
         now = self.now()
-        blocked = self.blocked(now)
+        gates = self.gates(now)
         room: dict[str, int] = {}
         with self._lock:
             for name, channel in self.config.channels.items():
-                if name not in blocked:
-                    room[name] = channel.concurrency - self._per_channel.get(name, 0)
+                gate = gates[name]
+                if not gate.breaking_open:
+                    continue
+                room[name] = channel.concurrency - self._per_channel.get(name, 0)
+                if gate.limit is not None:
+                    room[name] = min(room[name], gate.limit - self._per_channel.get(name, 0))
         room = {name: n for name, n in room.items() if n > 0}
         if not room:
             return 0
         claimed = 0
-        # Channels with little room are claimed one by one, first; the others
-        # share one claim for what is left (breaking news first across them).
-        wide = [name for name, n in room.items() if n >= free]
-        groups = [([name], n) for name, n in room.items() if n < free] + (
+        # Channels with rules of their own (little room, quiet hours, newest
+        # first) are claimed one by one, first; the others share one claim for
+        # what is left (breaking news first across them).
+        def plain(name: str) -> bool:
+            return (room[name] >= free and gates[name].open
+                    and self.config.channels[name].timing.order == "oldest")
+
+        wide = [name for name in room if plain(name)]
+        groups = [([name], room[name]) for name in room if not plain(name)] + (
             [(wide, free)] if wide else [])
         for names, limit in groups:
             limit = min(limit, free - claimed)
             if limit <= 0:
                 break
-            items = self.store.claim_due(now=now, worker=self.worker,
-                                         lease_seconds=self.lease_seconds, limit=limit,
-                                         channels=names)
+            first = names[0]
+            items = self.store.claim_due(
+                now=now, worker=self.worker, lease_seconds=self.lease_seconds, limit=limit,
+                channels=names,
+                newest_first=self.config.channels[first].timing.order == "newest",
+                only_breaking=not gates[first].open)
             for item in items:
                 self._submit(item)
             claimed += len(items)
@@ -207,12 +244,20 @@ class Dispatcher:
 
     def expire_stale(self) -> int:
         """Fail waiting posts that became old news, including on paused or
-        rate-limited channels (they are never claimed meanwhile)."""
+        rate-limited channels (they are never claimed meanwhile), and posts
+        whose channel stays closed (caps, budget, quiet hours) until after
+        they expire: they would go out after their max_age."""
         now = self.now()
+        gates = self.gates(now)
         count = 0
         for item in self.store.list_posts(statuses=[PostStatus.QUEUED, PostStatus.WAITING,
                                                     PostStatus.DRAFT], limit=10_000):
-            if is_stale(item.expires_at, now) and self.store.set_post_status(
+            gate = gates.get(item.channel)
+            opens = gate.until if gate is not None and not (
+                gate.open or (gate.breaking_open and item.priority is Priority.BREAKING)) else None
+            late = (item.expires_at is not None and opens is not None
+                    and opens >= item.expires_at and item.status is not PostStatus.DRAFT)
+            if (is_stale(item.expires_at, now) or late) and self.store.set_post_status(
                     item.id, PostStatus.FAILED, expected=[item.status], now=now,
                     error=self._stale_reason(item)):
                 self.store.log_event(item.id, worker=self.worker, now=now,

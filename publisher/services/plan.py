@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from publisher.config import ChannelConfig, Config
 from publisher.exceptions import RenderError, TooLong
-from publisher.render import Renderer, length_rule, render_post, tagged_link
+from publisher.render import LengthRule, Renderer, length_rule, render_post, tagged_link
 from publisher.store.api import StoreAPI
 from publisher.types import (
     Article,
@@ -30,13 +30,17 @@ from publisher.types import (
 log = logging.getLogger("publisher.plan")
 
 
-def rule_for(channel: ChannelConfig):  # -> LengthRule
-    """The length rule of a configured channel."""
-    return length_rule(channel.type, channel.options)
+def rule_for(channel: ChannelConfig, max_length: int | None = None) -> LengthRule:
+    """The length rule of a configured channel; ``max_length`` is the limit the
+    platform itself announced (a Mastodon instance), when there is one."""
+    options = dict(channel.options)
+    if max_length is not None and "max_length" not in options:
+        options["max_length"] = max_length
+    return length_rule(channel.type, options)
 
 
 def render_for(renderer: Renderer, channel: ChannelConfig, article: ArticleData,
-               template: str | None = None) -> RenderedPost:
+               template: str | None = None, *, max_length: int | None = None) -> RenderedPost:
     """Render ``article`` for ``channel`` and fit it into the channel's limit.
     Raises ``RenderError`` (``TooLong`` when it cannot fit)."""
     return render_post(
@@ -44,7 +48,7 @@ def render_for(renderer: Renderer, channel: ChannelConfig, article: ArticleData,
         channel_type=channel.type,
         template=template or channel.template,
         article=article,
-        rule=rule_for(channel),
+        rule=rule_for(channel, max_length),
         channel_name=channel.name,
         utm=channel.utm,
     )
@@ -69,11 +73,13 @@ class Planner:
     """Plans pending articles with the configured routes and templates."""
 
     def __init__(self, *, config: Config, store: StoreAPI, renderer: Renderer,
-                 now: Callable[[], datetime]):
+                 now: Callable[[], datetime],
+                 limits: Callable[[str], int | None] = lambda name: None):
         self.config = config
         self.store = store
         self.renderer = renderer
         self.now = now
+        self.limits = limits  # channel name -> the platform's announced limit
 
     def posts_for(self, article: Article) -> tuple[list[NewPost], list[str], list[str]]:
         """The outbox entries for an article (pure but for rendering)."""
@@ -92,7 +98,8 @@ class Planner:
             template_name = template or channel.template
             link = tagged_link(data.url, channel.utm)
             try:
-                rendered = render_for(self.renderer, channel, data, template_name)
+                rendered = render_for(self.renderer, channel, data, template_name,
+                                      max_length=self.limits(name))
             except RenderError as exc:
                 # The post is kept, failed, so the newsroom sees why it was not sent.
                 reason = (f"too long: {exc.length} > {exc.limit} even after shortening"

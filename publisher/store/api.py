@@ -47,6 +47,18 @@ class Expired:
     last_attempt: Attempt | None
 
 
+@dataclass(frozen=True, slots=True)
+class PublishStats:
+    """A channel's recent publishing, for caps, spacing and budgets."""
+
+    last_published_at: datetime | None
+    last_hour: int
+    today: int
+    month_with_link: int
+    month_without_link: int
+    today_with_link: int = 0
+
+
 class StoreAPI(Protocol):
     url: str
     dialect: str  # "sqlite" or "postgresql"
@@ -143,10 +155,12 @@ class StoreAPI(Protocol):
         """The earliest due time of a claimable post (queued or waiting)."""
 
     def claim_due(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
-                  channels: Collection[str]) -> list[OutboxItem]:
+                  channels: Collection[str], newest_first: bool = False,
+                  only_breaking: bool = False) -> list[OutboxItem]:
         """Lease up to ``limit`` due posts of these channels: status QUEUED or
         WAITING with coalesce(next_attempt_at, not_before) <= now; breaking
-        priority first, then low last, then by due time.  PostgreSQL:
+        priority first, then low last, then by due time (or newest created
+        first); ``only_breaking`` claims breaking posts only (quiet hours).  PostgreSQL:
         ``FOR UPDATE SKIP LOCKED``; SQLite: one ``BEGIN IMMEDIATE`` transaction.
         Sets status PUBLISHING, lease_owner and lease_expires_at."""
 
@@ -222,6 +236,15 @@ class StoreAPI(Protocol):
 
     def post_counts(self) -> dict[tuple[str, PostStatus], int]:
         """Number of posts per (channel, status)."""
+
+    def publish_stats(self, channel: str, *, hour_start: datetime, day_start: datetime,
+                      month_start: datetime) -> PublishStats:
+        """Last publish time, and posts published since each start (the month's
+        split by whether they carried a link, for cost)."""
+
+    def count_posts(self, *, channel: str, created_by: str) -> int:
+        """How many posts of the channel were made by ``created_by``
+        (``recurring:<name>``: where a rotation of URLs has got to)."""
 
     def published_count(self, channel: str, *, since: datetime) -> int:
         """Posts of the channel published at or after ``since``."""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    and_,
     case,
     create_engine,
     event,
@@ -56,7 +57,8 @@ from sqlalchemy.exc import (
 
 from publisher.exceptions import AlreadyRunning, NotFoundError, StoreError
 from publisher.store import schema
-from publisher.store.api import Expired, FeedSpec
+from publisher.store.api import Expired, FeedSpec, PublishStats
+from publisher.store.desk import DeskQueries
 from publisher.store.schema import articles, attempts, channels, feeds, posts, workers
 from publisher.types import (
     CLAIMABLE_STATUSES,
@@ -256,7 +258,7 @@ def _data_utc(item: ArticleData) -> ArticleData:
                    updated=_opt_aware(item.updated, "updated"))
 
 
-class Store:
+class Store(DeskQueries):
     """The database: feeds, articles, the outbox, the publish log, channels.
 
     Implements ``publisher.store.api.StoreAPI``; see there for each method's
@@ -627,12 +629,14 @@ class Store:
                 "image_alt": post.image.alt if post.image else None,
                 "template": post.template, "not_before": not_before, "next_attempt_at": None,
                 "due_at": not_before, "expires_at": _opt_aware(post.expires_at, "expires_at"),
-                "attempts": 0, "idempotency_key": uuid.uuid4().hex,
+                "attempts": 0, "idempotency_key": post.idempotency_key or uuid.uuid4().hex,
                 "last_error": post.last_error, "created_by": post.created_by,
                 "created_at": now, "updated_at": now,
             }
+            unique = ([posts.c.idempotency_key] if post.idempotency_key
+                      else [posts.c.article_id, posts.c.channel])
             stmt = (self._insert(posts).values(values)
-                    .on_conflict_do_nothing(index_elements=[posts.c.article_id, posts.c.channel])
+                    .on_conflict_do_nothing(index_elements=unique)
                     .returning(posts.c.id))
             post_id = conn.execute(stmt).scalar()
             if post_id is not None:
@@ -713,19 +717,25 @@ class Store:
         return value
 
     def claim_due(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
-                  channels: Collection[str]) -> list[OutboxItem]:
+                  channels: Collection[str], newest_first: bool = False,
+                  only_breaking: bool = False) -> list[OutboxItem]:
         """Lease up to ``limit`` due posts of these channels: breaking first,
-        low last, then by due time.  One SELECT (FOR UPDATE SKIP LOCKED on
-        PostgreSQL, inside BEGIN IMMEDIATE on SQLite) and one UPDATE."""
+        low last, then by due time (or newest created first).  One SELECT
+        (FOR UPDATE SKIP LOCKED on PostgreSQL, inside BEGIN IMMEDIATE on
+        SQLite) and one UPDATE."""
         now = _aware(now)
         if limit <= 0 or not channels:
             return []
         lease_until = now + timedelta(seconds=lease_seconds)
+        order = ((posts.c.created_at.desc(), posts.c.id.desc()) if newest_first
+                 else (posts.c.due_at, posts.c.id))
         stmt = (_post_select()
                 .where(posts.c.status.in_(_CLAIMABLE), posts.c.due_at <= now,
                        posts.c.channel.in_(sorted(set(channels))))
-                .order_by(_PRIORITY_RANK, posts.c.due_at, posts.c.id)
+                .order_by(_PRIORITY_RANK, *order)
                 .limit(limit))
+        if only_breaking:
+            stmt = stmt.where(posts.c.priority == Priority.BREAKING.value)
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=posts)
         with self._write() as conn:
@@ -1054,6 +1064,38 @@ class Store:
                 .group_by(posts.c.channel, posts.c.status))
         with self._read() as conn:
             return {(ch, PostStatus(st)): n for ch, st, n in conn.execute(stmt)}
+
+    def publish_stats(self, channel: str, *, hour_start: datetime, day_start: datetime,
+                      month_start: datetime) -> PublishStats:
+        """What the timing rules need to know about a channel, in one query."""
+        p = posts.c
+        published = p.published_at
+        link = p.link.is_not(None)
+
+        def since(start: datetime, *extra: Any) -> Any:
+            return func.coalesce(func.sum(case(
+                (and_(published >= _aware(start), *extra), 1), else_=0)), 0)
+
+        stmt = select(
+            func.max(published), since(hour_start), since(day_start),
+            since(month_start, link), since(month_start, ~link), since(day_start, link),
+        ).where(p.channel == channel, p.status == PostStatus.PUBLISHED.value,
+                published >= _aware(min(hour_start, day_start, month_start)))
+        last_stmt = select(func.max(published)).where(
+            p.channel == channel, p.status == PostStatus.PUBLISHED.value)
+        with self._read() as conn:
+            row = conn.execute(stmt).one()
+            last = conn.execute(last_stmt).scalar()
+        return PublishStats(last_published_at=last, last_hour=int(row[1]), today=int(row[2]),
+                            month_with_link=int(row[3]), month_without_link=int(row[4]),
+                            today_with_link=int(row[5]))
+
+    def count_posts(self, *, channel: str, created_by: str) -> int:
+        """How many posts of the channel were made by ``created_by``."""
+        stmt = select(func.count()).select_from(posts).where(
+            posts.c.channel == channel, posts.c.created_by == created_by)
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
 
     def published_count(self, channel: str, *, since: datetime) -> int:
         """Posts of the channel published at or after ``since``."""

@@ -3,6 +3,7 @@ scripted platform, under an injected clock."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from pathlib import Path
 
@@ -291,4 +292,4 @@ def test_channel_concurrency_is_respected(store, config, clock):
     d.run_until_idle()
     calls = sorted(c.publish_calls(), key=lambda call: call.started)
     assert len(calls) == 3
-    assert all(a.ended <= b.started for a, b in zip(calls, calls[1:], strict=False))
+    assert all(a.ended <= b.started for a, b in itertools.pairwise(calls))
