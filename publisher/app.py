@@ -187,6 +187,8 @@ def make_app(settings: Settings | None = None, *, config: Config | None = None,
         environ=environ,
         now=clock or system_clock,
         worker=worker or settings.worker_id or default_worker_id(),
+        max_workers=settings.workers,
+        lease_seconds=settings.lease_seconds,
     )
     if upgrade:
         try:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: Identifies this daemon in leases and the publish log (default host:pid).
     worker_id: str | None = None
+    #: How long a claimed post stays leased to its daemon.  Another daemon on
+    #: the same PostgreSQL takes over (and reconciles) posts whose lease ran
+    #: out; it must be longer than the slowest publish (timeouts x steps).
+    lease_seconds: float = Field(default=300.0, ge=5.0)
+    #: Posts published at once by this daemon, across all channels.
+    workers: int = Field(default=16, ge=1, le=256)
     env_file: Path = Path(".env")
 
     def environment(self) -> dict[str, str]:

@@ -111,7 +111,9 @@ class Daemon:
                           args=[rec.name], id=f"recurring:{rec.name}")
         sched.add_job(self._dispatch, IntervalTrigger(seconds=DISPATCH_INTERVAL), id="dispatch",
                       next_run_time=datetime.now(UTC))
-        sched.add_job(self._reap, IntervalTrigger(seconds=REAP_INTERVAL), id="reap")
+        # Expired leases are looked for at least twice per lease.
+        sched.add_job(self._reap, IntervalTrigger(seconds=min(REAP_INTERVAL,
+                                                              app.lease_seconds / 2)), id="reap")
         sched.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_INTERVAL),
                       id="heartbeat")
         previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
