@@ -1,8 +1,11 @@
 """X's weighted length against twitter-text's own conformance data.
 
-The cases are read from ``../shared/data/twitter-text`` (beside the repository):
-``validate.yml`` for the counts, ``extract.yml`` and ``tlds.yml`` for what counts
-as a URL (every URL counts 23, so URL detection is part of the length).
+The cases are read from a copy in ``tests/data/twitter-text`` (Apache 2.0,
+with its LICENSE), so the suite runs from a fresh clone; when the project's
+shared data is beside the repository (``../shared/data/twitter-text``), a
+test checks that the copy is still the same.  ``validate.yml`` holds the
+counts, ``extract.yml`` and ``tlds.yml`` what counts as a URL (every URL counts
+23, so URL detection is part of the length).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import yaml
 from publisher.render import XWeightedLength, length_rule, parse_tweet
 from publisher.render.twitter_text import V1, V2, V3, emoji_length, extract_url_spans
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "twitter-text"
+DATA = Path(__file__).resolve().parents[1] / "data" / "twitter-text"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "twitter-text"
 
 #: validate.yml section → the configuration twitter-text runs it with.
 WEIGHTED_SECTIONS = {
@@ -161,3 +165,10 @@ def test_emoji_table_covers_unicode_pictographs() -> None:
         and emoji_length([cp, 0xFE0F], 0) != 2
     ]
     assert missing == []
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the project's shared data is not beside the "
+                    "repository (a clone elsewhere)")
+def test_the_copy_matches_the_shared_conformance_data():
+    for name in ("validate.yml", "extract.yml", "tlds.yml", "v3.json"):
+        assert (DATA / name).read_bytes() == (SHARED / name).read_bytes(), name
