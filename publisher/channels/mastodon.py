@@ -93,25 +93,38 @@ class MastodonChannel:
         configured = options.get("max_length")
         self._configured_max = configured if isinstance(configured, int) else None
         self._timeout = spec.timeout
-        token = spec.secrets["access_token"]
+        self._token = spec.secrets["access_token"]
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
-        self._session = requests.Session()
-        self._api = Mastodon(
-            access_token=token,
-            api_base_url=self._instance,
-            ratelimit_method="throw",  # the dispatcher waits, not a sleeping worker
-            request_timeout=spec.timeout,
-            session=self._session,
-            version_check_mode="none",
-        )
-        # One call at a time: Mastodon.py keeps the last rate-limit headers on the
-        # client, and the 429 we map must be read before another call overwrites them.
+        # One Mastodon.py client (and HTTP session) per dispatch thread: the
+        # client keeps the last rate-limit headers on itself, and the 429 we
+        # map must be read from the client that got it; one shared client
+        # behind a lock would post one status at a time.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._max_characters: int | None = None
         self._account: str | None = None
 
     def __repr__(self) -> str:
         return f"MastodonChannel(name={self.name!r}, instance={self._instance!r})"
+
+    @property
+    def _api(self) -> Mastodon:
+        api = getattr(self._local, "api", None)
+        if api is None:
+            session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+            api = Mastodon(
+                access_token=self._token,
+                api_base_url=self._instance,
+                ratelimit_method="throw",  # the dispatcher waits, not a sleeping worker
+                request_timeout=self._timeout,
+                session=session,
+                version_check_mode="none",
+            )
+            self._local.api = api
+        return api
 
     # --- the Channel protocol --------------------------------------------------
 
@@ -172,7 +185,10 @@ class MastodonChannel:
 
     def close(self) -> None:
         """Release the HTTP connections."""
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
     # --- image -------------------------------------------------------------------
 
@@ -219,18 +235,17 @@ class MastodonChannel:
     def _call(self, what: str, write: bool, call: Callable[[], T]) -> T:
         """Run one Mastodon.py call; return its answer or raise the taxonomy error.
         ``write``: the call may create a status (a lost answer is then Ambiguous)."""
-        with self._lock:
-            try:
-                return call()
-            except MastodonRatelimitError:
-                until = _reset_at(self._api.ratelimit_reset)
-                raise RateLimited(
-                    f"{what}: Mastodon rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
-                    until=until, http_status=429) from None
-            except MastodonNetworkError as exc:
-                raise self._network_error(what, write, exc) from None
-            except MastodonError as exc:
-                raise self._api_error(what, write, exc) from None
+        try:
+            return call()
+        except MastodonRatelimitError:
+            until = _reset_at(self._api.ratelimit_reset)
+            raise RateLimited(
+                f"{what}: Mastodon rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
+                until=until, http_status=429) from None
+        except MastodonNetworkError as exc:
+            raise self._network_error(what, write, exc) from None
+        except MastodonError as exc:
+            raise self._api_error(what, write, exc) from None
 
     def _network_error(self, what: str, write: bool, exc: MastodonNetworkError) -> ChannelError:
         # Mastodon.py raises MastodonNetworkError inside its ``except`` around

@@ -24,9 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.util import CommandError
 from sqlalchemy import (
     Connection,
     Engine,
@@ -59,6 +56,7 @@ from publisher.exceptions import AlreadyRunning, NotFoundError, StoreError
 from publisher.store import schema
 from publisher.store.api import Expired, FeedSpec, PublishStats
 from publisher.store.desk import DeskQueries
+from publisher.store.migrations import HEAD_REVISION
 from publisher.store.schema import articles, attempts, channels, feeds, posts, workers
 from publisher.types import (
     CLAIMABLE_STATUSES,
@@ -359,8 +357,26 @@ class Store(DeskQueries):
 
     # -- lifecycle -------------------------------------------------------
 
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: not migrated yet)."""
+        try:
+            with self._read() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except StoreError:
+            return None
+
     def upgrade(self) -> None:
-        """Apply Alembic migrations up to head (creates the SQLite file 0600)."""
+        """Apply Alembic migrations up to head (creates the SQLite file 0600).
+
+        A database already at ``HEAD_REVISION`` is left alone without loading
+        Alembic, which keeps every start of the CLI and the daemon fast."""
+        if self.schema_revision() == HEAD_REVISION:
+            self._protect_files()
+            return
+        from alembic import command
+        from alembic.config import Config
+        from alembic.util import CommandError
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("path_separator", "os")
@@ -376,6 +392,9 @@ class Store(DeskQueries):
             raise StoreError(f"cannot migrate the database: {_one_line(str(e))}") from e
         finally:
             cfg.attributes.pop("connection", None)
+        self._protect_files()
+
+    def _protect_files(self) -> None:
         if self._path is not None:
             for suffix in ("", "-wal", "-shm"):
                 with suppress(FileNotFoundError):

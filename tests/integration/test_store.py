@@ -688,3 +688,16 @@ def test_finish_attempt_records_the_channel_health(store: Store) -> None:
     store.finish_attempt(att.id, worker="w1", now=later, outcome=Outcome.OK,
                          post_status=PostStatus.PUBLISHED, remote_id="1")
     assert store.channel_states()["x"].last_success_at == later
+
+
+def test_head_revision_constant_matches_the_migrations(store: Store) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from publisher.store.db import MIGRATIONS
+    from publisher.store.migrations import HEAD_REVISION
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+    assert store.schema_revision() == HEAD_REVISION
