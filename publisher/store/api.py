@@ -169,6 +169,11 @@ class StoreAPI(Protocol):
         posts.attempts, only while ``worker`` holds the lease; None when the
         lease was lost."""
 
+    def start_attempts(self, post_ids: Sequence[int], *, worker: str,
+                       now: datetime) -> dict[int, Attempt]:
+        """``start_attempt`` for several posts in one durable commit; posts
+        whose lease was lost are missing from the result."""
+
     def finish_attempt(self, attempt_id: int, *, worker: str, now: datetime,
                        outcome: Outcome, post_status: PostStatus,
                        next_attempt_at: datetime | None = None,

@@ -317,6 +317,7 @@ class Store(DeskQueries):
             cursor.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # see _tx: durable commits are FULL
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -327,19 +328,33 @@ class Store(DeskQueries):
         return engine
 
     @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[Connection]:
+    def _tx(self, *, write: bool, durable: bool = False) -> Iterator[Connection]:
         """One transaction on a pooled connection; SQLAlchemy errors → StoreError.
 
         SQLite has one writer at a time.  Threads of this process queue for it on
         a Python lock instead of in SQLite's busy handler, which sleeps in steps
-        of up to 100 ms and made 16 dispatch threads ~20x slower than one."""
+        of up to 100 ms and made 16 dispatch threads ~20x slower than one.
+
+        SQLite runs WAL with ``synchronous=NORMAL``: a commit survives a crash
+        of the process, and only a power cut or OS crash may lose the last
+        ones.  ``durable`` commits (the attempt recorded before a platform is
+        called) are synced to disk before they return, and with them every
+        commit before them: after a power cut publisher may forget an outcome,
+        never an attempt, and an attempt without an outcome is reconciled."""
         serial = self._write_lock if write and self.dialect == "sqlite" else nullcontext()
         try:
             with serial, self._engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{_WRITE: True})
-                with conn.begin():
-                    yield conn
+                full = durable and self.dialect == "sqlite"
+                if full:
+                    conn.connection.driver_connection.execute("PRAGMA synchronous = FULL")
+                try:
+                    if write:
+                        conn.execution_options(**{_WRITE: True})
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if full:
+                        conn.connection.driver_connection.execute("PRAGMA synchronous = NORMAL")
         except SQLAlchemyError as e:
             raise _map_error(e, self._busy_timeout) from e
 
@@ -777,27 +792,38 @@ class Store(DeskQueries):
     def start_attempt(self, post_id: int, *, worker: str, now: datetime) -> Attempt | None:
         """Commit a STARTED attempt (number = attempts + 1) and count it, only
         while ``worker`` holds an unexpired lease on the post; None otherwise."""
+        return self.start_attempts([post_id], worker=worker, now=now).get(post_id)
+
+    def start_attempts(self, post_ids: Sequence[int], *, worker: str,
+                       now: datetime) -> dict[int, Attempt]:
+        """``start_attempt`` for several posts in one durable commit (what the
+        dispatcher does for a batch it just claimed)."""
         now = _aware(now)
-        held = (update(posts)
-                .where(posts.c.id == post_id,
-                       posts.c.status == PostStatus.PUBLISHING.value,
-                       posts.c.lease_owner == worker,
-                       posts.c.lease_expires_at > now)
-                .values(attempts=posts.c.attempts + 1, updated_at=now)
-                .returning(posts.c.attempts, posts.c.channel, posts.c.article_id))
-        with self._write() as conn:
-            row = conn.execute(held).first()
-            if row is None:
-                return None
-            attempt_id = conn.execute(
-                insert(attempts).values(post_id=post_id, channel=row.channel,
-                                        number=row.attempts, worker=worker, started_at=now,
-                                        outcome=Outcome.STARTED.value)
-                .returning(attempts.c.id)).scalar_one()
-            article_url = self._article_url(conn, row.article_id)
-        return Attempt(id=attempt_id, post_id=post_id, channel=row.channel,
-                       number=row.attempts, worker=worker, started_at=now,
-                       outcome=Outcome.STARTED, article_url=article_url)
+        started: dict[int, Attempt] = {}
+        if not post_ids:
+            return started
+        with self._tx(write=True, durable=True) as conn:
+            for post_id in post_ids:
+                held = (update(posts)
+                        .where(posts.c.id == post_id,
+                               posts.c.status == PostStatus.PUBLISHING.value,
+                               posts.c.lease_owner == worker,
+                               posts.c.lease_expires_at > now)
+                        .values(attempts=posts.c.attempts + 1, updated_at=now)
+                        .returning(posts.c.attempts, posts.c.channel, posts.c.article_id))
+                row = conn.execute(held).first()
+                if row is None:
+                    continue
+                attempt_id = conn.execute(
+                    insert(attempts).values(post_id=post_id, channel=row.channel,
+                                            number=row.attempts, worker=worker, started_at=now,
+                                            outcome=Outcome.STARTED.value)
+                    .returning(attempts.c.id)).scalar_one()
+                started[post_id] = Attempt(
+                    id=attempt_id, post_id=post_id, channel=row.channel, number=row.attempts,
+                    worker=worker, started_at=now, outcome=Outcome.STARTED,
+                    article_url=self._article_url(conn, row.article_id))
+        return started
 
     def finish_attempt(self, attempt_id: int, *, worker: str, now: datetime,
                        outcome: Outcome, post_status: PostStatus,
