@@ -231,31 +231,32 @@ def validate(settings: Settings, config: Config, renderer: Renderer) -> list[str
         if route.template is None:
             continue
         for name in route.channels:
-            ch = config.channels.get(name)
-            if ch and ch.type in REGISTRY and not renderer.has_template(ch.type, route.template):
+            routed = config.channels.get(name)
+            if routed and routed.type in REGISTRY and not renderer.has_template(
+                    routed.type, route.template):
                 problems.append(f'{route.source}.template: no template "{route.template}" '
-                                f"for channel {name} in {settings.templates}/{ch.type}/")
+                                f"for channel {name} in {settings.templates}/{routed.type}/")
     for rec in config.recurring:
         try:
             CronTrigger.from_crontab(rec.cron, timezone=config.timezone)
         except ValueError as exc:
             problems.append(f'{rec.source}.cron: not a valid cron expression "{rec.cron}": {exc}')
         for name in rec.channels:
-            ch = config.channels.get(name)
-            if ch is None or ch.type not in REGISTRY:
+            target = config.channels.get(name)
+            if target is None or target.type not in REGISTRY:
                 continue
             if rec.text is not None:
                 try:
-                    rule = rule_for(ch)
+                    rule = rule_for(target)
                 except ValueError:
                     continue  # reported above
                 if rule.count(rec.text) > rule.limit:
                     problems.append(f"{rec.source}.text: too long for channel {name}: "
                                     f"{rule.count(rec.text)} > {rule.limit}")
-            template = rec.template or ch.template
-            if rec.urls and not renderer.has_template(ch.type, template):
+            template = rec.template or target.template
+            if rec.urls and not renderer.has_template(target.type, template):
                 problems.append(f'{rec.source}.template: no template "{template}" '
-                                f"for channel {name} in {settings.templates}/{ch.type}/")
+                                f"for channel {name} in {settings.templates}/{target.type}/")
     return problems
 
 

@@ -549,24 +549,24 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
                 source=source))
 
     feed_names = {f.name for f in feeds}
-    for route in routes:
-        if route.feed != "*" and route.feed not in feed_names:
-            problems.append(f'{route.source}.feed: unknown feed "{route.feed}"')
-        for j, channel in enumerate(route.channels):
+    for rc in routes:
+        if rc.feed != "*" and rc.feed not in feed_names:
+            problems.append(f'{rc.source}.feed: unknown feed "{rc.feed}"')
+        for j, channel in enumerate(rc.channels):
             if channel not in channels:
-                problems.append(f'{route.source}.channels[{j}]: unknown channel "{channel}"')
+                problems.append(f'{rc.source}.channels[{j}]: unknown channel "{channel}"')
     if environ is not None:
-        for ch in channels.values():
-            for key, env in ch.credentials.items():
+        for cc in channels.values():
+            for key, env in cc.credentials.items():
                 if not environ.get(env):
                     problems.append(
-                        f"{ch.source}.credentials.{key}: environment variable {env} is not set"
+                        f"{cc.source}.credentials.{key}: environment variable {env} is not set"
                     )
-        for feed in feeds:
-            for header, env in feed.headers_from_env.items():
+        for fc in feeds:
+            for header, env in fc.headers_from_env.items():
                 if not environ.get(env):
                     problems.append(
-                        f"{feed.source}.headers_from_env.{header}: "
+                        f"{fc.source}.headers_from_env.{header}: "
                         f"environment variable {env} is not set"
                     )
     if not feeds and not channels:

@@ -130,7 +130,7 @@ class Planner:
 
     def plan_pending(self) -> list[PlanReport]:
         """Plan every pending article, newest first, in batches."""
-        reports = []
+        reports: list[PlanReport] = []
         while batch := self.store.pending_articles(limit=100):
             reports.extend(self.plan(article) for article in batch)
         return reports

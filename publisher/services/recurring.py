@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -64,21 +65,18 @@ def add_recurring(app: App, name: str, fired_at: datetime) -> list[int]:
         expires = fired_at + timedelta(seconds=channel.max_age)
         key = _key(name, fired_at, channel_name)
         status = PostStatus.DRAFT if channel.approval else PostStatus.QUEUED
-        common = {"channel": channel_name, "priority": rec.priority, "expires_at": expires,
-                  "created_by": f"recurring:{name}", "idempotency_key": key,
-                  "not_before": fired_at}
-        if article is None:
-            text = rec.text or ""
-            posts.append(NewPost(text=text, status=status, **common))
-            continue
-        try:
-            rendered = render_for(app.renderer, channel, article, rec.template)
-        except RenderError as exc:
-            posts.append(NewPost(text="", link=article.url, status=PostStatus.FAILED,
-                                 last_error=str(exc), **common))
-            continue
-        posts.append(NewPost(text=rendered.text, link=article.url, image=article.image,
-                             status=status, template=rec.template or channel.template, **common))
+        post = NewPost(channel=channel_name, text=rec.text or "", priority=rec.priority,
+                       expires_at=expires, created_by=f"recurring:{name}",
+                       idempotency_key=key, not_before=fired_at, status=status)
+        if article is not None:
+            try:
+                rendered = render_for(app.renderer, channel, article, rec.template)
+                post = replace(post, text=rendered.text, link=article.url, image=article.image,
+                               template=rec.template or channel.template)
+            except RenderError as exc:
+                post = replace(post, text="", link=article.url, status=PostStatus.FAILED,
+                               last_error=str(exc))
+        posts.append(post)
     ids = app.store.add_posts(posts, article_id=None, now=app.now())
     log.info("recurring=%s queued=%d", name, len(ids), extra={"action": "recurring"})
     return ids

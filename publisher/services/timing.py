@@ -205,9 +205,9 @@ def gate_for(channel: str, rules: TimingConfig, *, state: ChannelState | None,
         window = next_window(rules, opens, tz)
         return Gate(channel, False, False, until=window or opens, reason=reason)
     if not in_window(rules, now, tz):
-        opens = next_window(rules, now, tz)
-        when = f"until {_fmt(opens, tz, now)} {tz.key}" if opens else "(no window)"
-        return Gate(channel, False, True, limit=limit, until=opens, reason=f"quiet hours {when}")
+        window = next_window(rules, now, tz)
+        when = f"until {_fmt(window, tz, now)} {tz.key}" if window else "(no window)"
+        return Gate(channel, False, True, limit=limit, until=window, reason=f"quiet hours {when}")
     return Gate(channel, True, True, limit=limit)
 
 

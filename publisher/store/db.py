@@ -256,6 +256,14 @@ def _data_utc(item: ArticleData) -> ArticleData:
                    updated=_opt_aware(item.updated, "updated"))
 
 
+def _sqlite_sync(conn: Connection, level: str) -> None:
+    """Set ``PRAGMA synchronous`` outside any transaction (the DBAPI connection
+    runs in autocommit mode, so this does not BEGIN)."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA synchronous = {level}")
+
+
 class Store(DeskQueries):
     """The database: feeds, articles, the outbox, the publish log, channels.
 
@@ -346,7 +354,7 @@ class Store(DeskQueries):
             with serial, self._engine.connect() as conn:
                 full = durable and self.dialect == "sqlite"
                 if full:
-                    conn.connection.driver_connection.execute("PRAGMA synchronous = FULL")
+                    _sqlite_sync(conn, "FULL")
                 try:
                     if write:
                         conn.execution_options(**{_WRITE: True})
@@ -354,7 +362,7 @@ class Store(DeskQueries):
                         yield conn
                 finally:
                     if full:
-                        conn.connection.driver_connection.execute("PRAGMA synchronous = NORMAL")
+                        _sqlite_sync(conn, "NORMAL")
         except SQLAlchemyError as e:
             raise _map_error(e, self._busy_timeout) from e
 
