@@ -18,7 +18,9 @@ import socket
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.request import url2pathname
 
 import httpx
 import requests
@@ -83,7 +85,12 @@ def download_image(
     public addresses: every address the host resolves to is checked, on every
     redirect hop, so a feed cannot make us fetch from the private network.
     The size limit is enforced while streaming. Raises ``ImageError``.
+
+    A ``file:`` URL (an editor's ``queue add --image PATH``; sources never
+    produce one) is read from disk with the same size limit and checks.
     """
+    if url.startswith("file:"):
+        return _read_file(url, max_bytes)
     own_client = client is None
     http = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
@@ -113,6 +120,19 @@ def download_image(
     finally:
         if own_client:
             http.close()
+
+
+def _read_file(url: str, max_bytes: int) -> ImageFile:
+    path = Path(url2pathname(urlsplit(url).path))
+    try:
+        if not path.is_file():
+            raise ImageError(f"no image file at {path}")
+        if path.stat().st_size > max_bytes:
+            raise ImageError(f"larger than {max_bytes} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror}") from None
+    return _verify(data, url)
 
 
 def _check_url(url: str, *, allow_private: bool) -> None:

@@ -2,30 +2,76 @@
 
 Exit codes: 0 ok; 1 failed or unhealthy; 2 bad input or invalid
 configuration.  A ``PublisherError`` becomes one red line on stderr
-(tracebacks only with ``-v``).  Heavy modules (SQLAlchemy, httpx, platform
-SDKs) are imported inside the commands, so ``publisher --help`` starts fast.
+(tracebacks only with ``-v``), and so does a usage error (an unknown
+option, a missing argument).  Heavy modules (SQLAlchemy, httpx, platform
+SDKs) are imported inside the commands, so ``publisher --help`` starts fast;
+the desk's read-only commands open the store and the schedules without
+building the whole app (``publisher.services.desk.Desk``).
+
+One module per command group: ``queue`` (editors), ``preview``,
+``control`` (pause, resume), ``log`` and ``status`` (ops).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+try:  # Typer >= 0.25 carries its own copy of Click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from publisher.app import App
     from publisher.config import Settings
+    from publisher.services.desk import Desk
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+EXIT_CODES = "Exit codes: 0 ok, 1 failed or unhealthy, 2 bad input."
+
+
+class _Publisher(TyperGroup):
+    """Usage errors (unknown option, bad value) end in one line and exit 2,
+    like every other bad input."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click_errors.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_errors.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+            message = " ".join(exc.format_message().split())
+            print(f"error: {message}{where}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        except click_errors.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print("aborted", file=sys.stderr)
+            sys.exit(EXIT_FAILED)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
 app = typer.Typer(
     name="publisher",
+    cls=_Publisher,
     help="A newsroom's social desk: watches your site and publishes every new article "
     "to your channels, never twice, never lost.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -39,6 +85,8 @@ class _State:
     verbose = False
     schedules: Path | None = None
     log_format = "human"
+    #: The desk's clock; tests set one, the command uses the system's.
+    clock: Callable[[], datetime] | None = None
 
 
 state = _State()
@@ -48,9 +96,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     """Print one red line and return the exit to raise."""
     from rich.console import Console
+    from rich.markup import escape
 
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[red]error:[/red] {message}", markup=True
+        f"[red]error:[/red] {escape(' '.join(message.split()))}", markup=True
     )
     return typer.Exit(code)
 
@@ -92,6 +141,18 @@ def build_app(**kwargs: Any) -> App:
     from publisher.app import make_app
 
     return make_app(settings(), **kwargs)
+
+
+@contextmanager
+def desk() -> Iterator[Desk]:
+    """The light app of the desk commands (config and store, the rest on demand)."""
+    from publisher.services.desk import open_desk
+
+    d = open_desk(settings(), now=state.clock)
+    try:
+        yield d
+    finally:
+        d.close()
 
 
 def setup_logs(app_: App | None = None) -> None:
@@ -159,8 +220,9 @@ def check(
         "--offline", help="Only validate files and environment; do not call the platforms.")]
     = False,
 ) -> None:
-    """Validate the schedules, templates and credentials, and ask each platform
-    who each channel will post as.
+    """Validate the schedules, templates and credentials; ask who each channel posts as.
+
+    Every platform is asked who each channel will post as (not with --offline).
 
     Example: [bold]publisher check[/bold]
     """
@@ -199,6 +261,12 @@ def db_upgrade() -> None:
     finally:
         store.close()
     print("database is up to date")
+
+
+# The command groups register themselves on ``app``.
+from publisher.cli import control, log, preview, queue, status  # noqa: E402
+
+__all__ = ["app", "control", "db_app", "log", "main", "preview", "queue", "status"]
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from publisher.exceptions import (
     StoreError,
     TooLong,
 )
-from publisher.services.timing import Gate, Spend, gate_for, local_starts
+from publisher.services.timing import Gate, Spend, channel_gates, local_starts
 from publisher.services.timing import spend as spend_of
 from publisher.store.api import StoreAPI
 from publisher.types import (
@@ -174,21 +174,6 @@ class Desk:
         if self._fetcher is not None:
             self._fetcher.close()
         self.store.close()
-
-
-def channel_gates(config: Config, store: StoreAPI, now: datetime) -> dict[str, Gate]:
-    """Per configured channel: may it publish now, and if not, until when and why."""
-    states = store.channel_states()
-    tz = config.timezone
-    hour, day, month = local_starts(now, tz)
-    gates: dict[str, Gate] = {}
-    for name, channel in config.channels.items():
-        rules = channel.timing
-        stats = None
-        if rules != type(rules)(order=rules.order):
-            stats = store.publish_stats(name, hour_start=hour, day_start=day, month_start=month)
-        gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now, tz=tz)
-    return gates
 
 
 def open_desk(settings: Settings, *, now: Callable[[], datetime] | None = None) -> Desk:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from publisher.config import TimingConfig
-from publisher.store.api import PublishStats
+from publisher.config import Config, TimingConfig
+from publisher.store.api import PublishStats, StoreAPI
 from publisher.types import ChannelState
 
 
@@ -217,3 +217,20 @@ def _duration(seconds: float) -> str:
     if seconds % 60 == 0:
         return f"{int(seconds // 60)} min"
     return f"{seconds:g} s"
+
+
+def channel_gates(config: Config, store: StoreAPI, now: datetime) -> dict[str, Gate]:
+    """Per configured channel: may it publish now, and if not, until when and
+    why.  One read of the channels' states, and of the publishing of each
+    channel that has timing rules."""
+    states = store.channel_states()
+    tz = config.timezone
+    hour, day, month = local_starts(now, tz)
+    gates: dict[str, Gate] = {}
+    for name, channel in config.channels.items():
+        rules = channel.timing
+        stats = None
+        if not _empty(rules):
+            stats = store.publish_stats(name, hour_start=hour, day_start=day, month_start=month)
+        gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now, tz=tz)
+    return gates

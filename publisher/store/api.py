@@ -8,10 +8,10 @@ mapped to ``StoreError`` inside the store.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from publisher.types import (
     Article,
@@ -238,6 +238,31 @@ class StoreAPI(Protocol):
                  article_url: str | None = None, after_id: int | None = None,
                  limit: int = 200) -> list[Attempt]:
         """Oldest first when after_id is given (for --follow), else newest first."""
+
+    # -- the desk (publisher/store/desk.py) -------------------------------
+
+    def add_editor_posts(self, new_posts: Sequence[NewPost], *, now: datetime,
+                         article_id: int | None = None,
+                         article: ArticleData | None = None) -> tuple[int | None, list[int]]:
+        """An editor's posts in one transaction; a fetched ``article`` is stored
+        first as PLANNED so its feed never plans it again. Returns (article id,
+        post ids)."""
+
+    def article_channels(self, article_id: int) -> dict[str, tuple[int, PostStatus]]:
+        """channel -> (post id, status) for the article's posts."""
+
+    def edit_post(self, post_id: int, *, expected: Collection[PostStatus], now: datetime,
+                  changes: Mapping[str, Any]) -> bool:
+        """Compare-and-set an editor's change while the status is in ``expected``
+        and no worker holds the post."""
+
+    def next_posts(self, *, now: datetime) -> dict[str, tuple[int, datetime]]:
+        """Per channel, the post the dispatcher would take next: (id, due at)."""
+
+    def overdue_posts(self, *, before: datetime,
+                      limit: int = 500) -> list[tuple[int, str, str, datetime]]:
+        """Queued or waiting posts due at or before ``before``: (id, channel,
+        priority, due at), oldest due first."""
 
     def post_counts(self) -> dict[tuple[str, PostStatus], int]:
         """Number of posts per (channel, status)."""

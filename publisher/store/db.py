@@ -40,8 +40,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -375,8 +373,12 @@ class Store(DeskQueries):
     def _insert(self, table: Any) -> Any:
         """The dialect's INSERT (for ON CONFLICT)."""
         if self.dialect == "postgresql":
-            return pg_dialect.insert(table)
-        return sqlite_dialect.insert(table)
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite  # imported when used: ~50 ms
+
+        return sqlite.insert(table)
 
     # -- lifecycle -------------------------------------------------------
 

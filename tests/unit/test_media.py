@@ -90,7 +90,6 @@ def test_non_public_hosts_refused(url: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "file:///etc/passwd",
         "ftp://example.org/x.png",
         "data:image/png;base64,AAAA",
         "/relative.png",
@@ -197,3 +196,29 @@ def test_canonical_link_equal(a: str, b: str) -> None:
 )
 def test_canonical_link_different(a: str, b: str) -> None:
     assert canonical_link(a) != canonical_link(b)
+
+
+def test_an_editors_image_file_is_read_from_disk(tmp_path):
+    import io
+
+    from PIL import Image as PILImage
+
+    from publisher.channels.media import ImageError, download_image
+
+    picture = tmp_path / "lead photo.png"
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (40, 30), (200, 10, 10)).save(buffer, "PNG")
+    picture.write_bytes(buffer.getvalue())
+    image = download_image(picture.as_uri())
+    assert image.content_type == "image/png" and image.width == 40
+    with pytest.raises(ImageError, match="larger than"):
+        download_image(picture.as_uri(), max_bytes=10)
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ImageError):
+        download_image((tmp_path / "notes.txt").as_uri())
+    with pytest.raises(ImageError, match="no image file"):
+        download_image((tmp_path / "missing.png").as_uri())
+    # Sources never produce file: URLs (feeds' images are http(s) only), and a
+    # file that is not an image is refused like any other non-image.
+    with pytest.raises(ImageError, match="not an image"):
+        download_image("file:///etc/passwd")
