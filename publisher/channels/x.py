@@ -61,6 +61,10 @@ _PERMISSION_PROBLEMS = ("oauth1-permissions", "client-forbidden", "unsupported-a
 _DEFAULT_RATE_WAIT = timedelta(minutes=15)
 _ALT_TEXT_MAX = 1000
 _LOOKBACK = 100
+#: A look-up pages back this far (a post in doubt is younger: its max_age is
+#: 24 h by default), and at most through the 3,200 posts X serves.
+_LOOKBACK_TIME = timedelta(hours=48)
+_LOOKBACK_PAGES = 32
 
 
 class _Duplicate(Permanent):
@@ -138,24 +142,36 @@ class XChannel:
                              http_status=response.status_code, notes=tuple(notes))
 
     def find(self, request: PublishRequest) -> PublishResult | None:
-        """Look for ``request`` among the account's last 100 posts."""
+        """Look for ``request`` among the account's posts of the last
+        ``_LOOKBACK_TIME``, paging back through its timeline (X serves the
+        newest 3,200): however many posts followed it, a post in doubt is found."""
         user_id, username = self._me()
-        response = self._send(
-            "look-up", False,
-            lambda: self._client.get_users_tweets(
-                user_id, max_results=_LOOKBACK, tweet_fields=["entities", "created_at"],
-                user_auth=True),
-        )
         wanted_link = canonical_link(request.link) if request.link else None
         wanted_text = _normal_text(request.text)
-        for tweet in _json(response, write=False).get("data") or []:
-            urls = (tweet.get("entities") or {}).get("urls") or []
-            links = {canonical_link(u["expanded_url"]) for u in urls if u.get("expanded_url")}
-            if (wanted_link is not None and wanted_link in links) or (
-                _tweet_text(tweet) == wanted_text
-            ):
-                tweet_id = str(tweet["id"])
-                return PublishResult(tweet_id, f"https://x.com/{username}/status/{tweet_id}")
+        horizon = datetime.now(UTC) - _LOOKBACK_TIME
+        token: str | None = None
+        for _ in range(_LOOKBACK_PAGES):
+            response = self._send(
+                "look-up", False,
+                lambda page=token: self._client.get_users_tweets(
+                    user_id, max_results=_LOOKBACK, tweet_fields=["entities", "created_at"],
+                    pagination_token=page, user_auth=True),
+            )
+            body = _json(response, write=False)
+            tweets = body.get("data") or []
+            for tweet in tweets:
+                urls = (tweet.get("entities") or {}).get("urls") or []
+                links = {canonical_link(u["expanded_url"]) for u in urls
+                         if u.get("expanded_url")}
+                if (wanted_link is not None and wanted_link in links) or (
+                    _tweet_text(tweet) == wanted_text
+                ):
+                    tweet_id = str(tweet["id"])
+                    return PublishResult(tweet_id,
+                                         f"https://x.com/{username}/status/{tweet_id}")
+            token = (body.get("meta") or {}).get("next_token")
+            if not token or not tweets or _created(tweets[-1]) < horizon:
+                return None
         return None
 
     def whoami(self) -> str:
@@ -335,6 +351,14 @@ def _rate_limit_until(headers: Mapping[str, str]) -> datetime:
         if daily is not None:
             return daily
     return epoch("x-rate-limit-reset") or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+
+
+def _created(tweet: Mapping[str, Any]) -> datetime:
+    """When X says the post was made (now when it does not say: keep paging)."""
+    try:
+        return datetime.fromisoformat(str(tweet["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return datetime.now(UTC)
 
 
 def _normal_text(text: str) -> str:

@@ -27,10 +27,10 @@ from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta
 
 from publisher.channels import REGISTRY, Channel, ChannelSpec, make_channel
-from publisher.config import ChannelConfig, Config, TimingConfig
+from publisher.config import ChannelConfig, Config
 from publisher.exceptions import Ambiguous, AuthFailed, ChannelError, ConfigError, RateLimited
 from publisher.services.policy import backoff_delay, is_stale, judge_error
-from publisher.services.timing import Gate, gate_for, local_starts
+from publisher.services.timing import Gate, channel_gates
 from publisher.store.api import StoreAPI
 from publisher.types import (
     Attempt,
@@ -150,20 +150,7 @@ class Dispatcher:
     def gates(self, now: datetime | None = None) -> dict[str, Gate]:
         """Whether each configured channel may publish now, and if not, why
         (pause, platform rate limit, caps, spacing, budget, quiet hours)."""
-        now = now or self.now()
-        states = self.store.channel_states()
-        tz = self.config.timezone
-        hour, day, month = local_starts(now, tz)
-        gates = {}
-        for name, channel in self.config.channels.items():
-            rules = channel.timing
-            stats = None
-            if rules != TimingConfig(order=rules.order):
-                stats = self.store.publish_stats(name, hour_start=hour, day_start=day,
-                                                 month_start=month)
-            gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now,
-                                   tz=tz)
-        return gates
+        return channel_gates(self.config, self.store, now or self.now())
 
     def tick(self) -> int:
         """Claim as many due posts as there are free workers and start them.
@@ -176,19 +163,22 @@ class Dispatcher:
     def _claim(self) -> int:
         with self._lock:
             free = self.max_workers - len(self._in_flight)
+            # Counted before the gates are read: a post that finishes in between
+            # is then counted twice (in flight and published), never not at all,
+            # so a cap can be undershot for a moment but never overshot.
+            busy = dict(self._per_channel)
         if free <= 0:
             return 0
         now = self.now()
         gates = self.gates(now)
         room: dict[str, int] = {}
-        with self._lock:
-            for name, channel in self.config.channels.items():
-                gate = gates[name]
-                if not gate.breaking_open:
-                    continue
-                room[name] = channel.concurrency - self._per_channel.get(name, 0)
-                if gate.limit is not None:
-                    room[name] = min(room[name], gate.limit - self._per_channel.get(name, 0))
+        for name, channel in self.config.channels.items():
+            gate = gates[name]
+            if not gate.breaking_open:
+                continue
+            room[name] = channel.concurrency - busy.get(name, 0)
+            if gate.limit is not None:
+                room[name] = min(room[name], gate.limit - busy.get(name, 0))
         room = {name: n for name, n in room.items() if n > 0}
         if not room:
             return 0
@@ -272,13 +262,22 @@ class Dispatcher:
                 gate.open or (gate.breaking_open and item.priority is Priority.BREAKING)) else None
             late = (item.expires_at is not None and opens is not None
                     and opens >= item.expires_at and item.status is not PostStatus.DRAFT)
-            if (is_stale(item.expires_at, now) or late) and self.store.set_post_status(
+            if not (is_stale(item.expires_at, now) or late):
+                continue
+            if item.attempts and self._in_doubt(item):
+                continue  # may be on the platform: the dispatcher settles it first
+            if self.store.set_post_status(
                     item.id, PostStatus.FAILED, expected=[item.status], now=now,
                     error=self._stale_reason(item)):
                 self.store.log_event(item.id, worker=self.worker, now=now,
                                      outcome=Outcome.FAILED, error=self._stale_reason(item))
                 count += 1
         return count
+
+    def _in_doubt(self, item: OutboxItem) -> bool:
+        """Whether the post's newest log row leaves open that it went out."""
+        newest = self.store.attempts(post_id=item.id, limit=1)
+        return bool(newest) and newest[0].outcome in (Outcome.STARTED, Outcome.AMBIGUOUS)
 
     def _submit(self, item: OutboxItem, attempt: Attempt | None = None) -> None:
         with self._lock:
@@ -374,20 +373,28 @@ class Dispatcher:
         if cfg is None:  # the channel was removed from the configuration
             self.store.release([item.id], worker=self.worker)
             return
-        if is_stale(item.expires_at, now):
-            reason = self._stale_reason(item)
-            if self.store.set_post_status(item.id, PostStatus.FAILED,
-                                          expected=[PostStatus.PUBLISHING], worker=self.worker,
-                                          now=now, error=reason):
-                self.store.log_event(item.id, worker=self.worker, now=now,
-                                     outcome=Outcome.FAILED, error=reason)
-                log.warning("post=%d channel=%s outcome=failed url=%s error=%s", item.id,
-                            item.channel, item.link, reason,
-                            extra={"post": item.id, "channel": item.channel})
-            return
         history = self.store.attempts(post_id=item.id, limit=1000) if item.attempts else []
         # attempts() is newest first
         last: Attempt | None = history[0] if history else None
+        in_doubt = last is not None and last.outcome in (Outcome.STARTED, Outcome.AMBIGUOUS)
+        # A post in doubt may be on the platform: a reconcilable one is looked
+        # for first (_settle fails it as stale when it is not there).
+        if is_stale(item.expires_at, now) and not (
+                in_doubt and self.channels.delivery(item.channel) is DeliveryClass.RECONCILABLE):
+            reason = self._stale_reason(item)
+            if in_doubt:  # it may have gone out: an editor decides, never a retry
+                reason += "; its last attempt may have reached the platform"
+            status, outcome = ((PostStatus.NEEDS_REVIEW, Outcome.NEEDS_REVIEW) if in_doubt
+                               else (PostStatus.FAILED, Outcome.FAILED))
+            if self.store.set_post_status(item.id, status,
+                                          expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                          now=now, error=reason):
+                self.store.log_event(item.id, worker=self.worker, now=now,
+                                     outcome=outcome, error=reason)
+                log.warning("post=%d channel=%s outcome=%s url=%s error=%s", item.id,
+                            item.channel, outcome, item.link, reason,
+                            extra={"post": item.id, "channel": item.channel})
+            return
         after_ambiguous = any(a.outcome in (Outcome.AMBIGUOUS, Outcome.STARTED) for a in history)
         try:
             channel = self.channels.get(item.channel)
@@ -530,8 +537,10 @@ class Dispatcher:
                              error="not on the platform after an ambiguous attempt: retrying")
         log.info("post=%d channel=%s outcome=not_found: publishing again", item.id, item.channel,
                  extra={"post": item.id, "channel": item.channel})
-        if item.attempts >= cfg.retry.max_attempts:
-            reason = f"gave up after {item.attempts} attempts"
+        stale = is_stale(item.expires_at, now)
+        if stale or item.attempts >= cfg.retry.max_attempts:
+            reason = (self._stale_reason(item) if stale
+                      else f"gave up after {item.attempts} attempts")
             self.store.set_post_status(item.id, PostStatus.FAILED,
                                        expected=[PostStatus.PUBLISHING], worker=self.worker,
                                        now=now, error=reason)

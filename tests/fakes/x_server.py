@@ -23,6 +23,10 @@ Use::
         ...
         assert x.posts[0].text == "..."
 
+The timeline pages like X's (``meta.next_token`` / ``pagination_token``), and
+``reject_duplicates = False`` turns off the 403 for a repeated text (to see a
+double post instead of X hiding it).
+
 Fault kinds: those of ``tests.fakes.fakehttp`` plus ``"429_daily"`` (the
 24-hour user limit is spent: ``x-user-limit-24hour-remaining: 0`` and its
 reset, ``daily_limit_seconds`` ahead, is the one announced).
@@ -108,6 +112,9 @@ class FakeX(FakeServer):
         self.access_token = access_token
         self.daily_limit_seconds = daily_limit_seconds
         self.posts: list[StoredTweet] = []
+        #: X refuses a post whose text equals an earlier one (403 "duplicate
+        #: content"). A test that must *see* a double post turns this off.
+        self.reject_duplicates = True
         self.media: dict[str, StoredMedia] = {}
         self._ids = itertools.count(1_800_000_000_000_000_001)
         self._tco = itertools.count(1)
@@ -229,12 +236,21 @@ class FakeX(FakeServer):
                 raw_max,
             )
         fields = set((request.param("tweet.fields") or "").split(","))
+        # Pages, newest first, as X serves them: ``meta.next_token`` while
+        # older posts remain, given back as ``pagination_token``.
+        token = request.param("pagination_token") or ""
+        start = int(token[1:]) if token.startswith("p") and token[1:].isdigit() else 0
         with self.lock:
-            recent = list(reversed(self.posts))[: int(raw_max)]
+            newest = list(reversed(self.posts))
+        recent = newest[start : start + int(raw_max)]
         if not recent:
             return Reply(200, {"meta": {"result_count": 0}}, self._headers())
         data = [t.as_json(fields) for t in recent]
-        meta = {"result_count": len(data), "newest_id": recent[0].id, "oldest_id": recent[-1].id}
+        meta: dict[str, Any] = {
+            "result_count": len(data), "newest_id": recent[0].id, "oldest_id": recent[-1].id,
+        }
+        if start + len(recent) < len(newest):
+            meta["next_token"] = f"p{start + len(recent)}"
         return Reply(200, {"data": data, "meta": meta}, self._headers())
 
     def _create(self, request: Request) -> Reply:
@@ -257,7 +273,7 @@ class FakeX(FakeServer):
                 return self._invalid(
                     f"Your media IDs are invalid: {unknown[0]}", "media.media_ids", unknown[0]
                 )
-            if any(t.text == text for t in self.posts):
+            if self.reject_duplicates and any(t.text == text for t in self.posts):
                 return self._problem(
                     403,
                     "Forbidden",
