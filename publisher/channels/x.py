@@ -17,6 +17,7 @@ Every tweepy and requests error is translated in ``_send`` and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import threading
@@ -153,9 +154,10 @@ class XChannel:
         for _ in range(_LOOKBACK_PAGES):
             response = self._send(
                 "look-up", False,
-                lambda page=token: self._client.get_users_tweets(
-                    user_id, max_results=_LOOKBACK, tweet_fields=["entities", "created_at"],
-                    pagination_token=page, user_auth=True),
+                functools.partial(
+                    self._client.get_users_tweets, user_id, max_results=_LOOKBACK,
+                    tweet_fields=["entities", "created_at"], pagination_token=token,
+                    user_auth=True),
             )
             body = _json(response, write=False)
             tweets = body.get("data") or []

@@ -76,7 +76,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
             for name in ("FEED", "LAST POLL", "LAST SUCCESS", "LAST ERROR"):
                 feeds.add_column(name, overflow="fold")
             for f in report.feeds:
-                error = f"[red]{_esc(f.last_error)}[/red]" if f.failing else _esc(
+                error = f"[red]{_esc(f.last_error or '')}[/red]" if f.failing else _esc(
                     f.last_error or "-")
                 feeds.add_row(f.name, when(f.last_poll_at, tz), when(f.last_success_at, tz),
                               error)

@@ -522,7 +522,7 @@ def add_posts(app: DeskApp, *, by: str, url: str | None = None, text: str | None
         article, data = find_or_fetch(full, url)
         routed = _routed(config, article, data, names)
         if article is not None:
-            taken = app.store.article_channels(article.id)  # type: ignore[attr-defined]
+            taken = app.store.article_channels(article.id)
             clash = [f"{ch} (post {taken[ch][0]}, {taken[ch][1]})" for ch in routed if ch in taken]
             if clash:
                 raise InputError(f"this article already has a post on {', '.join(clash)}")
@@ -659,7 +659,7 @@ def edit_post(app: DeskApp, post_id: str | int, *, text: str | None = None,
             raise InputError(f"post {item.id} was already tried on {item.channel}: cancel it "
                              "and queue a new one instead")
         if item.article_id is not None:
-            taken = app.store.article_channels(item.article_id)  # type: ignore[attr-defined]
+            taken = app.store.article_channels(item.article_id)
             if target in taken:
                 raise InputError(f"the article already has post {taken[target][0]} on "
                                  f"{target}")
@@ -1108,7 +1108,7 @@ def status(app: DeskApp) -> StatusReport:
         per_channel.setdefault(channel, {})[st.value] = n
     gates = app.gates(now)
     states = store.channel_states()
-    nexts = store.next_posts(now=now)  # type: ignore[attr-defined]
+    nexts = store.next_posts(now=now)
     hour, day, month = local_starts(now, tz)
     channels: list[ChannelReport] = []
     for name, cfg in config.channels.items():
@@ -1138,11 +1138,12 @@ def status(app: DeskApp) -> StatusReport:
                             "(publisher queue list --status needs_review)")
     if daemon.alive:
         stuck: dict[str, list[tuple[int, datetime]]] = {}
-        for post_id, channel, priority, due in store.overdue_posts(  # type: ignore[attr-defined]
+        for post_id, channel, priority, due in store.overdue_posts(
                 before=now - STUCK_AFTER):
-            gate = gates.get(channel)
-            if gate is None:
+            found = gates.get(channel)
+            if found is None:
                 continue
+            gate = found
             if gate.breaking_open if priority == Priority.BREAKING.value else gate.open:
                 stuck.setdefault(channel, []).append((post_id, due))
         for channel, posts in stuck.items():

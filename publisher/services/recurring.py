@@ -12,18 +12,36 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from publisher.config import RecurringConfig
+from publisher.config import Config, RecurringConfig
 from publisher.exceptions import PublisherError, RenderError
+from publisher.render import Renderer
 from publisher.services.plan import render_for
-from publisher.sources import canonical_url, fetch_page_metadata
+from publisher.sources import Fetcher, canonical_url, fetch_page_metadata
+from publisher.store.api import StoreAPI
 from publisher.types import ArticleData, NewPost, PostStatus
 
-if TYPE_CHECKING:
-    from publisher.app import App
+
+class RecurringApp(Protocol):
+    """What a firing needs of the app."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> StoreAPI: ...
+    @property
+    def renderer(self) -> Renderer: ...
+
+    @property
+    def fetcher(self) -> Fetcher: ...
+
+    @property
+    def now(self) -> Callable[[], datetime]: ...
 
 log = logging.getLogger("publisher.recurring")
 
@@ -33,14 +51,14 @@ def _key(name: str, fired_at: datetime, channel: str) -> str:
     return hashlib.sha256(f"recurring:{name}:{minute}:{channel}".encode()).hexdigest()[:32]
 
 
-def rotation_index(app: App, rec: RecurringConfig) -> int:
+def rotation_index(app: RecurringApp, rec: RecurringConfig) -> int:
     """Which URL of the rotation this firing takes: the next one after those
     already queued (counted on the first channel), in order, round and round."""
     done = app.store.count_posts(channel=rec.channels[0], created_by=f"recurring:{rec.name}")
     return done % len(rec.urls)
 
 
-def _article(app: App, url: str) -> ArticleData:
+def _article(app: RecurringApp, url: str) -> ArticleData:
     canonical = canonical_url(url) or url
     stored = app.store.find_article(canonical)
     if stored is not None:
@@ -48,7 +66,7 @@ def _article(app: App, url: str) -> ArticleData:
     return fetch_page_metadata(app.fetcher, url)
 
 
-def add_recurring(app: App, name: str, fired_at: datetime) -> list[int]:
+def add_recurring(app: RecurringApp, name: str, fired_at: datetime) -> list[int]:
     """Queue one firing of the recurring post ``name``."""
     rec = next(r for r in app.config.recurring if r.name == name)
     posts: list[NewPost] = []
