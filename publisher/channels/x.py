@@ -1,12 +1,16 @@
 """The X (Twitter) channel: tweepy 4.17's API v2 ``Client`` with OAuth 1.0a user context.
 
-- Posts with ``POST /2/tweets`` (``Client.create_tweet``). An image is
-  downloaded by ``media.download_image`` and uploaded with X's v2 media upload
+- Posts with ``POST /2/tweets`` (``Client.create_tweet``). An image comes
+  from the shared image cache (downloaded once per post for every channel),
+  is fitted under X's 5 MB, and is uploaded with X's v2 media upload
   (``POST /2/media/upload``; tweepy 4.17 only knows the retired v1.1 route),
   signed with the same credentials on the same session; alt text follows with
   ``POST /2/media/metadata``. A picture never fails a post: it is skipped with
   a note, unless X refused the upload for the account's sake (401, 429).
-- ``find`` reads the account's last 100 posts and matches the article's link
+- The account (``GET /2/users/me``) is read before the first post, so a rate
+  limit or a refused token there stops the post before it is sent, never
+  after (where it could only be swallowed).
+- ``find`` pages back through the account's recent posts and matches the article's link
   (``entities.urls[].expanded_url``) or, for a post without a link, its text.
 - ``base_url`` and the per-request timeout take effect through a transport
   adapter mounted on tweepy's own session (tweepy hard-codes the host and
@@ -31,11 +35,11 @@ import tweepy
 from requests_oauthlib import OAuth1
 
 from publisher.channels.base import ChannelSpec
+from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
 from publisher.channels.media import (
     ImageError,
     RoutingAdapter,
     canonical_link,
-    download_image,
     map_requests_error,
     redact,
 )
@@ -62,6 +66,9 @@ _PERMISSION_PROBLEMS = ("oauth1-permissions", "client-forbidden", "unsupported-a
 _DEFAULT_RATE_WAIT = timedelta(minutes=15)
 _ALT_TEXT_MAX = 1000
 _LOOKBACK = 100
+#: X's limits for a tweet_image (5 MB); it downsizes long sides itself.
+_IMAGE_MAX_BYTES = 5_000_000
+_IMAGE_MAX_SIDE = 4096
 #: A look-up pages back this far (a post in doubt is younger: its max_age is
 #: 24 h by default), and at most through the 3,200 posts X serves.
 _LOOKBACK_TIME = timedelta(hours=48)
@@ -114,6 +121,7 @@ class XChannel:
         """Post ``request`` (with its image when there is one); see the module docstring."""
         notes: list[str] = []
         media_ids: list[str] = []
+        self._me()  # before anything is sent: see the module docstring
         if request.image is not None and self._with_image:
             media_id = self._attach(request.image, notes)
             if media_id is not None:
@@ -193,8 +201,9 @@ class XChannel:
         """Upload ``image``; return its media id, or None with a note on why not.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
         try:
-            picture = download_image(image.url, timeout=self._timeout,
-                                     allow_private=self._allow_private_images)
+            picture = shared_cache().get(image.url, allow_private=self._allow_private_images,
+                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
+            picture = fit_image(picture, max_bytes=_IMAGE_MAX_BYTES, max_side=_IMAGE_MAX_SIDE)
         except ImageError as exc:
             notes.append(f"image skipped: {exc}")
             return None

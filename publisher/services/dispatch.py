@@ -67,15 +67,25 @@ class ChannelPool:
         self._config = config
         self._environ = environ
         self._built: dict[str, Channel] = dict(overrides or {})
+        self._building: dict[str, threading.Lock] = {}
         self._factory = factory
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Channel:
         with self._lock:
             channel = self._built.get(name)
+            if channel is not None:
+                return channel
+            building = self._building.setdefault(name, threading.Lock())
+        # One lock per channel: building an adapter imports its SDK, and ten
+        # channels' first posts must not wait for each other's imports.
+        with building:
+            with self._lock:
+                channel = self._built.get(name)
             if channel is None:
                 channel = self._factory(channel_spec(self._config.channels[name], self._environ))
-                self._built[name] = channel
+                with self._lock:
+                    self._built[name] = channel
             return channel
 
     def max_length(self, name: str) -> int | None:

@@ -64,6 +64,21 @@ class RecordedRequest:
         return self.headers.get(name.lower(), default)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a size limit, a timeout, a 404 it
+    stopped reading) is part of the tests, not an error worth a traceback on
+    stderr, where it would mix with the output under test."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @dataclass
 class _Resource:
     body: bytes = b""
@@ -93,7 +108,7 @@ class FeedServer:
         self._stopping = threading.Event()
         self._requests: list[RecordedRequest] = []
         self._bytes_sent: dict[str, int] = {}
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -370,8 +370,17 @@ def test_missing_write_permission_fails_auth(channel: XChannel, fake: FakeX) -> 
 
 
 def test_unreadable_success_answer_is_ambiguous(channel: XChannel, fake: FakeX) -> None:
+    channel.whoami()  # the account is read before a post; here only the post's answer is bad
     fake.handle = lambda request: Reply(  # type: ignore[method-assign]
         201, "<html>ok</html>", content_type="text/html")
     with pytest.raises(Ambiguous) as caught:
         channel.publish(_request())
     assert caught.value.http_status == 201
+
+
+def test_a_rate_limit_on_the_account_read_stops_the_post_before_it_is_sent(
+        channel: XChannel, fake: FakeX) -> None:
+    fake.fail_next("429", on="read")
+    with pytest.raises(RateLimited):
+        channel.publish(_request())
+    assert fake.posts == [] and fake.requests_to("POST", "/2/tweets") == []
