@@ -103,6 +103,7 @@ class MastodonChannel:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._max_characters: int | None = None
+        self._limit_retry_at = 0.0  # monotonic time before which the instance is not asked
         self._account: str | None = None
 
     def __repr__(self) -> str:
@@ -170,7 +171,7 @@ class MastodonChannel:
         (read once), else 500."""
         if self._configured_max is not None:
             return self._configured_max
-        if self._max_characters is None:
+        if self._max_characters is None and time.monotonic() >= self._limit_retry_at:
             try:
                 info = self._call("instance look-up", False, self._api.instance_v2)
                 value = _get(_get(_get(info, "configuration") or {}, "statuses") or {},
@@ -178,10 +179,12 @@ class MastodonChannel:
                 self._max_characters = value if isinstance(value, int) and value > 0 else (
                     DEFAULT_MAX_CHARACTERS)
             except ChannelError as exc:
+                # Asked again in ten minutes, not for every article meanwhile
+                # (a rate-limited instance must not get more requests).
+                self._limit_retry_at = time.monotonic() + 600
                 log.warning("channel=%s instance limits unavailable (%s); assuming %d",
                             self.name, exc, DEFAULT_MAX_CHARACTERS)
-                return DEFAULT_MAX_CHARACTERS
-        return self._max_characters
+        return self._max_characters or DEFAULT_MAX_CHARACTERS
 
     def close(self) -> None:
         """Release the HTTP connections."""

@@ -271,7 +271,13 @@ def test_max_length_comes_from_the_instance(make: Callable[..., MastodonChannel]
 def test_max_length_defaults_to_500_when_the_instance_fails(
         make: Callable[..., MastodonChannel], fake: FakeMastodon) -> None:
     fake.fail_next("500", on="read")
-    assert make().max_length() == 500
+    channel = make()
+    assert channel.max_length() == 500
+    # Not asked again for every article while it fails (a rate-limited
+    # instance must not get more requests); asked again later.
+    asked = len(fake.requests_to("GET", "/api/v2/instance"))
+    assert channel.max_length() == 500
+    assert len(fake.requests_to("GET", "/api/v2/instance")) == asked
 
 
 def test_instance_is_required() -> None:
