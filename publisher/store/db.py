@@ -628,10 +628,11 @@ class Store(DeskQueries):
                     "first_seen": now, "state": state.value,
                 } for it in chunk]
                 # ON CONFLICT DO NOTHING (no target): another daemon may have
-                # inserted the same guid or url since we looked.
-                stmt = (self._insert(articles).values(rows).on_conflict_do_nothing()
+                # inserted the same guid or url since we looked.  Executed as
+                # "many" so the statement compiles once, whatever the batch size.
+                stmt = (self._insert(articles).on_conflict_do_nothing()
                         .returning(articles.c.id, articles.c.guid))
-                ids.update({guid: id_ for id_, guid in conn.execute(stmt)})
+                ids.update({guid: id_ for id_, guid in conn.execute(stmt, rows)})
         return [Article(id=ids[it.guid], feed=feed, data=it, first_seen=now, state=state)
                 for it in fresh if it.guid in ids]
 
