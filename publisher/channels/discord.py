@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import redact
 from publisher.exceptions import (
@@ -179,16 +180,8 @@ class DiscordChannel:
     def _send(self, what: str, write: bool, method: str, **kwargs: Any) -> httpx.Response:
         """Call the webhook; return its 2xx response or raise the taxonomy error.
         ``write``: the call may post a message (a lost answer is then Ambiguous)."""
-        try:
-            response = self._http.request(method, self._url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise Transient(f"{what} to Discord: could not connect "
-                            f"({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            error = Ambiguous if write else Transient
-            tail = ", the request may have reached it" if write else ""
-            raise error(f"{what} to Discord: no answer{tail} ({type(exc).__name__})") from None
+        response = http.call(self._http, method, self._url, what=what, where="Discord", write=write,
+                             **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, response)

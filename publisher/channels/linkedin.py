@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import httpx
 
+from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import canonical_link, redact
 from publisher.exceptions import (
@@ -245,16 +246,8 @@ class LinkedInChannel:
               **kwargs: Any) -> httpx.Response:
         """Run one call; return its 2xx response or raise the taxonomy error.
         ``write``: the call may create a post (a lost answer is then Ambiguous)."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise Transient(f"{what} to LinkedIn: could not connect "
-                            f"({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            error = Ambiguous if write else Transient
-            tail = ", the request may have reached it" if write else ""
-            raise error(f"{what} to LinkedIn: no answer{tail} ({type(exc).__name__})") from None
+        response = http.call(self._http, method, path, what=what, where="LinkedIn", write=write,
+                             **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, response)

@@ -33,16 +33,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import redact
 from publisher.exceptions import (
-    Ambiguous,
     AuthFailed,
     ChannelError,
     ConfigError,
@@ -152,16 +151,8 @@ class SlackChannel:
 
     def _send(self, what: str, write: bool, **kwargs: Any) -> httpx.Response:
         """POST to the webhook; return its 2xx response or raise the taxonomy error."""
-        try:
-            response = self._http.post(self._url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise Transient(f"{what} to Slack: could not connect "
-                            f"({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            error = Ambiguous if write else Transient
-            tail = ", the request may have reached it" if write else ""
-            raise error(f"{what} to Slack: no answer{tail} ({type(exc).__name__})") from None
+        response = http.call(self._http, "POST", self._url, what=what, where="Slack", write=write,
+                             **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, response)
@@ -171,7 +162,7 @@ class SlackChannel:
         code = _error_code(response)
         detail = redact(code or response.reason_phrase or f"HTTP {status}", self._secrets)
         if status == 429 or code == "rate_limited":
-            until = _retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+            until = http.retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
             return RateLimited(f"{what}: Slack rate limit until {until:%Y-%m-%d %H:%M:%S}Z",
                                until=until, http_status=status)
         if status >= 500:
@@ -201,16 +192,3 @@ def _error_code(response: httpx.Response) -> str:
     return text.splitlines()[0][:100]
 
 
-def _retry_after(headers: Mapping[str, str]) -> datetime | None:
-    raw = str(headers.get("retry-after") or "").strip()
-    if not raw:
-        return None
-    try:
-        return datetime.now(UTC) + timedelta(seconds=max(0.0, float(raw)))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

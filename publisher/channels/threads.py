@@ -38,11 +38,11 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import canonical_link, redact
 from publisher.exceptions import (
@@ -264,17 +264,8 @@ class ThreadsChannel:
               **kwargs: Any) -> httpx.Response:
         """Run one call; return its 2xx response or raise the taxonomy error.
         ``write``: the call may publish a post (a lost answer is then Ambiguous)."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise Transient(f"{what} to Threads: could not connect "
-                            f"({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            # Read/write timeout, reset, a close before the answer: it may have arrived.
-            error = Ambiguous if write else Transient
-            tail = ", the request may have reached it" if write else ""
-            raise error(f"{what} to Threads: no answer{tail} ({type(exc).__name__})") from None
+        response = http.call(self._http, method, path, what=what, where="Threads", write=write,
+                             **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, write, response)
@@ -284,7 +275,7 @@ class ThreadsChannel:
         error = _body(response).get("error")
         if not isinstance(error, Mapping):
             if status == 429:
-                until = _retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+                until = http.retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
                 return RateLimited(f"{what}: Threads answered 429 (rate limit until "
                                    f"{until:%Y-%m-%d %H:%M:%S}Z)", until=until, http_status=429)
             if status >= 500:
@@ -295,7 +286,7 @@ class ThreadsChannel:
         subcode = _int(error.get("error_subcode"))
         text = redact(_describe(error, code, subcode), self._secrets)
         if code in _RATE_LIMIT_CODES or status == 429:
-            until = _retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+            until = http.retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
             return RateLimited(f"{what}: Threads rate limit until {until:%Y-%m-%d %H:%M:%S}Z: "
                                f"{text}", until=until, http_status=status)
         if code in _AUTH_CODES:
@@ -365,20 +356,6 @@ def _describe(error: Mapping[str, Any], code: int | None, subcode: int | None) -
     return f"{message} ({detail})"
 
 
-def _retry_after(headers: Mapping[str, str]) -> datetime | None:
-    """``Retry-After`` (seconds or an HTTP date) as a UTC time, or None."""
-    raw = str(headers.get("retry-after") or "").strip()
-    if not raw:
-        return None
-    try:
-        return datetime.now(UTC) + timedelta(seconds=max(0.0, float(raw)))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _normal(text: str) -> str:

@@ -33,18 +33,16 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import redact
 from publisher.exceptions import (
-    Ambiguous,
     AuthFailed,
     ChannelError,
     ConfigError,
@@ -186,17 +184,8 @@ class WebhookChannel:
     # --- the one boundary for httpx errors ---------------------------------------------
 
     def _send(self, what: str, write: bool, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.post(self._url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise Transient(f"{what} to {self._where}: could not connect "
-                            f"({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            error = Ambiguous if write else Transient
-            tail = ", the request may have reached it" if write else ""
-            raise error(f"{what} to {self._where}: no answer{tail} "
-                        f"({type(exc).__name__})") from None
+        response = http.call(self._http, "POST", self._url, what=what, where=self._where,
+                             write=write, **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, response)
@@ -206,7 +195,7 @@ class WebhookChannel:
         detail = redact(_detail(response), self._secrets)
         where = f"{what} to {self._where}"
         if status == 429:
-            until = _retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
+            until = http.retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
             return RateLimited(f"{where}: rate limited until {until:%Y-%m-%d %H:%M:%S}Z",
                                until=until, http_status=429)
         if status in (401, 403):
@@ -246,16 +235,3 @@ def _detail(response: httpx.Response) -> str:
     return response.reason_phrase or f"HTTP {response.status_code}"
 
 
-def _retry_after(headers: Mapping[str, str]) -> datetime | None:
-    raw = str(headers.get("retry-after") or "").strip()
-    if not raw:
-        return None
-    try:
-        return datetime.now(UTC) + timedelta(seconds=max(0.0, float(raw)))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
