@@ -26,7 +26,7 @@ from publisher.services.dispatch import ChannelPool, Dispatcher
 from publisher.services.ingest import PollReport, poll_feed
 from publisher.services.plan import Planner, PlanReport, rule_for
 from publisher.services.recurring import add_recurring
-from publisher.services.timing import Gate, Spend, local_starts, spend
+from publisher.services.timing import Gate, Spend, channel_spend
 from publisher.sources import Fetcher
 from publisher.store import FeedSpec, open_store
 from publisher.store.api import StoreAPI
@@ -128,13 +128,7 @@ class App:
 
     def spend(self, channel: str, now: datetime | None = None) -> Spend:
         """Estimated spend of a channel today and this month (site time zone)."""
-        now = now or self.now()
-        rules = self.config.channels[channel].timing
-        hour, day, month = local_starts(now, self.config.timezone)
-        stats = self.store.publish_stats(channel, hour_start=hour, day_start=day,
-                                         month_start=month)
-        today, this_month = spend(rules, stats)
-        return Spend(today=today, month=this_month, budget=rules.monthly_budget)
+        return channel_spend(self.config, self.store, channel, now or self.now())
 
     def add_recurring(self, name: str, fired_at: datetime | None = None) -> list[int]:
         """Queue one round of a recurring post (APScheduler fires this).  The

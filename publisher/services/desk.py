@@ -35,8 +35,7 @@ from publisher.exceptions import (
     StoreError,
     TooLong,
 )
-from publisher.services.timing import Gate, Spend, channel_gates, local_starts
-from publisher.services.timing import spend as spend_of
+from publisher.services.timing import Gate, Spend, channel_gates, channel_spend, local_starts
 from publisher.store.api import StoreAPI
 from publisher.types import (
     Article,
@@ -160,13 +159,7 @@ class Desk:
 
     def spend(self, channel: str, now: datetime | None = None) -> Spend:
         """Estimated spend of a channel today and this month (site time zone)."""
-        now = now or self.now()
-        rules = self.config.channels[channel].timing
-        hour, day, month = local_starts(now, self.config.timezone)
-        stats = self.store.publish_stats(channel, hour_start=hour, day_start=day,
-                                         month_start=month)
-        today, this_month = spend_of(rules, stats)
-        return Spend(today=today, month=this_month, budget=rules.monthly_budget)
+        return channel_spend(self.config, self.store, channel, now or self.now())
 
     def close(self) -> None:
         if self._channels is not None:

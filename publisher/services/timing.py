@@ -234,3 +234,12 @@ def channel_gates(config: Config, store: StoreAPI, now: datetime) -> dict[str, G
             stats = store.publish_stats(name, hour_start=hour, day_start=day, month_start=month)
         gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now, tz=tz)
     return gates
+
+
+def channel_spend(config: Config, store: StoreAPI, channel: str, now: datetime) -> Spend:
+    """Estimated spend of a channel today and this month (the site's days)."""
+    rules = config.channels[channel].timing
+    hour, day, month = local_starts(now, config.timezone)
+    stats = store.publish_stats(channel, hour_start=hour, day_start=day, month_start=month)
+    today, this_month = spend(rules, stats)
+    return Spend(today=today, month=this_month, budget=rules.monthly_budget)
