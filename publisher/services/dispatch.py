@@ -309,15 +309,24 @@ class Dispatcher:
             wait_futures(futures, timeout=timeout)
         return self.in_flight() == 0
 
+    @property
+    def refill(self) -> int:
+        """Free workers worth a claim while others are busy: claiming a few at
+        a time records their first attempts in one durable commit instead of
+        one each (SQLite has a single writer)."""
+        return max(1, self.max_workers // 4)
+
     def run_until_idle(self) -> None:
         """Publish until nothing is due now (``publisher run --once``)."""
         while True:
             claimed = self.tick()
             if claimed == 0 and self.in_flight() == 0:
                 return
-            with self._lock:
-                futures = list(self._in_flight.values())
-            if futures:
+            while True:
+                with self._lock:
+                    futures = list(self._in_flight.values())
+                if not futures or self.max_workers - len(futures) >= self.refill:
+                    break
                 wait_futures(futures, return_when="FIRST_COMPLETED")
 
     def stop(self, grace: float = 20.0) -> bool:
@@ -348,8 +357,9 @@ class Dispatcher:
             with self._lock:
                 self._in_flight.pop(item.id, None)
                 self._per_channel[item.channel] -= 1
-            if self.continuous and not self._stopping.is_set() and self._tick_lock.acquire(
-                    blocking=False):
+            if (self.continuous and not self._stopping.is_set()
+                    and self.max_workers - self.in_flight() >= self.refill
+                    and self._tick_lock.acquire(blocking=False)):
                 try:
                     self._claim()
                 except Exception:
