@@ -31,7 +31,7 @@ from publisher.config import ChannelConfig, Config
 from publisher.exceptions import Ambiguous, AuthFailed, ChannelError, ConfigError, RateLimited
 from publisher.services.policy import backoff_delay, is_stale, judge_error
 from publisher.services.timing import Gate, channel_gates
-from publisher.store.api import StoreAPI
+from publisher.store.api import Finish, StoreAPI
 from publisher.types import (
     Attempt,
     DeliveryClass,
@@ -131,6 +131,75 @@ def _request(item: OutboxItem, *, attempt: int, after_ambiguous: bool,
     )
 
 
+class GroupCommitter:
+    """Records attempts' outcomes on a thread of its own, several per commit.
+
+    SQLite has one writer: sixteen workers each committing their own outcome
+    queue for it (and for the GIL while holding it).  Workers hand the
+    outcome over and are free for the next post; the post stays leased and in
+    ``publishing`` until the commit, so nobody can take it meanwhile, and a
+    crash before the commit leaves the attempt *started*: reconciled, never
+    simply sent again.  ``on_committed`` gets the channels of each batch."""
+
+    def __init__(self, store: StoreAPI, on_committed: Callable[[list[str]], None]):
+        self._store = store
+        self._on_committed = on_committed
+        self._items: list[tuple[Finish, str]] = []
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, finish: Finish, channel: str) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outcomes", daemon=True)
+                self._thread.start()
+            self._items.append((finish, channel))
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every outcome handed over is committed (or failed)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._items or self._closed)
+                if not self._items:
+                    return
+                batch, self._items = self._items, []
+                self._busy = True
+            try:
+                self._commit([finish for finish, _ in batch])
+            finally:
+                self._on_committed([channel for _, channel in batch])
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _commit(self, finishes: list[Finish]) -> None:
+        try:
+            self._store.finish_attempts(finishes)
+            return
+        except Exception:
+            if len(finishes) == 1:
+                # The post keeps its lease; when it expires the started attempt
+                # is reconciled like after a crash.
+                log.exception("attempt=%d: its outcome could not be recorded",
+                              finishes[0].attempt_id)
+                return
+        for finish in finishes:  # one bad outcome must not lose the others
+            self._commit([finish])
+
+
 class Dispatcher:
     """Claims due posts and works them on a bounded thread pool."""
 
@@ -148,6 +217,10 @@ class Dispatcher:
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="dispatch")
         self._in_flight: dict[int, Future[None]] = {}
         self._per_channel: dict[str, int] = {}
+        #: Outcomes handed to the committer and not yet committed, per channel:
+        #: caps count published posts in the database, so these count too.
+        self._uncommitted: dict[str, int] = {}
+        self._outcomes = GroupCommitter(store, self._committed)
         self._lock = threading.Lock()
         self._tick_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -177,6 +250,7 @@ class Dispatcher:
             # is then counted twice (in flight and published), never not at all,
             # so a cap can be undershot for a moment but never overshot.
             busy = dict(self._per_channel)
+            pending = dict(self._uncommitted)
         if free <= 0:
             return 0
         now = self.now()
@@ -188,7 +262,8 @@ class Dispatcher:
                 continue
             room[name] = channel.concurrency - busy.get(name, 0)
             if gate.limit is not None:
-                room[name] = min(room[name], gate.limit - busy.get(name, 0))
+                room[name] = min(room[name],
+                                 gate.limit - busy.get(name, 0) - pending.get(name, 0))
         room = {name: n for name, n in room.items() if n > 0}
         if not room:
             return 0
@@ -307,6 +382,7 @@ class Dispatcher:
             futures = list(self._in_flight.values())
         if futures:
             wait_futures(futures, timeout=timeout)
+        self._outcomes.flush(timeout)
         return self.in_flight() == 0
 
     @property
@@ -314,14 +390,16 @@ class Dispatcher:
         """Free workers worth a claim while others are busy: claiming a few at
         a time records their first attempts in one durable commit instead of
         one each (SQLite has a single writer)."""
-        return max(1, self.max_workers // 4)
+        return max(1, self.max_workers // 16)
 
     def run_until_idle(self) -> None:
         """Publish until nothing is due now (``publisher run --once``)."""
         while True:
             claimed = self.tick()
             if claimed == 0 and self.in_flight() == 0:
-                return
+                self._outcomes.flush()  # a retry due now becomes claimable
+                if self.tick() == 0 and self.in_flight() == 0:
+                    return
             while True:
                 with self._lock:
                     futures = list(self._in_flight.values())
@@ -335,6 +413,7 @@ class Dispatcher:
         self._stopping.set()
         done = self.wait(timeout=grace)
         self._executor.shutdown(wait=done, cancel_futures=True)
+        self._outcomes.close(timeout=grace)
         return done
 
     # -- working one post ------------------------------------------------------------
@@ -367,6 +446,17 @@ class Dispatcher:
                 finally:
                     self._tick_lock.release()
 
+    def _committed(self, channels: list[str]) -> None:
+        with self._lock:
+            for channel in channels:
+                self._uncommitted[channel] -= 1
+
+    def _finish(self, item: OutboxItem, finish: Finish) -> None:
+        """Hand the attempt's outcome to the group committer."""
+        with self._lock:
+            self._uncommitted[item.channel] = self._uncommitted.get(item.channel, 0) + 1
+        self._outcomes.submit(finish, item.channel)
+
     def _stale_reason(self, item: OutboxItem) -> str:
         at = item.expires_at.isoformat(timespec="seconds") if item.expires_at else "?"
         return f"stale: not published before its max_age ran out at {at}"
@@ -374,9 +464,9 @@ class Dispatcher:
     def _not_sent(self, item: OutboxItem, attempt: Attempt, why: str) -> None:
         """Close an attempt that was recorded but never reached the platform."""
         now = self.now()
-        self.store.finish_attempt(attempt.id, worker=self.worker, now=now,
-                                  outcome=Outcome.RETRYING, post_status=PostStatus.WAITING,
-                                  next_attempt_at=now, error=f"not sent: {why}")
+        self._finish(item, Finish(attempt.id, self.worker, now, Outcome.RETRYING,
+                                  PostStatus.WAITING, next_attempt_at=now,
+                                  error=f"not sent: {why}"))
 
     def _process(self, item: OutboxItem, started: Attempt | None = None) -> None:
         cfg = self.config.channels.get(item.channel)
@@ -456,10 +546,10 @@ class Dispatcher:
             return
         now = self.now()
         note = "; ".join(result.notes) or None
-        self.store.finish_attempt(attempt.id, worker=self.worker, now=now, outcome=Outcome.OK,
-                                  post_status=PostStatus.PUBLISHED,
-                                  http_status=result.http_status, error=note,
-                                  remote_id=result.remote_id, remote_url=result.remote_url)
+        self._finish(item, Finish(attempt.id, self.worker, now, Outcome.OK,
+                                  PostStatus.PUBLISHED, http_status=result.http_status,
+                                  error=note, remote_id=result.remote_id,
+                                  remote_url=result.remote_url))
         log.info("post=%d channel=%s attempt=%d outcome=ok url=%s remote=%s%s", item.id,
                  item.channel, attempt.number, item.link, result.remote_url or result.remote_id,
                  f" note={note}" if note else "",
@@ -481,10 +571,9 @@ class Dispatcher:
         if verdict.pause_channel:
             self._pause(item.channel, f"{cfg.type} refused the credentials: {exc}", auth=True,
                         now=now)
-        self.store.finish_attempt(attempt.id, worker=self.worker, now=now,
-                                  outcome=verdict.outcome, post_status=status,
+        self._finish(item, Finish(attempt.id, self.worker, now, verdict.outcome, status,
                                   next_attempt_at=next_at, http_status=exc.http_status,
-                                  error=str(exc))
+                                  error=str(exc)))
         level = logging.ERROR if status in (PostStatus.FAILED, PostStatus.NEEDS_REVIEW) else (
             logging.WARNING)
         log.log(level, "post=%d channel=%s attempt=%d outcome=%s status=%s url=%s%s error=%s",

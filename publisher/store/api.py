@@ -48,6 +48,22 @@ class Expired:
 
 
 @dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of one attempt, for ``finish_attempts``."""
+
+    attempt_id: int
+    worker: str
+    now: datetime
+    outcome: Outcome
+    post_status: PostStatus
+    next_attempt_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PublishStats:
     """A channel's recent publishing, for caps, spacing and budgets."""
 
@@ -185,6 +201,9 @@ class StoreAPI(Protocol):
         published_at (when PUBLISHED) and the lease cleared; and the channel's
         health (last_success_at on OK, else last_error).  Returns False
         when the lease was lost (the attempt row is still completed)."""
+
+    def finish_attempts(self, finishes: Sequence[Finish]) -> list[bool]:
+        """``finish_attempt`` for several attempts in one commit."""
 
     def log_event(self, post_id: int, *, worker: str, now: datetime, outcome: Outcome,
                   error: str | None = None, remote_id: str | None = None,

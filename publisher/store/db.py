@@ -52,7 +52,7 @@ from sqlalchemy.exc import (
 
 from publisher.exceptions import AlreadyRunning, NotFoundError, StoreError
 from publisher.store import schema
-from publisher.store.api import Expired, FeedSpec, PublishStats
+from publisher.store.api import Expired, FeedSpec, Finish, PublishStats
 from publisher.store.desk import DeskQueries
 from publisher.store.migrations import HEAD_REVISION
 from publisher.store.schema import articles, attempts, channels, feeds, posts, workers
@@ -850,48 +850,65 @@ class Store(DeskQueries):
         as a row of its own (same number and started_at).  Finishing an
         attempt that is already finished otherwise changes no log row (so a
         retried call is harmless)."""
-        now = _aware(now)
-        next_attempt_at = _opt_aware(next_attempt_at, "next_attempt_at")
-        outcome = Outcome(outcome)
+        [changed] = self.finish_attempts([Finish(
+            attempt_id=attempt_id, worker=worker, now=now, outcome=outcome,
+            post_status=post_status, next_attempt_at=next_attempt_at,
+            http_status=http_status, error=error, remote_id=remote_id,
+            remote_url=remote_url)])
+        return changed
+
+    def finish_attempts(self, finishes: Sequence[Finish]) -> list[bool]:
+        """``finish_attempt`` for several attempts in one commit (the
+        dispatcher's group commit); one bool each."""
+        results: list[bool] = []
         with self._write() as conn:
-            att = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
-            if att is None:
-                raise NotFoundError(f"no attempt with id {attempt_id}")
-            result = {"finished_at": now, "outcome": outcome.value, "http_status": http_status,
-                      "error": error, "remote_id": remote_id, "remote_url": remote_url}
-            closed = conn.execute(
-                update(attempts)
-                .where(attempts.c.id == attempt_id,
-                       attempts.c.outcome == Outcome.STARTED.value)
-                .values(result)).rowcount
-            if not closed and att.outcome == Outcome.AMBIGUOUS.value:
-                late = "late answer after the lease expired"
-                conn.execute(insert(attempts).values({
-                    **result, "post_id": att.post_id, "channel": att.channel,
-                    "number": att.number, "worker": worker, "started_at": att.started_at,
-                    "error": f"{late}: {error}" if error else late}))
-            values: dict[str, Any] = {
-                "status": str(post_status), "next_attempt_at": next_attempt_at,
-                "due_at": next_attempt_at if next_attempt_at is not None else posts.c.not_before,
-                "last_error": error, "lease_owner": None, "lease_expires_at": None,
-                "updated_at": now,
-            }
-            if remote_id is not None:
-                values["remote_id"] = remote_id
-            if remote_url is not None:
-                values["remote_url"] = remote_url
-            if post_status == PostStatus.PUBLISHED:
-                values["published_at"] = now
-            changed = conn.execute(
-                update(posts)
-                .where(posts.c.id == att.post_id,
-                       posts.c.status == PostStatus.PUBLISHING.value,
-                       posts.c.lease_owner == worker)
-                .values(values)).rowcount
-            # The channel's health moves with its posts, in the same commit.
-            health = ({"last_success_at": now} if outcome == Outcome.OK
-                      else {"last_error": error, "last_error_at": now})
-            conn.execute(self._channel_upsert(att.channel, health))
+            for f in finishes:
+                results.append(self._finish(conn, f))
+        return results
+
+    def _finish(self, conn: Connection, f: Finish) -> bool:
+        now = _aware(f.now)
+        next_attempt_at = _opt_aware(f.next_attempt_at, "next_attempt_at")
+        outcome = Outcome(f.outcome)
+        error = f.error
+        att = conn.execute(select(attempts).where(attempts.c.id == f.attempt_id)).first()
+        if att is None:
+            raise NotFoundError(f"no attempt with id {f.attempt_id}")
+        result = {"finished_at": now, "outcome": outcome.value, "http_status": f.http_status,
+                  "error": error, "remote_id": f.remote_id, "remote_url": f.remote_url}
+        closed = conn.execute(
+            update(attempts)
+            .where(attempts.c.id == f.attempt_id,
+                   attempts.c.outcome == Outcome.STARTED.value)
+            .values(result)).rowcount
+        if not closed and att.outcome == Outcome.AMBIGUOUS.value:
+            late = "late answer after the lease expired"
+            conn.execute(insert(attempts).values({
+                **result, "post_id": att.post_id, "channel": att.channel,
+                "number": att.number, "worker": f.worker, "started_at": att.started_at,
+                "error": f"{late}: {error}" if error else late}))
+        values: dict[str, Any] = {
+            "status": str(f.post_status), "next_attempt_at": next_attempt_at,
+            "due_at": next_attempt_at if next_attempt_at is not None else posts.c.not_before,
+            "last_error": error, "lease_owner": None, "lease_expires_at": None,
+            "updated_at": now,
+        }
+        if f.remote_id is not None:
+            values["remote_id"] = f.remote_id
+        if f.remote_url is not None:
+            values["remote_url"] = f.remote_url
+        if f.post_status == PostStatus.PUBLISHED:
+            values["published_at"] = now
+        changed = conn.execute(
+            update(posts)
+            .where(posts.c.id == att.post_id,
+                   posts.c.status == PostStatus.PUBLISHING.value,
+                   posts.c.lease_owner == f.worker)
+            .values(values)).rowcount
+        # The channel's health moves with its posts, in the same commit.
+        health = ({"last_success_at": now} if outcome == Outcome.OK
+                  else {"last_error": error, "last_error_at": now})
+        conn.execute(self._channel_upsert(att.channel, health))
         return bool(changed)
 
     def log_event(self, post_id: int, *, worker: str, now: datetime, outcome: Outcome,
