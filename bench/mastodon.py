@@ -63,7 +63,7 @@ max_entries = {args.items}
 [channels.mastodon]
 type = "mastodon"
 base_url = "{masto_base}"
-concurrency = 16
+concurrency = 32
 options = {{ with_image = false, max_length = 500 }}
 credentials = {{ access_token = "MASTODON_TOKEN" }}
 
@@ -72,7 +72,8 @@ channels = ["mastodon"]
 """)
         env = dict(os.environ, MASTODON_TOKEN="bench-token", PUBLISHER_TEMPLATES=str(
             ROOT / "templates"), DATABASE_URL=f"sqlite:///{work}/publisher.db",
-            PUBLISHER_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+            PUBLISHER_LOG_LEVEL="WARNING", PUBLISHER_WORKERS="32",
+            PYTHONPATH=str(ROOT))
         cmd = [sys.executable, "-m", "publisher.cli", "run", "--once"]
         wall1, cpu1, first = timed(cmd, cwd=work, env=env)
         wall2, cpu2, second = timed(cmd, cwd=work, env=env)
