@@ -294,6 +294,3 @@ class StoreAPI(Protocol):
     def count_posts(self, *, channel: str, created_by: str) -> int:
         """How many posts of the channel were made by ``created_by``
         (``recurring:<name>``: where a rotation of URLs has got to)."""
-
-    def published_count(self, channel: str, *, since: datetime) -> int:
-        """Posts of the channel published at or after ``since``."""

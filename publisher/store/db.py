@@ -1169,11 +1169,3 @@ class Store(DeskQueries):
             posts.c.channel == channel, posts.c.created_by == created_by)
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
-
-    def published_count(self, channel: str, *, since: datetime) -> int:
-        """Posts of the channel published at or after ``since``."""
-        stmt = select(func.count()).select_from(posts).where(
-            posts.c.channel == channel, posts.c.status == PostStatus.PUBLISHED.value,
-            posts.c.published_at >= _aware(since, "since"))
-        with self._read() as conn:
-            return int(conn.execute(stmt).scalar_one())
