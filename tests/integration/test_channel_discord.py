@@ -20,6 +20,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.fakehttp import Reply
 
@@ -168,19 +169,10 @@ def test_no_content_answer_is_published_without_id(channel: DiscordChannel,
 # --- faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),  # Cloudflare's HTML page
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: DiscordChannel, fake: FakeDiscord, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
 
 
 def test_rate_limit_until_the_announced_reset(channel: DiscordChannel,

@@ -22,6 +22,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import FileServer, Reply
 from tests.fakes.graph_server import FakeGraph
 
@@ -161,19 +162,10 @@ def test_image_that_404s_posts_to_feed_with_a_note(make: Callable[..., FacebookC
 # --- faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),  # an HTML page, not JSON
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: FacebookChannel, fake: FakeGraph, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
 
 
 def test_rate_limit_until_is_the_announced_regain_time(channel: FacebookChannel,

@@ -20,6 +20,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import Reply
 from tests.fakes.linkedin_server import FakeLinkedIn, read_little
 
@@ -165,19 +166,10 @@ def test_fake_requires_the_version_header(fake: FakeLinkedIn) -> None:
 # --- faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),  # plain text, not JSON
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedIn, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
 
 
 def test_daily_rate_limit_waits_until_midnight_utc(channel: LinkedInChannel,

@@ -24,6 +24,7 @@ from publisher.exceptions import (
 )
 from publisher.render import Renderer, length_rule, render_post
 from publisher.types import ArticleData, DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import FileServer
 from tests.fakes.mastodon_server import FakeMastodon
 
@@ -184,19 +185,10 @@ def test_different_keys_make_different_statuses(channel: MastodonChannel,
 # --- faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: MastodonChannel, fake: FakeMastodon, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
 
 
 def test_rate_limit_until_the_announced_reset(channel: MastodonChannel,

@@ -19,6 +19,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import Reply
 from tests.fakes.slack_server import FakeSlack
 
@@ -124,19 +125,10 @@ def test_base_url_replaces_slacks_host(make: Callable[..., SlackChannel],
 # --- faults and Slack's error codes ----------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: SlackChannel, fake: FakeSlack, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
     assert len(fake.requests) == 1  # no automatic retry, ever
 
 

@@ -22,6 +22,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import Reply
 from tests.fakes.webhook_server import FakeWebhookReceiver
 
@@ -195,19 +196,12 @@ def test_base_url_replaces_the_host(make: Callable[..., WebhookChannel],
 
 
 @pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
+    *COMMON_FAULTS,
     ("revoked", AuthFailed, 403),
 ])
 def test_fault_maps_to_taxonomy(channel: WebhookChannel, fake: FakeWebhookReceiver, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
     assert len(fake.requests) == 1
 
 

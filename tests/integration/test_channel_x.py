@@ -22,6 +22,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import FileServer, Reply
 from tests.fakes.x_server import FakeX
 
@@ -174,19 +175,10 @@ def test_other_client_error_is_permanent_with_x_message(channel: XChannel, fake:
 # --- faults ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("500", Transient, 500),
-    ("503", Transient, 503),
-    ("reset_before", Ambiguous, None),
-    ("reset_after", Ambiguous, None),
-])
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
 def test_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
                                 error: type[ChannelError], status: int | None) -> None:
-    fake.fail_next(kind)
-    with pytest.raises(error) as caught:
-        channel.publish(_request())
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_fault_maps(channel, fake, _request(), kind, error, status)
 
 
 def test_rate_limit_until_is_the_announced_reset(channel: XChannel, fake: FakeX) -> None:
