@@ -486,6 +486,13 @@ class Dispatcher:
         history = self.store.attempts(post_id=item.id, limit=1000) if item.attempts else []
         # attempts() is newest first
         last: Attempt | None = history[0] if history else None
+        confirmed = next((a for a in history if a.outcome in (Outcome.OK, Outcome.RECONCILED)),
+                         None)
+        if confirmed is not None:
+            # The platform said it has the post (an answer that came back after
+            # the lease had passed on, or a look-up before a crash): done.
+            self._confirmed(item, confirmed, now)
+            return
         in_doubt = last is not None and last.outcome in (Outcome.STARTED, Outcome.AMBIGUOUS)
         # A post in doubt may be on the platform: a reconcilable one is looked
         # for first (_settle fails it as stale when it is not there).
@@ -513,10 +520,20 @@ class Dispatcher:
             self.store.release([item.id], worker=self.worker)
             return
         if last is not None and last.outcome in (
-            Outcome.STARTED, Outcome.AMBIGUOUS, Outcome.RECONCILED, Outcome.NEEDS_REVIEW
+            Outcome.STARTED, Outcome.AMBIGUOUS, Outcome.NEEDS_REVIEW
         ) and self._settle(item, last, channel, cfg, after_ambiguous=after_ambiguous):
             return
         self._publish(item, channel, cfg, after_ambiguous=after_ambiguous)
+
+    def _confirmed(self, item: OutboxItem, attempt: Attempt, now: datetime) -> None:
+        """Mark published a post whose publish log already says it went out."""
+        if self.store.set_post_status(item.id, PostStatus.PUBLISHED,
+                                      expected=[PostStatus.PUBLISHING], worker=self.worker,
+                                      now=now, remote_id=attempt.remote_id,
+                                      remote_url=attempt.remote_url):
+            log.warning("post=%d channel=%s: already published (attempt %d, %s): not sending "
+                        "it again", item.id, item.channel, attempt.number, attempt.outcome,
+                        extra={"post": item.id, "channel": item.channel})
 
     def _publish(self, item: OutboxItem, channel: Channel, cfg: ChannelConfig, *,
                  after_ambiguous: bool, attempt: Attempt | None = None) -> None:
@@ -593,12 +610,6 @@ class Dispatcher:
         """Decide a post whose newest log row leaves its fate open.  Returns
         True when the post is settled for now, False to publish (again)."""
         now = self.now()
-        if last.outcome is Outcome.RECONCILED:  # died between the log row and the status
-            self.store.set_post_status(item.id, PostStatus.PUBLISHED,
-                                       expected=[PostStatus.PUBLISHING], worker=self.worker,
-                                       now=now, remote_id=last.remote_id,
-                                       remote_url=last.remote_url)
-            return True
         if last.outcome is Outcome.NEEDS_REVIEW:
             self.store.set_post_status(item.id, PostStatus.NEEDS_REVIEW,
                                        expected=[PostStatus.PUBLISHING], worker=self.worker,

@@ -200,7 +200,12 @@ class StoreAPI(Protocol):
         post's new status, next_attempt_at, last_error, remote id/url,
         published_at (when PUBLISHED) and the lease cleared; and the channel's
         health (last_success_at on OK, else last_error).  Returns False
-        when the lease was lost (the attempt row is still completed)."""
+        when the lease was lost (the attempt row is still completed).
+
+        A late answer (a take-over already closed the attempt as AMBIGUOUS)
+        is appended as a row of its own.  If it is OK the platform has the
+        post, so the post becomes PUBLISHED whoever holds it now: the new
+        holder must never send it again (returns True then)."""
 
     def finish_attempts(self, finishes: Sequence[Finish]) -> list[bool]:
         """``finish_attempt`` for several attempts in one commit."""

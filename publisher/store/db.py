@@ -847,7 +847,8 @@ class Store(DeskQueries):
 
         The log stays append-only: if a take-over already closed the STARTED
         row as AMBIGUOUS, that row is kept and this late answer is appended
-        as a row of its own (same number and started_at).  Finishing an
+        as a row of its own (same number and started_at), and an OK late
+        answer publishes the post whoever holds it now.  Finishing an
         attempt that is already finished otherwise changes no log row (so a
         retried call is harmless)."""
         [changed] = self.finish_attempts([Finish(
@@ -887,6 +888,20 @@ class Store(DeskQueries):
                 **result, "post_id": att.post_id, "channel": att.channel,
                 "number": att.number, "worker": f.worker, "started_at": att.started_at,
                 "error": f"{late}: {error}" if error else late}))
+            if outcome == Outcome.OK:
+                # The platform has the post.  Another worker holds it now (or
+                # decided its fate): whatever it was about to do, the post is
+                # published and must not be sent again.
+                published = conn.execute(
+                    update(posts)
+                    .where(posts.c.id == att.post_id,
+                           posts.c.status != PostStatus.PUBLISHED.value)
+                    .values(status=PostStatus.PUBLISHED.value, remote_id=f.remote_id,
+                            remote_url=f.remote_url, published_at=now, last_error=None,
+                            next_attempt_at=None, due_at=posts.c.not_before,
+                            lease_owner=None, lease_expires_at=None, updated_at=now)).rowcount
+                conn.execute(self._channel_upsert(att.channel, {"last_success_at": now}))
+                return bool(published)
         values: dict[str, Any] = {
             "status": str(f.post_status), "next_attempt_at": next_attempt_at,
             "due_at": next_attempt_at if next_attempt_at is not None else posts.c.not_before,

@@ -207,6 +207,15 @@ class Db:
         return self.rows("select id, post_id, channel, number, worker, outcome, error, "
                          "remote_id from attempts order by id")
 
+    def history(self, post_id: int) -> str:
+        """A post's publish log, one attempt a line (for a failure message)."""
+        rows = self.rows("select id, number, worker, outcome, started_at, finished_at, "
+                         "http_status, error, remote_id from attempts where post_id = :p "
+                         "order by id", p=post_id)
+        return "\n".join(f"    #{r.id} n={r.number} {r.worker} {r.outcome} "
+                         f"{r.started_at} -> {r.finished_at} http={r.http_status} "
+                         f"remote={r.remote_id} error={r.error}" for r in rows)
+
     def status_counts(self) -> Counter[tuple[str, str]]:
         return Counter({(r.channel, r.status): r.n for r in self.rows(
             "select channel, status, count(*) as n from posts group by channel, status")})
@@ -449,7 +458,8 @@ def compare(db: Db, platforms: Platforms, kinds: dict[str, str], *,
             where = f"{channel}: post {post.id} ({link}, {post.status})"
             if len(found) > 1:
                 problems.append(f"{where} is on the platform {len(found)} times: "
-                                f"{[f[0] for f in found]}")
+                                f"{[f[0] for f in found]}; its attempts:\n"
+                                + db.history(post.id))
             if post.status == "published":
                 if not found:
                     problems.append(f"{where}: published but not on the platform")

@@ -12,7 +12,8 @@ import pytest
 from publisher.config import load_config
 from publisher.exceptions import AuthFailed, Permanent, RateLimited, Transient
 from publisher.services.dispatch import ChannelPool, Dispatcher
-from publisher.types import DeliveryClass, NewPost, Outcome, PostStatus
+from publisher.store.api import Finish
+from publisher.types import DeliveryClass, NewPost, Outcome, PostStatus, PublishRequest
 from tests.fakes.channel import ScriptedChannel
 from tests.fakes.clock import FakeClock
 
@@ -222,6 +223,51 @@ def test_expired_lease_with_started_attempt_is_reconciled(store, config, clock):
     assert post.status is PostStatus.PUBLISHED
     assert ch.count(post_id) == 1 and ch.publish_calls() == []
     assert outcomes(store, post_id) == [Outcome.AMBIGUOUS, Outcome.RECONCILED]
+
+
+def test_a_late_answer_after_a_take_over_is_not_sent_again(store, config, clock):
+    """w0's call went out and the platform answered OK, but w0 recorded the
+    answer only after its lease had passed to w1 (a slow commit under load):
+    w1 must not send the post again (seen in the several-daemons test)."""
+    ch = ScriptedChannel("a", clock=clock)
+    post_id = add(store, clock)
+    [item] = store.claim_due(now=clock(), worker="w0", lease_seconds=60, limit=10,
+                             channels=["a"])
+    attempt = store.start_attempt(item.id, worker="w0", now=clock())
+    result = ch.publish(PublishRequest(
+        post_id=item.id, idempotency_key=item.idempotency_key, text=item.text,
+        link=item.link))
+    clock.advance(61)
+    d = make(store, config, clock, [ch], worker="w1", lease=60)
+    [taken] = store.take_over_expired(now=clock(), worker="w1", lease_seconds=60)
+    store.finish_attempts([Finish(attempt.id, "w0", clock(), Outcome.OK, PostStatus.PUBLISHED,
+                                  remote_id=result.remote_id, remote_url=result.remote_url)])
+    d._submit(taken.post)  # what reap() does with it
+    d.wait()
+    post = store.get_post(post_id)
+    assert (post.status, post.remote_id) == (PostStatus.PUBLISHED, result.remote_id)
+    assert ch.count(post_id) == 1 and len(ch.publish_calls()) == 1
+
+
+def test_a_post_whose_log_says_published_is_not_sent_again(store, config, clock):
+    """Whatever left a post in publishing with an OK row in its log, the row
+    wins: the post is marked published with that row's remote id."""
+    ch = ScriptedChannel("a", clock=clock)
+    post_id = add(store, clock)
+    [item] = store.claim_due(now=clock(), worker="w0", lease_seconds=60, limit=10,
+                             channels=["a"])
+    store.start_attempt(item.id, worker="w0", now=clock())
+    clock.advance(61)
+    [taken] = store.take_over_expired(now=clock(), worker="w1", lease_seconds=60)
+    store.log_event(post_id, worker="w0", now=clock(), outcome=Outcome.OK, remote_id="a-77",
+                    remote_url="https://a.example/77")
+    d = make(store, config, clock, [ch], worker="w1", lease=60)
+    d._submit(taken.post)
+    d.wait()
+    post = store.get_post(post_id)
+    assert (post.status, post.remote_id, post.remote_url) == (
+        PostStatus.PUBLISHED, "a-77", "https://a.example/77")
+    assert ch.calls == []
 
 
 def test_stale_posts_fail_instead_of_going_out_late(store, config, clock):

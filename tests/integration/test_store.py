@@ -432,9 +432,9 @@ def test_lease_fencing_after_take_over(store: Store) -> None:
     assert store.attempts(post_id=pid)[0] == exp.last_attempt
     assert store.get_post(pid) == exp.post
 
-    # the old worker's late answer cannot touch the post...
-    assert not store.finish_attempt(att.id, worker="w1", now=t, outcome=Outcome.OK,
-                                    post_status=PostStatus.PUBLISHED, remote_id="r1")
+    # the old worker's late failure cannot touch the post...
+    assert not store.finish_attempt(att.id, worker="w1", now=t, outcome=Outcome.RETRYING,
+                                    post_status=PostStatus.WAITING, error="HTTP 503")
     p = store.get_post(pid)
     assert (p.status, p.lease_owner, p.remote_id, p.published_at) == (
         PostStatus.PUBLISHING, "w2", None, None)
@@ -442,17 +442,41 @@ def test_lease_fencing_after_take_over(store: Store) -> None:
     assert not store.set_post_status(pid, PostStatus.FAILED, worker="w1", now=t)
     # ...and the log keeps the AMBIGUOUS row and appends the late answer
     log = store.attempts(post_id=pid, after_id=0)
-    assert [(a.outcome, a.number) for a in log] == [(Outcome.AMBIGUOUS, 1), (Outcome.OK, 1)]
-    assert log[1].remote_id == "r1" and "late" in (log[1].error or "")
+    assert [(a.outcome, a.number) for a in log] == [(Outcome.AMBIGUOUS, 1),
+                                                     (Outcome.RETRYING, 1)]
+    assert "late" in (log[1].error or "")
 
-    # the new holder reconciles it
-    assert store.set_post_status(pid, PostStatus.PUBLISHED, expected=[PostStatus.PUBLISHING],
-                                 worker="w2", now=t, remote_id="r1")
-    ev = store.log_event(pid, worker="w2", now=t, outcome=Outcome.RECONCILED, remote_id="r1")
-    assert (ev.number, ev.finished_at, ev.outcome) == (1, t, Outcome.RECONCILED)
+
+@pytest.mark.parametrize("holder_status", [PostStatus.PUBLISHING, PostStatus.WAITING,
+                                           PostStatus.NEEDS_REVIEW, PostStatus.FAILED])
+def test_a_late_ok_publishes_the_post_whoever_holds_it(store: Store,
+                                                        holder_status: PostStatus) -> None:
+    """The platform answered OK after the lease had passed on: the post is on
+    the platform, so the new holder (or whatever it decided meanwhile) must
+    not send it again."""
+    pid = queue(store)
+    store.claim_due(now=NOW, worker="w1", lease_seconds=LEASE, limit=1, channels=["x"])
+    att = store.start_attempt(pid, worker="w1", now=NOW)
+    assert att is not None
+    t = NOW + timedelta(seconds=LEASE + 1)
+    [taken] = store.take_over_expired(now=t, worker="w2", lease_seconds=LEASE)
+    assert taken.post.lease_owner == "w2"
+    if holder_status is not PostStatus.PUBLISHING:
+        assert store.set_post_status(pid, holder_status, worker="w2", now=t,
+                                     next_attempt_at=t + timedelta(minutes=5)
+                                     if holder_status is PostStatus.WAITING else None)
+    assert store.finish_attempt(att.id, worker="w1", now=t, outcome=Outcome.OK,
+                                post_status=PostStatus.PUBLISHED, remote_id="r1",
+                                remote_url="https://x.example/r1")
     p = store.get_post(pid)
-    assert (p.status, p.lease_owner, p.published_at, p.remote_id) == (
-        PostStatus.PUBLISHED, None, t, "r1")
+    assert (p.status, p.lease_owner, p.remote_id, p.remote_url, p.published_at,
+            p.next_attempt_at) == (PostStatus.PUBLISHED, None, "r1", "https://x.example/r1",
+                                   t, None)
+    assert store.start_attempt(pid, worker="w2", now=t) is None  # w2 cannot send it now
+    log = store.attempts(post_id=pid, after_id=0)
+    assert [a.outcome for a in log] == [Outcome.AMBIGUOUS, Outcome.OK]
+    assert "late" in (log[1].error or "")
+    assert store.channel_states()["x"].last_success_at == t
 
 
 def test_finish_after_lease_lost_to_editor(store: Store) -> None:
