@@ -18,7 +18,6 @@ template exist) are made by the app with the same line format.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -40,23 +38,26 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.exceptions import ConfigError
+from publisher.quickconfig import (
+    DEFAULT_DATABASE,
+    DEFAULT_SCHEDULES,
+    ENV_FILE,
+    NAME,
+    environment,
+    parse_duration,
+)
 from publisher.types import FeedKind, Priority
-
-DEFAULT_DATABASE = "sqlite:///var/publisher.db"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 class Settings(BaseSettings):
     """Process settings from the environment and ``.env``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PUBLISHER_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="PUBLISHER_", env_file=ENV_FILE, extra="ignore", populate_by_name=True
     )
 
     database_url: str = Field(default=DEFAULT_DATABASE, validation_alias="DATABASE_URL")
-    schedules: Path = Path("schedules")
+    schedules: Path = DEFAULT_SCHEDULES
     templates: Path = Path("templates")
     log_format: str = "human"
     log_level: str = "INFO"
@@ -68,32 +69,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=300.0, ge=5.0)
     #: Posts published at once by this daemon, across all channels.
     workers: int = Field(default=16, ge=1, le=256)
-    env_file: Path = Path(".env")
+    env_file: Path = ENV_FILE
 
     def environment(self) -> dict[str, str]:
         """The variables credentials are looked up in: ``.env`` first, the
         process environment overriding it."""
-        values: dict[str, str] = {}
-        if self.env_file.is_file():
-            values.update({k: v for k, v in dotenv_values(self.env_file).items() if v is not None})
-        values.update(os.environ)
-        return values
-
-
-def parse_duration(value: Any) -> float:
-    """``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"2d"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f'not a duration: {value!r} (use e.g. 90, "90s", "15m", "24h")')
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 0:
-        raise ValueError(f"duration must not be negative: {value!r}")
-    return seconds
+        return environment(self.env_file)
 
 
 # -- the TOML model (validation only; the app reads the frozen dataclasses below) ----
@@ -296,7 +277,7 @@ class _File(_Model):
 
 
 def _check_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not NAME.match(value):
         raise ValueError(
             f'"{value}" is not a valid name (lower-case letters, digits, "-" and "_")'
         )
