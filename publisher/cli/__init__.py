@@ -6,7 +6,8 @@ configuration.  A ``PublisherError`` becomes one red line on stderr
 option, a missing argument).  Heavy modules (SQLAlchemy, httpx, platform
 SDKs) are imported inside the commands, so ``publisher --help`` starts fast;
 the desk's read-only commands open the store and the schedules without
-building the whole app (``publisher.services.desk.Desk``).
+building the whole app (``publisher.services.desk.Desk``), and ``queue list``
+without pydantic or SQLAlchemy when it can (``listing()``).
 
 One module per command group: ``queue`` (editors), ``preview``,
 ``control`` (pause, resume), ``log`` and ``status`` (ops).
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from publisher.app import App
     from publisher.config import Settings
     from publisher.services.desk import Desk
+    from publisher.services.desk_input import Listing
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -153,6 +155,40 @@ def desk() -> Iterator[Desk]:
         yield d
     finally:
         d.close()
+
+
+@contextmanager
+def listing() -> Iterator[Listing]:
+    """What ``queue list`` reads.  Quickly when it can: the environment and the
+    schedules read with the standard library (``publisher.quickconfig``), the
+    posts with the database driver alone (``publisher.store.lite``), neither
+    pydantic nor SQLAlchemy imported.  Otherwise (options in the database URL,
+    a configuration the quick reader cannot vouch for) through the full desk,
+    which reads the same values or names the problem."""
+    from publisher.quickconfig import quick_schedules, quick_settings
+    from publisher.services.desk_input import Listing
+    from publisher.store.lite import open_reader
+
+    quick = quick_settings(schedules=state.schedules)
+    schedules = quick_schedules(quick.schedules) if quick is not None else None
+    reader = open_reader(quick.database_url) if quick and schedules else None
+    if reader is not None and schedules is not None:
+        try:
+            yield Listing(timezone=schedules.timezone, channels=schedules.channels,
+                          store=reader, now=state.clock or _utc_now)
+        finally:
+            reader.close()
+        return
+    from publisher.services.desk import listing as full_listing
+
+    with desk() as d:
+        yield full_listing(d)
+
+
+def _utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
 
 
 def setup_logs(app_: App | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli import EXIT_CODES, app, desk, handle_errors
+from publisher.cli import EXIT_CODES, app, desk, handle_errors, listing
 from publisher.cli.output import JSON_HELP, console, first_line, print_json, when
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def _by(value: str | None) -> str:
 
 
 def _post_row(item: OutboxItem) -> dict[str, object]:
-    from publisher.services.desk import due_at
+    from publisher.services.desk_input import due_at
 
     return {"id": item.id, "channel": item.channel, "status": item.status,
             "priority": item.priority, "due_at": due_at(item), "text": item.text,
@@ -127,15 +127,15 @@ def list_(
     """
     from rich.table import Table
 
-    from publisher.services import desk as ops
+    from publisher.services import desk_input as ops
 
-    with desk() as d:
-        items = ops.list_posts(d, statuses=status or (), channels=channel or (), since=since,
-                               limit=limit)
+    with listing() as source:
+        items = ops.list_posts(source, statuses=status or (), channels=channel or (),
+                               since=since, limit=limit)
         if as_json:
             print_json([_post_row(i) for i in items])
             return
-        tz = d.config.timezone
+        tz = source.timezone
         table = Table(box=None, header_style="bold", pad_edge=False)
         for name in ("ID", "CHANNEL", "STATUS", f"WHEN ({tz.key})", "TEXT", "TRIES",
                      "LAST ERROR"):

@@ -2,11 +2,13 @@
 
 Every function takes the app first (``desk.add_posts(app, …)``): the full
 ``publisher.app.App`` or the light ``Desk`` below, which the read-only
-commands use so that ``publisher queue list`` opens the store and reads the
-configuration without importing an HTTP client, the template engine or a
-platform SDK.  The CLI only parses arguments and prints what these return;
-the rules (what may be edited when, what a retry resets, when the desk is
-unhealthy) live here.
+commands use so that they open the store and read the configuration without
+importing an HTTP client, the template engine or a platform SDK.  Reading
+the editor's input and listing the queue live in
+``publisher.services.desk_input`` (re-exported here), which ``queue list``
+uses without this module.  The CLI only parses arguments and prints what
+these return; the rules (what may be edited when, what a retry resets, when
+the desk is unhealthy) live here.
 
 Bad input raises ``InputError`` (``NotFoundError`` for an unknown post,
 article or channel) before anything is written.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from publisher.config import ChannelConfig, Config, Settings, load_config, parse_duration
+from publisher.config import ChannelConfig, Config, Settings, load_config
 from publisher.exceptions import (
     ChannelError,
     ConfigError,
@@ -32,11 +34,28 @@ from publisher.exceptions import (
     NotFoundError,
     ParseError,
     RenderError,
-    StoreError,
     TooLong,
+)
+from publisher.services.desk_input import (
+    FUTURE_LIMIT,
+    MAX_ID,
+    PAST_GRACE,
+    Listing,
+    check_channels,
+    due_at,
+    list_posts,
+    local_time,
+    parse_id,
+    parse_outcomes,
+    parse_priority,
+    parse_since,
+    parse_statuses,
+    parse_when,
+    quote,
 )
 from publisher.services.timing import Gate, Spend, channel_gates, channel_spend, local_starts
 from publisher.store.api import StoreAPI
+from publisher.store.lite import require_database
 from publisher.types import (
     Article,
     ArticleData,
@@ -62,12 +81,6 @@ DAEMON_TIMEOUT = timedelta(minutes=2)
 FEED_FAILING = timedelta(hours=1)
 #: A post due for longer than this while its channel is open is "not moving".
 STUCK_AFTER = timedelta(minutes=5)
-#: ``--at`` a little in the past (typing takes time) still means now.
-PAST_GRACE = timedelta(minutes=1)
-#: ``--at`` further ahead than this is taken for a typo.
-FUTURE_LIMIT = timedelta(days=366)
-#: The largest id a post can have (PostgreSQL ``integer``).
-MAX_ID = 2**31 - 1
 
 EDITABLE = (PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING)
 CANCELLABLE = (*EDITABLE, PostStatus.NEEDS_REVIEW)
@@ -173,178 +186,14 @@ def open_desk(settings: Settings, *, now: Callable[[], datetime] | None = None) 
     """The light app: the schedules (credentials are not required to be set:
     editors need no secrets) and the existing database (never created here)."""
     config = load_config(settings.schedules)
-    url = settings.database_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).expanduser()
-        if not path.is_file() or path.stat().st_size == 0:
-            raise StoreError(f"no database at {path}: start the daemon (publisher run) or "
-                             "run `publisher db upgrade` first")
     from publisher.store import open_store
 
-    return Desk(settings, config, open_store(url), now=now)
+    require_database(settings.database_url)
+    return Desk(settings, config, open_store(settings.database_url), now=now)
 
 
 # -- reading the editor's input -----------------------------------------------------------
 
-
-def quote(value: str, limit: int = 60) -> str:
-    """``value`` in double quotes, safe on one terminal line (control
-    characters escaped, long values cut)."""
-    shown = "".join(
-        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}"
-        for c in value[:limit])
-    return f'"{shown}{"…" if len(value) > limit else ""}"'
-
-
-def local_time(when: datetime, tz: ZoneInfo) -> str:
-    """``2026-11-26 14:00 EST``: how the desk shows a time."""
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
-_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-          "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800,
-          "weeks": 604800}
-_PAIR = r"(\d{1,6}(?:\.\d+)?)\s*([a-z]+)"
-_RELATIVE = re.compile(rf"^in\s+((?:{_PAIR}\s*(?:and\s+)?)+)$")
-_BARE_NUMBER = re.compile(r"^[\s\d.,+-]*$")
-_EXAMPLES = '"in 2h", "tomorrow 09:00", "monday 18:30" or 2026-12-01T09:00'
-
-
-def _relative(text: str) -> timedelta | None:
-    """``in 2h``, ``in 1 hour 30 minutes``: a span of real time (across a DST change too)."""
-    match = _RELATIVE.match(text)
-    if not match:
-        return None
-    seconds = 0.0
-    for number, unit in re.findall(_PAIR, match.group(1)):
-        if unit not in _UNITS:
-            return None
-        seconds += float(number) * _UNITS[unit]
-    return timedelta(seconds=seconds)
-
-
-def _wall_clock(text: str, tz: ZoneInfo, now: datetime, prefer: str) -> datetime | None:
-    """An absolute or natural-language time read as the site's wall clock."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        import dateparser  # only when a time is given in words
-
-        base = now.astimezone(tz).replace(tzinfo=None)
-        try:
-            parsed = dateparser.parse(text, languages=["en"], settings={
-                "PREFER_DATES_FROM": prefer, "RELATIVE_BASE": base,
-                "RETURN_AS_TIMEZONE_AWARE": False})
-        except Exception:  # dateparser raises assorted errors on odd input
-            return None
-        if parsed is None:
-            return None
-    if parsed.tzinfo is None:
-        # A wall-clock time skipped by a DST change becomes the instant after the gap.
-        parsed = parsed.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
-    return parsed.astimezone(UTC)
-
-
-def parse_when(text: str, *, tz: ZoneInfo, now: datetime, option: str = "--at") -> datetime:
-    """When an editor wants a post out: ISO 8601, ``in 2h``, ``tomorrow 09:00``,
-    ``monday 18:30``, in the site's time zone.  Raises ``InputError`` for a
-    time that cannot be read, is in the past, or is more than a year ahead."""
-    value = " ".join(text.strip().lower().split())
-    when: datetime | None = None
-    if value and value.isprintable() and not _BARE_NUMBER.match(value):
-        span = _relative(value)
-        if span is not None:
-            when = now + span if span <= FUTURE_LIMIT * 2 else None
-        else:
-            when = _wall_clock(text.strip(), tz, now, "future")
-    if when is None:
-        raise InputError(f"{option}: cannot read {quote(text)} as a time (try {_EXAMPLES})")
-    if when < now - PAST_GRACE:
-        raise InputError(f"{option}: {local_time(when, tz)} is in the past "
-                         f"(it is {local_time(now, tz)})")
-    if when > now + FUTURE_LIMIT:
-        raise InputError(f"{option}: {local_time(when, tz)} is more than a year ahead")
-    return max(when, now)
-
-
-def parse_since(text: str, *, tz: ZoneInfo, now: datetime) -> datetime:
-    """``--since``: a duration back from now (``90m``, ``1h``, ``2d``) or a
-    time (``today 06:00``, ISO 8601).  Raises ``InputError``."""
-    value = text.strip()
-    when: datetime | None = None
-    if value and value.isprintable():
-        try:
-            when = now - timedelta(seconds=parse_duration(value))
-        except (ValueError, OverflowError):
-            if not _BARE_NUMBER.match(value):
-                when = _wall_clock(value, tz, now, "past")
-    if when is None:
-        raise InputError(f'--since: cannot read {quote(text)} (try "1h", "30m", "2d", '
-                         '"today 06:00" or 2026-12-01T09:00)')
-    if when > now + PAST_GRACE:
-        raise InputError(f"--since: {local_time(when, tz)} is in the future")
-    return when
-
-
-def parse_id(text: str | int, what: str = "post") -> int:
-    """A post or article id; anything else is unknown (``NotFoundError``)."""
-    value = str(text).strip()
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
-        raise NotFoundError(f"no {what} with id {quote(str(text))}")
-    return int(value)
-
-
-def check_channels(config: Config, names: Iterable[str]) -> list[str]:
-    """The channel names, each known to the configuration, without repeats."""
-    out: list[str] = []
-    for name in names:
-        if name not in config.channels:
-            known = ", ".join(sorted(config.channels)) or "none configured"
-            raise NotFoundError(f"unknown channel {quote(name)} (known: {known})")
-        if name not in out:
-            out.append(name)
-    return out
-
-
-def parse_statuses(values: Iterable[str]) -> list[PostStatus]:
-    """``--status queued,waiting`` (repeatable)."""
-    out: list[PostStatus] = []
-    for value in _split(values):
-        try:
-            out.append(PostStatus(value))
-        except ValueError:
-            known = ", ".join(s.value for s in PostStatus)
-            raise InputError(f"--status: unknown status {quote(value)} (known: {known})") from None
-    return out
-
-
-def parse_outcomes(values: Iterable[str]) -> list[Outcome]:
-    """``--outcome failed,retrying`` (repeatable)."""
-    out: list[Outcome] = []
-    for value in _split(values):
-        try:
-            out.append(Outcome(value))
-        except ValueError:
-            known = ", ".join(o.value for o in Outcome)
-            raise InputError(f"--outcome: unknown outcome {quote(value)} "
-                             f"(known: {known})") from None
-    return out
-
-
-def parse_priority(value: str) -> Priority:
-    try:
-        return Priority(value.strip().lower())
-    except ValueError:
-        raise InputError(f"--priority: must be breaking, normal or low, "
-                         f"not {quote(value)}") from None
-
-
-def _split(values: Iterable[str]) -> list[str]:
-    return [v.strip().lower() for value in values for v in value.split(",") if v.strip()]
 
 
 def _http_url(value: str, option: str) -> str:
@@ -448,7 +297,7 @@ def find_or_fetch(app: FullDeskApp, url: str) -> tuple[Article | None, ArticleDa
 def _routed(config: Config, article: Article | None, data: ArticleData,
             channels: Sequence[str]) -> dict[str, str | None]:
     if channels:
-        return dict.fromkeys(check_channels(config, channels))
+        return dict.fromkeys(check_channels(config.channels, channels))
     routed = config.channels_for(article.feed if article else None, data.categories, data.tags)
     if not routed:
         raise InputError("no route matches this article: name the channels with --channel")
@@ -486,7 +335,7 @@ def add_posts(app: DeskApp, *, by: str, url: str | None = None, text: str | None
     if text is not None and template is not None:
         raise InputError("--template goes with --url (a --text post is not rendered)")
     config, now = app.config, app.now()
-    names = check_channels(config, channels)
+    names = check_channels(config.channels, channels)
     not_before = parse_when(at, tz=config.timezone, now=now) if at is not None else now
     created_by = f"editor:{by}"
     posts: list[NewPost] = []
@@ -571,7 +420,7 @@ def preview(app: DeskApp, *, url: str | None = None, article_id: str | int | Non
     if (url is None) == (article_id is None):
         raise InputError("give either --url or --article")
     full: FullDeskApp = app  # type: ignore[assignment]
-    names = check_channels(app.config, channels)
+    names = check_channels(app.config.channels, channels)
     if article_id is not None:
         article: Article | None = app.store.get_article(parse_id(article_id, "article"))
         assert article is not None
@@ -638,7 +487,7 @@ def edit_post(app: DeskApp, post_id: str | int, *, text: str | None = None,
     changes: dict[str, Any] = {}
     target = item.channel
     if channel is not None:
-        [target] = check_channels(config, [channel])
+        [target] = check_channels(config.channels, [channel])
     cfg = config.channels.get(target)
     if cfg is None:
         raise NotFoundError(f"post {item.id} is on {quote(target)}, which is no longer "
@@ -767,7 +616,7 @@ def resolve_post(app: DeskApp, post_id: str | int, *, by: str, published: str | 
 def _targets(config: Config, channels: Sequence[str], all_: bool) -> list[str]:
     if bool(channels) == all_:
         raise InputError("give --channel NAME (repeatable) or --all")
-    return list(config.channels) if all_ else check_channels(config, channels)
+    return list(config.channels) if all_ else check_channels(config.channels, channels)
 
 
 def pause(app: DeskApp, *, channels: Sequence[str] = (), all_: bool = False, reason: str,
@@ -823,22 +672,10 @@ def _one_line(exc: Exception) -> str:
 # -- reading: the queue, one post, the log ------------------------------------------------
 
 
-def list_posts(app: DeskApp, *, statuses: Sequence[str] = (), channels: Sequence[str] = (),
-               since: str | None = None, limit: int = 100) -> list[OutboxItem]:
-    """Posts, newest first, filtered by status, channel and creation time."""
-    wanted = parse_statuses(statuses) or None
-    names = check_channels(app.config, channels) or None
-    after = None
-    if since is not None:
-        after = parse_since(since, tz=app.config.timezone, now=app.now())
-    if not 0 < limit <= 10_000:
-        raise InputError("--limit: between 1 and 10000")
-    return app.store.list_posts(statuses=wanted, channels=names, since=after, limit=limit)
-
-
-def due_at(item: OutboxItem) -> datetime:
-    """When the post is (or was) due."""
-    return item.next_attempt_at or item.not_before
+def listing(app: DeskApp) -> Listing:
+    """What ``desk_input.list_posts`` reads, from the app."""
+    return Listing(timezone=app.config.timezone, channels=app.config.channels,
+                   store=app.store, now=app.now)
 
 
 def why_waiting(item: OutboxItem, gate: Gate | None, *, now: datetime, tz: ZoneInfo) -> str:
@@ -923,7 +760,7 @@ def log_query(app: DeskApp, *, channel: str | None = None, outcomes: Sequence[st
     """Check the filters of ``publisher log`` (unknown channel or post: NotFoundError)."""
     if channel is not None and channel not in app.config.channels and (
             channel not in app.store.channel_states()):
-        check_channels(app.config, [channel])
+        check_channels(app.config.channels, [channel])
     post_id = None
     if post is not None:
         post_id = app.store.get_post(parse_id(post)).id
@@ -1172,6 +1009,9 @@ def who_am_i(environ: Mapping[str, str] | None = None) -> str:
 
 
 __all__ = [
+    "FUTURE_LIMIT",
+    "MAX_ID",
+    "PAST_GRACE",
     "AddResult",
     "Added",
     "Desk",
@@ -1182,11 +1022,22 @@ __all__ = [
     "add_posts",
     "approve_post",
     "cancel_post",
+    "check_channels",
+    "due_at",
     "edit_post",
     "list_posts",
+    "listing",
+    "local_time",
     "open_desk",
+    "parse_id",
+    "parse_outcomes",
+    "parse_priority",
+    "parse_since",
+    "parse_statuses",
+    "parse_when",
     "pause",
     "preview",
+    "quote",
     "resolve_post",
     "resume",
     "retry_post",

@@ -248,6 +248,40 @@ def test_list_filters_and_json(site):
     assert "unknown status" in site.bad("queue", "list", "--status", "gone")
 
 
+def test_list_quick_and_full_paths_agree(site, monkeypatch):
+    """``queue list`` reads through ``publisher.store.lite`` (no SQLAlchemy)
+    when it can and through the full desk otherwise; both print the same."""
+    import publisher.store.lite as lite
+
+    site.post("archive", "First post", image=Image("https://news.example/i.jpg", "alt"))
+    site.clock.advance(3600)
+    site.post("x", "Second post\nwith a second line", link="https://news.example/2",
+              priority=Priority.BREAKING)
+    site.post("wire", "A draft", status=PostStatus.DRAFT)
+    site.post("x", "Did not fit", status=PostStatus.FAILED, last_error="too long: 301/280")
+    commands = [("queue", "list"), ("queue", "list", "--json"),
+                ("queue", "list", "-c", "x", "--status", "failed,queued", "--json"),
+                ("queue", "list", "--since", "30m", "--limit", "1"),
+                ("-s", str(site.tmp / "schedules" / "site.toml"), "queue", "list", "--json")]
+    bad = [("queue", "list", "-c", "nope"), ("queue", "list", "--since", "tomorrow"),
+           ("queue", "list", "--limit", "0"), ("queue", "list", "--status", "sent")]
+    opened: list[object] = []
+    real = lite.open_reader
+
+    def spy(url: str) -> object:
+        opened.append(reader := real(url))
+        return reader
+
+    monkeypatch.setattr(lite, "open_reader", spy)
+    quick = [site.ok(*c).stdout for c in commands]
+    quick_bad = [site.bad(*c) for c in bad]
+    assert len(opened) == len(commands) + len(bad) and all(opened)
+    monkeypatch.setattr(lite, "open_reader", lambda url: None)
+    assert [site.ok(*c).stdout for c in commands] == quick
+    assert [site.bad(*c) for c in bad] == quick_bad
+    assert len(json.loads(quick[1])) == 4 and "Second post" in quick[0]
+
+
 def test_show_counts_and_says_why(site):
     post_id = site.post("x", "Night owl news https://example.com/a-very-long-url/" + "x" * 80)
     site.clock.set(datetime(2026, 11, 27, 4, 0, tzinfo=UTC))  # 23:00 in New York: quiet

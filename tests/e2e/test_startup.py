@@ -1,0 +1,72 @@
+"""``publisher --help`` and ``publisher queue list`` start fast because of
+what they do not import: no SQLAlchemy, no pydantic (nor pydantic-settings),
+no HTTP client, template engine, scheduler or platform SDK.  Each command
+runs as its own process on SQLite and PostgreSQL; the modules it loaded are
+checked here, its time is measured by ``bench/startup.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from publisher.store import Store
+from publisher.types import NewPost
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Top-level modules that decide start-up time (each costs 0.05-0.5 s to import).
+HEAVY = frozenset({"sqlalchemy", "alembic", "pydantic", "pydantic_settings", "pydantic_core",
+                   "httpx", "requests", "jinja2", "feedparser", "apscheduler", "tweepy",
+                   "facebook", "mastodon", "atproto", "PIL", "dateparser"})
+#: Runs the CLI, then writes the names of the modules it loaded to $MODULES_OUT.
+RUN = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(
+    json.dumps(sorted({m.split(".")[0] for m in sys.modules}))))
+from publisher.cli import main
+sys.argv = ["publisher", *sys.argv[1:]]
+main()
+"""
+
+
+def loaded(tmp: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    out = tmp / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, PUBLISHER_SCHEDULES=str(ROOT / "schedules"),
+               PYTHONPATH=str(ROOT), MODULES_OUT=str(out))
+    done = subprocess.run([sys.executable, "-c", RUN, *args], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=60)
+    return done, set(json.loads(out.read_text()))
+
+
+def test_help_imports_nothing_heavy(tmp_path):
+    done, modules = loaded(tmp_path, "sqlite:///nowhere.db", "--help")
+    assert done.returncode == 0 and "queue" in done.stdout
+    assert not modules & HEAVY, sorted(modules & HEAVY)
+
+
+def test_queue_list_imports_nothing_heavy(store: Store, tmp_path):
+    store.add_posts([NewPost(channel="console", text="Bridge reopens")], article_id=None,
+                    now=datetime.now(UTC))
+    for args in (["queue", "list"], ["queue", "list", "--json", "--status", "queued"]):
+        done, modules = loaded(tmp_path, store.url, *args)
+        assert done.returncode == 0, done.stderr
+        assert "Bridge reopens" in done.stdout
+        assert not modules & HEAVY, sorted(modules & HEAVY)
+        assert ("psycopg" in modules) == (store.dialect == "postgresql")
+
+
+@pytest.mark.parametrize("args", [["queue", "show", "1"], ["status"]])
+def test_other_commands_take_the_full_path(store: Store, tmp_path, args):
+    """The check above is not vacuous: commands that need the whole
+    configuration do import SQLAlchemy and pydantic."""
+    store.add_posts([NewPost(channel="console", text="Bridge reopens")], article_id=None,
+                    now=datetime.now(UTC))
+    done, modules = loaded(tmp_path, store.url, *args)
+    assert done.returncode in (0, 1), done.stderr
+    assert {"sqlalchemy", "pydantic"} <= modules
