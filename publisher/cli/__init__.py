@@ -262,10 +262,12 @@ def check(
 
     Example: [bold]publisher check[/bold]
     """
-    from rich.console import Console
+    from rich.markup import escape
+
+    from publisher.cli.output import console
 
     a = build_app(upgrade=False)
-    out = Console(highlight=False)
+    out = console()
     try:
         out.print(f"configuration ok: {len(a.config.feeds)} feed(s), "
                   f"{len(a.config.channels)} channel(s), {len(a.config.routes)} route(s)")
@@ -274,7 +276,7 @@ def check(
         bad = 0
         for name, ok, line in a.check_channels():
             mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
-            out.print(f"{mark} {name}: {line}")
+            out.print(f"{mark} {escape(name)}: {escape(line)}", markup=True)
             bad += not ok
     finally:
         a.close()

@@ -20,8 +20,13 @@ JSON_HELP = "Print JSON (times in UTC, ISO 8601) instead of a table."
 
 
 def console() -> Console:
-    """stdout, no syntax guessing; tables keep their width even in a pipe."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    """stdout; tables keep their width even in a pipe.  What it prints is
+    taken literally (no markup, emoji codes or syntax guessing): post texts,
+    headlines and platform errors are data, and ``[/]`` or ``:fire:`` in one
+    must show as written.  A line with markup of ours says ``markup=True``
+    and escapes the data in it (``rich.markup.escape``)."""
+    return Console(highlight=False, markup=False, emoji=False,
+                   width=None if sys.stdout.isatty() else 160)
 
 
 def jsonable(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from publisher.cli import EXIT_FAILED, app, desk, handle_errors
 from publisher.cli.output import JSON_HELP, console, print_json
@@ -45,7 +46,7 @@ def preview(
             cut = f", shortened: {', '.join(p.shortened)}" if p.shortened else ""
             out.rule(f"{p.channel} ({p.template}): {p.length}/{p.limit} {p.rule}{cut}")
             if p.error:
-                out.print(f"[red]cannot render:[/red] {p.error}", markup=True)
+                out.print(f"[red]cannot render:[/red] {escape(p.error)}", markup=True)
             else:
                 out.print(p.text, markup=False)
     if any(p.error for p in previews):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from publisher.cli import EXIT_CODES, app, desk, handle_errors, listing
 from publisher.cli.output import JSON_HELP, console, first_line, print_json, when
@@ -170,8 +171,8 @@ def show(post_id: PostId, as_json: Json = False) -> None:
             return
         item, tz = detail.item, d.config.timezone
         out = console()
-        out.print(f"[bold]post {item.id}[/bold] on {item.channel}: {item.status} "
-                  f"({item.priority}), created by {item.created_by} "
+        out.print(f"[bold]post {item.id}[/bold] on {escape(item.channel)}: {item.status} "
+                  f"({item.priority}), created by {escape(item.created_by)} "
                   f"{ops.local_time(item.created_at, tz)}", markup=True)
         out.print(f"why: {detail.why}")
         if detail.length is not None:

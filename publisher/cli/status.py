@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from publisher.cli import EXIT_FAILED, app, desk, handle_errors
 from publisher.cli.output import JSON_HELP, ago, console, print_json, when
@@ -25,6 +26,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
     Example: [bold]publisher status || notify-ops[/bold]
     """
     from rich.table import Table
+    from rich.text import Text
 
     from publisher.services import desk as ops
 
@@ -37,7 +39,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
         out = console()
         dm = report.daemon
         if dm.alive:
-            out.print(f"daemon: [green]up[/green] ({dm.worker}, heartbeat "
+            out.print(f"daemon: [green]up[/green] ({escape(dm.worker or '')}, heartbeat "
                       f"{ago(dm.heartbeat_age)})", markup=True)
         else:
             seen = f", last heartbeat {ago(dm.heartbeat_age)}" if dm.heartbeat_at else ""
@@ -54,11 +56,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
             st = ch.state
             if st.paused:
                 who = f" ({st.paused_by})" if st.paused_by else ""
-                state = f"[red]paused[/red]: {st.paused_reason or ''}{who}"
+                state = Text.from_markup(
+                    f"[red]paused[/red]: {escape(st.paused_reason or '')}{escape(who)}")
             elif ch.open:
-                state = "[green]open[/green]"
+                state = Text.from_markup("[green]open[/green]")
             else:
-                state = f"[yellow]{ch.reason}[/yellow]"
+                state = Text.from_markup(f"[yellow]{escape(ch.reason or '')}[/yellow]")
             queue = " ".join(f"{n} {s}" for s, n in ch.queue.items()
                              if s not in ("published", "cancelled", "failed")) or "-"
             nxt = (f"post {ch.next_post} {when(ch.next_due, tz)}: {ch.next_why}"
@@ -67,7 +70,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
             month = f" ${ch.spend_month:.2f}" if ch.spend_month or ch.budget else ""
             budget = f"/{ch.budget:.2f}" if ch.budget is not None else ""
             table.add_row(ch.name, state, queue, nxt, when(st.last_success_at, tz),
-                          _esc(st.last_error or "-"), f"{ch.published_today}{money}",
+                          _one_line(st.last_error or "-"), f"{ch.published_today}{money}",
                           f"{ch.published_month}{month}{budget}")
         out.print(table)
         if report.feeds:
@@ -76,8 +79,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
             for name in ("FEED", "LAST POLL", "LAST SUCCESS", "LAST ERROR"):
                 feeds.add_column(name, overflow="fold")
             for f in report.feeds:
-                error = f"[red]{_esc(f.last_error or '')}[/red]" if f.failing else _esc(
-                    f.last_error or "-")
+                error = (Text(_one_line(f.last_error or ""), style="red") if f.failing
+                         else _one_line(f.last_error or "-"))
                 feeds.add_row(f.name, when(f.last_poll_at, tz), when(f.last_success_at, tz),
                               error)
             out.print(feeds)
@@ -91,10 +94,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
         raise typer.Exit(EXIT_FAILED)
 
 
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(" ".join(text.split()))
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def ops_json(report: object) -> dict[str, object]:

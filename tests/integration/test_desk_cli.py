@@ -282,6 +282,22 @@ def test_list_quick_and_full_paths_agree(site, monkeypatch):
     assert len(json.loads(quick[1])) == 4 and "Second post" in quick[0]
 
 
+def test_texts_and_errors_show_as_written(site):
+    """A headline or a platform error is data: Rich markup or emoji codes in
+    one are printed literally, never styled, swallowed or crashed on."""
+    text = "[Update] [/] :fire: [bold]x"
+    error = "HTTP 400: [/red] :x: [link=javascript:1]"
+    post_id = site.post("x", text, status=PostStatus.FAILED, last_error=error)
+    listed = site.ok("queue", "list").stdout
+    assert text in listed and error in listed
+    shown = site.ok("queue", "show", str(post_id)).stdout
+    assert text in shown and error in shown
+    assert text in site.ok("queue", "list", "--json").stdout.replace("\\", "")
+    site.ok("pause", "--channel", "x", "--reason", "[/] hacked :x:")
+    status = site.run("status")
+    assert status.exit_code == 1 and "paused: [/] hacked :x:" in status.stdout
+
+
 def test_show_counts_and_says_why(site):
     post_id = site.post("x", "Night owl news https://example.com/a-very-long-url/" + "x" * 80)
     site.clock.set(datetime(2026, 11, 27, 4, 0, tzinfo=UTC))  # 23:00 in New York: quiet
