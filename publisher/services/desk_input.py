@@ -16,12 +16,15 @@ import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from enum import StrEnum
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from publisher.exceptions import InputError, NotFoundError
 from publisher.quickconfig import parse_duration
 from publisher.types import OutboxItem, Outcome, PostStatus, Priority
+
+E = TypeVar("E", bound=StrEnum)
 
 #: ``--at`` a little in the past (typing takes time) still means now.
 PAST_GRACE = timedelta(minutes=1)
@@ -155,29 +158,26 @@ def check_channels(known: Collection[str], names: Iterable[str]) -> list[str]:
     return out
 
 
-def parse_statuses(values: Iterable[str]) -> list[PostStatus]:
-    """``--status queued,waiting`` (repeatable)."""
-    out: list[PostStatus] = []
+def _parse_all(values: Iterable[str], kind: type[E], option: str, noun: str) -> list[E]:
+    out: list[E] = []
     for value in _split(values):
         try:
-            out.append(PostStatus(value))
+            out.append(kind(value))
         except ValueError:
-            known = ", ".join(s.value for s in PostStatus)
-            raise InputError(f"--status: unknown status {quote(value)} (known: {known})") from None
+            known = ", ".join(member.value for member in kind)
+            raise InputError(f"{option}: unknown {noun} {quote(value)} "
+                             f"(known: {known})") from None
     return out
+
+
+def parse_statuses(values: Iterable[str]) -> list[PostStatus]:
+    """``--status queued,waiting`` (repeatable)."""
+    return _parse_all(values, PostStatus, "--status", "status")
 
 
 def parse_outcomes(values: Iterable[str]) -> list[Outcome]:
     """``--outcome failed,retrying`` (repeatable)."""
-    out: list[Outcome] = []
-    for value in _split(values):
-        try:
-            out.append(Outcome(value))
-        except ValueError:
-            known = ", ".join(o.value for o in Outcome)
-            raise InputError(f"--outcome: unknown outcome {quote(value)} "
-                             f"(known: {known})") from None
-    return out
+    return _parse_all(values, Outcome, "--outcome", "outcome")
 
 
 def parse_priority(value: str) -> Priority:
