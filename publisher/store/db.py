@@ -862,12 +862,18 @@ class Store(DeskQueries):
         """``finish_attempt`` for several attempts in one commit (the
         dispatcher's group commit); one bool each."""
         results: list[bool] = []
+        health: dict[str, dict[str, Any]] = {}
         with self._write() as conn:
             for f in finishes:
-                results.append(self._finish(conn, f))
+                results.append(self._finish(conn, f, health))
+            # Each channel's health once per commit, last: on PostgreSQL its
+            # row is shared by every daemon, so its lock is held briefly.
+            for channel in sorted(health):
+                conn.execute(self._channel_upsert(channel, health[channel]))
         return results
 
-    def _finish(self, conn: Connection, f: Finish) -> bool:
+    def _finish(self, conn: Connection, f: Finish, health: dict[str, dict[str, Any]]) -> bool:
+        """One attempt's outcome; the channel's health goes into ``health``."""
         now = _aware(f.now)
         next_attempt_at = _opt_aware(f.next_attempt_at, "next_attempt_at")
         outcome = Outcome(f.outcome)
@@ -900,7 +906,7 @@ class Store(DeskQueries):
                             remote_url=f.remote_url, published_at=now, last_error=None,
                             next_attempt_at=None, due_at=posts.c.not_before,
                             lease_owner=None, lease_expires_at=None, updated_at=now)).rowcount
-                conn.execute(self._channel_upsert(att.channel, {"last_success_at": now}))
+                health.setdefault(att.channel, {})["last_success_at"] = now
                 return bool(published)
         values: dict[str, Any] = {
             "status": str(f.post_status), "next_attempt_at": next_attempt_at,
@@ -921,9 +927,9 @@ class Store(DeskQueries):
                    posts.c.lease_owner == f.worker)
             .values(values)).rowcount
         # The channel's health moves with its posts, in the same commit.
-        health = ({"last_success_at": now} if outcome == Outcome.OK
-                  else {"last_error": error, "last_error_at": now})
-        conn.execute(self._channel_upsert(att.channel, health))
+        health.setdefault(att.channel, {}).update(
+            {"last_success_at": now} if outcome == Outcome.OK
+            else {"last_error": error, "last_error_at": now})
         return bool(changed)
 
     def log_event(self, post_id: int, *, worker: str, now: datetime, outcome: Outcome,

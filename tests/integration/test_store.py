@@ -9,6 +9,7 @@ import pytest
 
 from publisher.exceptions import NotFoundError, StoreError
 from publisher.store import FeedSpec, Store
+from publisher.store.api import Finish
 from publisher.store.schema import UTCDateTime
 from publisher.types import (
     ArticleData,
@@ -578,6 +579,29 @@ def test_log_event(store: Store) -> None:
 
 
 # -- channels ----------------------------------------------------------------
+
+
+def test_a_group_commit_moves_each_channels_health_once(store: Store) -> None:
+    """Outcomes committed together leave each channel's health as if they
+    had been committed one by one, in order."""
+    ids = [queue(store, ch, n) for n, ch in enumerate(["x", "x", "x", "masto"], start=1)]
+    store.claim_due(now=NOW, worker="w1", lease_seconds=LEASE, limit=10, channels=["x", "masto"])
+    started = store.start_attempts(ids, worker="w1", now=NOW)
+    t = [NOW + timedelta(seconds=s) for s in range(4)]
+    store.finish_attempts([
+        Finish(started[ids[0]].id, "w1", t[0], Outcome.OK, PostStatus.PUBLISHED, remote_id="1"),
+        Finish(started[ids[1]].id, "w1", t[1], Outcome.RETRYING, PostStatus.WAITING,
+               next_attempt_at=t[3], error="HTTP 503"),
+        Finish(started[ids[2]].id, "w1", t[2], Outcome.OK, PostStatus.PUBLISHED, remote_id="3"),
+        Finish(started[ids[3]].id, "w1", t[3], Outcome.FAILED, PostStatus.FAILED,
+               error="HTTP 422: too long"),
+    ])
+    x, masto = store.channel_states()["x"], store.channel_states()["masto"]
+    assert (x.last_success_at, x.last_error, x.last_error_at) == (t[2], "HTTP 503", t[1])
+    assert (masto.last_success_at, masto.last_error, masto.last_error_at) == (
+        None, "HTTP 422: too long", t[3])
+    assert [store.get_post(i).status for i in ids] == [
+        PostStatus.PUBLISHED, PostStatus.WAITING, PostStatus.PUBLISHED, PostStatus.FAILED]
 
 
 def test_channel_pause_and_rate_limit(store: Store) -> None:
