@@ -122,6 +122,11 @@ class Planner:
         else:  # no route, or too old for every channel: remember it, post nothing
             ids = []
             self.store.mark_articles([article.id], ArticleState.SEEN)
+        if posts and not ids and not skipped and not failed:
+            # Another daemon on the same database planned it first.
+            log.debug("article=%d url=%s: already planned", article.id, article.data.url,
+                      extra={"action": "plan", "article": article.data.url})
+            return PlanReport(article.id, (), (), ())
         log.info("article=%d url=%s planned=%d skipped=%d failed=%d%s", article.id,
                  article.data.url, len(ids), len(skipped), len(failed),
                  "".join(f" [{why}]" for why in skipped + failed),

@@ -101,6 +101,23 @@ def test_first_poll_seeds_then_new_entries_are_planned(store, srv, build):
     assert feed.seeded and feed.etag and feed.error_count == 0
 
 
+def test_an_article_planned_by_another_daemon_is_quietly_left(store, srv, build, caplog):
+    """Daemons sharing a database may both plan a new article; the second
+    inserts nothing and says so only at debug level."""
+    srv.set("/main/", rss([item(n, published=now()) for n in range(1, 3)]))
+    srv.set("/sport/", rss([]))
+    first, second = build(two_feeds(srv, backfill=2)), build(two_feeds(srv, backfill=2))
+    first.sync()
+    first.poll("main")
+    [article, _] = store.pending_articles(limit=10)
+    first.planner.plan(article)
+    with caplog.at_level("DEBUG", logger="publisher.plan"):
+        report = second.planner.plan(article)
+    assert report.posts == () and len(posts(store)) == 1
+    [record] = [r for r in caplog.records if r.name == "publisher.plan"]
+    assert record.levelname == "DEBUG" and "already planned" in record.getMessage()
+
+
 def test_backfill_plans_the_newest_n(store, srv, build):
     items = [item(n, published=now() - timedelta(hours=n)) for n in range(1, 8)]
     srv.set("/main/", rss(list(reversed(items))))  # document order is oldest first
