@@ -24,12 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer._click import exceptions as click_errors  # Typer's own copy of Click
 from typer.core import TyperGroup
-
-try:  # Typer >= 0.25 carries its own copy of Click
-    from typer._click import exceptions as click_errors
-except ImportError:  # pragma: no cover
-    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from publisher.app import App
