@@ -1,6 +1,7 @@
 """The httpx plumbing the httpx-based adapters share (Threads, LinkedIn,
-Discord, Slack, webhooks): one call with its transport errors mapped to the
-taxonomy, and ``Retry-After`` read as a time.
+Discord, Slack, webhooks): their client, one call with its transport errors
+mapped to the taxonomy, a JSON answer read (X's requests answers too), and
+``Retry-After`` read as a time.
 
 Whether a failed call may have reached the platform decides between
 ``Transient`` (it did not: safe to retry) and ``Ambiguous`` (it may have:
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -21,6 +22,35 @@ from publisher.exceptions import Ambiguous, Transient
 #: Failures before the request left: nothing reached the platform.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
             httpx.UnsupportedProtocol)
+
+
+def client(timeout: float, *, base_url: str = "",
+           headers: Mapping[str, str] | None = None) -> httpx.Client:
+    """An adapter's client: no redirects followed, no transport retries (a
+    retry is the dispatcher's decision), ``User-Agent: publisher`` unless
+    ``headers`` say otherwise."""
+    return httpx.Client(base_url=base_url, timeout=timeout,
+                        headers={"User-Agent": "publisher", **(headers or {})},
+                        follow_redirects=False, transport=httpx.HTTPTransport(retries=0))
+
+
+class _Answer(Protocol):
+    status_code: int
+
+    def json(self) -> Any: ...
+
+
+def json_object(response: _Answer, *, where: str, write: bool) -> dict[str, Any]:
+    """The JSON object of a response (``{}`` for other JSON).  A body that is
+    not JSON raises ``Ambiguous`` after a ``write`` (the post may well exist),
+    else ``Transient``.  Works on httpx and requests responses alike."""
+    try:
+        body = response.json()
+    except ValueError:
+        error = Ambiguous if write else Transient
+        raise error(f"{where} answered {response.status_code} with a body that is not JSON",
+                    http_status=response.status_code) from None
+    return body if isinstance(body, dict) else {}
 
 
 def call(client: httpx.Client, method: str, url: str, *, what: str, where: str, write: bool,

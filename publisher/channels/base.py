@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from publisher.exceptions import ConfigError
 from publisher.types import DeliveryClass, PublishRequest, PublishResult
 
 #: Every HTTP call a channel makes has a timeout; this is the default (seconds).
@@ -38,6 +39,13 @@ class ChannelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     base_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+
+    def flag(self, key: str, default: bool) -> bool:
+        """The true/false option ``key``; anything else is a ``ConfigError``."""
+        value = self.options.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError([f"channel {self.name!r}: options.{key} must be true or false"])
+        return value
 
 
 @runtime_checkable

@@ -56,7 +56,7 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.images import prepared_image
 from publisher.channels.media import ImageError, ImageFile, redact
 from publisher.exceptions import (
     Ambiguous,
@@ -177,8 +177,8 @@ class BlueskyChannel:
         self._password = spec.secrets["app_password"]
         self._base_url = (spec.base_url or str(options.get("base_url") or DEFAULT_BASE_URL))
         self._base_url = self._base_url.rstrip("/")
-        self._with_image = _bool_option(spec, "with_image", True)
-        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._with_image = spec.flag("with_image", True)
+        self._allow_private_images = spec.flag("allow_private_images", False)
         langs = options.get("langs")
         if langs is not None and (not isinstance(langs, list | tuple)
                                   or not all(isinstance(x, str) for x in langs)):
@@ -311,9 +311,9 @@ class BlueskyChannel:
         """The uploaded blob of ``image`` (and the picture), or None with a note.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
         try:
-            picture = shared_cache().get(image.url, allow_private=self._allow_private_images,
-                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
-            picture = fit_image(picture, max_bytes=BLOB_MAX_BYTES, max_side=_IMAGE_MAX_SIDE)
+            picture = prepared_image(image.url, allow_private=self._allow_private_images,
+                                     timeout=self._timeout, max_bytes=BLOB_MAX_BYTES,
+                                     max_side=_IMAGE_MAX_SIDE)
         except ImageError as exc:
             notes.append(f"image skipped: {exc}")
             return None
@@ -518,12 +518,6 @@ class BlueskyChannel:
 
 # --- helpers -----------------------------------------------------------------------
 
-
-def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
-    value = spec.options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
-    return value
 
 
 def _now_iso() -> str:

@@ -94,17 +94,10 @@ class DiscordChannel:
         self._thread_id = _digits_option(spec, "thread_id")
         self._username = str(options.get("username") or "") or None
         self._avatar_url = str(options.get("avatar_url") or "") or None
-        embed = options.get("embed", True)
-        if not isinstance(embed, bool):
-            raise ConfigError([f"channel {spec.name!r}: options.embed must be true or false"])
-        self._embed = embed
-        self._http = httpx.Client(
-            timeout=spec.timeout,
-            # Discord asks API clients for "DiscordBot ($url, $version)".
-            headers={"User-Agent": "DiscordBot (publisher, 0.1)"},
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        self._embed = spec.flag("embed", True)
+        # Discord asks API clients for "DiscordBot ($url, $version)".
+        self._http = http.client(spec.timeout,
+                                 headers={"User-Agent": "DiscordBot (publisher, 0.1)"})
 
     def __repr__(self) -> str:
         return f"DiscordChannel(name={self.name!r}, webhook_id={self._webhook_id!r})"
@@ -237,13 +230,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
 
 
 def _json(response: httpx.Response, *, write: bool) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        error = Ambiguous if write else Transient
-        raise error(f"Discord answered {response.status_code} with a body that is not JSON",
-                    http_status=response.status_code) from None
-    return body if isinstance(body, dict) else {}
+    return http.json_object(response, where="Discord", write=write)
 
 
 def _message(body: Mapping[str, Any], response: httpx.Response) -> str:

@@ -167,6 +167,17 @@ def shared_cache() -> ImageCache:
         return _SHARED
 
 
+def prepared_image(url: str, *, allow_private: bool, timeout: float, max_bytes: int,
+                   max_side: int | None = None,
+                   formats: Iterable[str] = ("JPEG", "PNG")) -> ImageFile:
+    """The image at ``url`` for one platform: downloaded once for every
+    channel (``shared_cache``), then fitted (``fit_image``).  Raises
+    ``ImageError``."""
+    picture = shared_cache().get(url, allow_private=allow_private,
+                                 max_bytes=DOWNLOAD_MAX_BYTES, timeout=timeout)
+    return fit_image(picture, max_bytes=max_bytes, max_side=max_side, formats=formats)
+
+
 def fit_image(
     image: ImageFile,
     *,

@@ -128,18 +128,11 @@ class LinkedInChannel:
         self._version = version
         token = spec.secrets["access_token"]
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
-        self._http = httpx.Client(
-            base_url=(spec.base_url or _DEFAULT_BASE).rstrip("/"),
-            timeout=spec.timeout,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "LinkedIn-Version": version,
-                "X-Restli-Protocol-Version": "2.0.0",
-                "User-Agent": "publisher",
-            },
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        self._http = http.client(spec.timeout,
+                                 base_url=(spec.base_url or _DEFAULT_BASE).rstrip("/"),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "LinkedIn-Version": version,
+                                          "X-Restli-Protocol-Version": "2.0.0"})
 
     def __repr__(self) -> str:
         return f"LinkedInChannel(name={self.name!r}, organization={self._organization!r})"
@@ -307,12 +300,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise Transient(f"LinkedIn answered {response.status_code} with a body that is not JSON",
-                        http_status=response.status_code) from None
-    return body if isinstance(body, dict) else {}
+    return http.json_object(response, where="LinkedIn", write=False)
 
 
 def _message(response: httpx.Response) -> str:

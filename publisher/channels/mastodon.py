@@ -42,7 +42,7 @@ from mastodon import (
 )
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.images import prepared_image
 from publisher.channels.media import ImageError, map_requests_error, redact
 from publisher.exceptions import (
     Ambiguous,
@@ -83,8 +83,8 @@ class MastodonChannel:
             raise ConfigError([f"channel {spec.name!r}: options.instance is required "
                                "(e.g. \"https://mastodon.social\")"])
         self._instance = instance.rstrip("/")
-        self._with_image = _bool_option(spec, "with_image", True)
-        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._with_image = spec.flag("with_image", True)
+        self._allow_private_images = spec.flag("allow_private_images", False)
         self._visibility = str(options.get("visibility", "public"))
         if self._visibility not in ("public", "unlisted", "private"):
             raise ConfigError([f"channel {spec.name!r}: options.visibility must be public, "
@@ -199,10 +199,9 @@ class MastodonChannel:
         """Upload ``image``; its media id, or None with a note on why not.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
         try:
-            picture = shared_cache().get(image.url, allow_private=self._allow_private_images,
-                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
-            picture = fit_image(picture, max_bytes=_IMAGE_MAX_BYTES, max_side=_IMAGE_MAX_SIDE,
-                                formats=("JPEG", "PNG"))
+            picture = prepared_image(image.url, allow_private=self._allow_private_images,
+                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                     max_side=_IMAGE_MAX_SIDE)
         except ImageError as exc:
             notes.append(f"image skipped: {exc}")
             return None
@@ -290,12 +289,6 @@ class MastodonChannel:
 
 # --- helpers -----------------------------------------------------------------------
 
-
-def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
-    value = spec.options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
-    return value
 
 
 def _get(value: Any, key: str) -> Any:

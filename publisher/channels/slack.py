@@ -100,17 +100,8 @@ class SlackChannel:
                                     parts.query, ""))
         else:
             self._url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-        unfurl = spec.options.get("unfurl_links", True)
-        if not isinstance(unfurl, bool):
-            raise ConfigError([f"channel {spec.name!r}: options.unfurl_links must be true "
-                               "or false"])
-        self._unfurl = unfurl
-        self._http = httpx.Client(
-            timeout=spec.timeout,
-            headers={"User-Agent": "publisher"},
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        self._unfurl = spec.flag("unfurl_links", True)
+        self._http = http.client(spec.timeout)
 
     def __repr__(self) -> str:
         return f"SlackChannel(name={self.name!r})"

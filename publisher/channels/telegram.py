@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.images import prepared_image
 from publisher.channels.media import ImageError, redact
 from publisher.exceptions import (
     Ambiguous,
@@ -103,10 +103,10 @@ class TelegramChannel:
             raise ConfigError([f"channel {spec.name!r}: options.chat_id is required "
                                "(a number, or \"@channelname\")"])
         self._chat_id: int | str = chat_id
-        self._disable_preview = _bool_option(spec, "disable_preview", False)
-        self._preview_above = _bool_option(spec, "preview_above", False)
-        self._with_image = _bool_option(spec, "with_image", True)
-        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._disable_preview = spec.flag("disable_preview", False)
+        self._preview_above = spec.flag("preview_above", False)
+        self._with_image = spec.flag("with_image", True)
+        self._allow_private_images = spec.flag("allow_private_images", False)
         self._token = spec.secrets["bot_token"]
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
         self._base = (spec.base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -179,10 +179,9 @@ class TelegramChannel:
         """The sent message, or None (with a note) when the photo cannot go."""
         assert request.image is not None
         try:
-            picture = shared_cache().get(request.image.url,
-                                         allow_private=self._allow_private_images,
-                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
-            picture = fit_image(picture, max_bytes=_PHOTO_MAX_BYTES, max_side=_PHOTO_MAX_SIDE)
+            picture = prepared_image(request.image.url, allow_private=self._allow_private_images,
+                                     timeout=self._timeout, max_bytes=_PHOTO_MAX_BYTES,
+                                     max_side=_PHOTO_MAX_SIDE)
         except ImageError as exc:
             notes.append(f"photo skipped: {exc}; sent as a message with a link preview")
             return None
@@ -293,12 +292,6 @@ class TelegramChannel:
 
 # --- helpers -----------------------------------------------------------------------
 
-
-def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
-    value = spec.options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
-    return value
 
 
 def _json(response: httpx.Response) -> dict[str, Any] | None:

@@ -95,20 +95,12 @@ class ThreadsChannel:
             ])
         self._version = f"v{match.group(1)}"
         self._user_id = str(options.get("user_id") or "me")
-        with_image = options.get("with_image", True)
-        if not isinstance(with_image, bool):
-            raise ConfigError([f"channel {spec.name!r}: options.with_image must be true or false"])
-        self._with_image = with_image
+        self._with_image = spec.flag("with_image", True)
         token = spec.secrets["access_token"]
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
         base = (spec.base_url or _DEFAULT_BASE).rstrip("/")
-        self._http = httpx.Client(
-            base_url=f"{base}/{self._version}",
-            timeout=spec.timeout,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "publisher"},
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        self._http = http.client(spec.timeout, base_url=f"{base}/{self._version}",
+                                 headers={"Authorization": f"Bearer {token}"})
 
     def __repr__(self) -> str:
         return f"ThreadsChannel(name={self.name!r}, user_id={self._user_id!r})"
@@ -323,14 +315,7 @@ def _parse_checkpoint(raw: str | None) -> tuple[str, str] | None:
 
 
 def _json(response: httpx.Response, *, write: bool) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        # A 2xx we cannot read: after a publish, the post may well exist.
-        error = Ambiguous if write else Transient
-        raise error(f"Threads answered {response.status_code} with a body that is not JSON",
-                    http_status=response.status_code) from None
-    return body if isinstance(body, dict) else {}
+    return http.json_object(response, where="Threads", write=write)
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

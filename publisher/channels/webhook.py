@@ -128,12 +128,7 @@ class WebhookChannel:
             shown = parts
         host = shown.hostname or ""
         self._where = f"{shown.scheme}://{host}" + (f":{shown.port}" if shown.port else "")
-        self._http = httpx.Client(
-            timeout=spec.timeout,
-            headers={"User-Agent": "publisher"},
-            follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        self._http = http.client(spec.timeout)
 
     def __repr__(self) -> str:
         return f"WebhookChannel(name={self.name!r}, to={self._where!r})"

@@ -34,8 +34,9 @@ import requests
 import tweepy
 from requests_oauthlib import OAuth1
 
+from publisher.channels._http import json_object
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import DOWNLOAD_MAX_BYTES, fit_image, shared_cache
+from publisher.channels.images import prepared_image
 from publisher.channels.media import (
     ImageError,
     RoutingAdapter,
@@ -47,7 +48,6 @@ from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
     ChannelError,
-    ConfigError,
     Permanent,
     RateLimited,
     Transient,
@@ -86,9 +86,9 @@ class XChannel:
 
     def __init__(self, spec: ChannelSpec) -> None:
         self.name = spec.name
-        self._with_image = _bool_option(spec, "with_image", True)
+        self._with_image = spec.flag("with_image", True)
         # Only tests and local setups serve images from private addresses.
-        self._allow_private_images = _bool_option(spec, "allow_private_images", False)
+        self._allow_private_images = spec.flag("allow_private_images", False)
         self._timeout = spec.timeout
         secrets = spec.secrets
         self._secrets = tuple(str(v) for v in secrets.values() if v)
@@ -201,9 +201,9 @@ class XChannel:
         """Upload ``image``; return its media id, or None with a note on why not.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
         try:
-            picture = shared_cache().get(image.url, allow_private=self._allow_private_images,
-                                         max_bytes=DOWNLOAD_MAX_BYTES, timeout=self._timeout)
-            picture = fit_image(picture, max_bytes=_IMAGE_MAX_BYTES, max_side=_IMAGE_MAX_SIDE)
+            picture = prepared_image(image.url, allow_private=self._allow_private_images,
+                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                     max_side=_IMAGE_MAX_SIDE)
         except ImageError as exc:
             notes.append(f"image skipped: {exc}")
             return None
@@ -299,22 +299,9 @@ class XChannel:
 # --- helpers -----------------------------------------------------------------------
 
 
-def _bool_option(spec: ChannelSpec, key: str, default: bool) -> bool:
-    value = spec.options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError([f"channel {spec.name!r}: options.{key} must be true or false"])
-    return value
-
 
 def _json(response: requests.Response, *, write: bool) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        # A 2xx we cannot read: for a write, the post may well exist.
-        error = Ambiguous if write else Transient
-        raise error(f"X answered {response.status_code} with a body that is not JSON",
-                    http_status=response.status_code) from None
-    return body if isinstance(body, dict) else {}
+    return json_object(response, where="X", write=write)
 
 
 def _body(response: Any) -> dict[str, Any]:
