@@ -20,6 +20,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import Reply
 from tests.fakes.threads_server import FakeThreads
 
@@ -399,27 +400,17 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., ThreadsChannel],
                                            fake: FakeThreads) -> None:
     channel = make(timeout=0.5)
     texts = [repr(channel), str(channel)]
-    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow"):
-        for on in ("create", "upload", "read"):
-            fake.fail_next(kind, on=on)
-            with pytest.raises(ChannelError) as caught:
-                if on == "read":
-                    channel.find(_request())
-                else:
-                    channel.publish(_request(text=f"{kind} {on} {TEXT}"))
-            texts += [str(caught.value), repr(caught.value)]
-            fake.clear_faults()
-    fake.release_slow()
+    texts += fault_texts(fake, {
+        "create": lambda kind: channel.publish(_request(text=f"{kind} create {TEXT}")),
+        "upload": lambda kind: channel.publish(_request(text=f"{kind} upload {TEXT}")),
+        "read": lambda kind: channel.find(_request()),
+    }, clear=True)
     fake.fail_next("revoked")
-    with pytest.raises(AuthFailed) as auth:
-        channel.whoami()
-    texts += [str(auth.value), repr(auth.value)]
+    texts += raised(channel.whoami, AuthFailed)
     closed = FakeThreads()
     with closed:
         url = closed.base_url
-    with pytest.raises(Transient) as refused:
-        make(base_url=url).whoami()
-    texts += [str(refused.value), repr(refused.value)]
+    texts += raised(make(base_url=url).whoami, Transient)
     for text in texts:
         assert TOKEN not in text
 

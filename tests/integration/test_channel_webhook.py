@@ -22,7 +22,13 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
-from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
+from tests.fakes.conformance import (
+    COMMON_FAULTS,
+    SECRET_FAULTS,
+    assert_fault_maps,
+    fault_texts,
+    raised,
+)
 from tests.fakes.fakehttp import Reply
 from tests.fakes.webhook_server import FakeWebhookReceiver
 
@@ -259,19 +265,13 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., WebhookChannel],
                                            fake: FakeWebhookReceiver) -> None:
     channel = make(timeout=0.5)
     texts = [repr(channel), str(channel), channel.whoami()]
-    for kind in ("500", "503", "429", "reset_before", "reset_after", "slow", "revoked"):
-        fake.fail_next(kind)
-        with pytest.raises(ChannelError) as caught:
-            channel.publish(_request(text=f"{kind} {TEXT}"))
-        texts += [str(caught.value), repr(caught.value)]
-        fake.clear_faults()
-    fake.release_slow()
+    texts += fault_texts(fake, {
+        "create": lambda kind: channel.publish(_request(text=f"{kind} {TEXT}")),
+    }, kinds=(*SECRET_FAULTS, "revoked"), clear=True)
     for echo in (SECRET, PATH_TOKEN, "querysecret42", fake.url):
         fake.handle = lambda request, echo=echo: Reply(  # type: ignore[method-assign, misc]
             400, {"error": f"unexpected {echo}"})
-        with pytest.raises(Permanent) as echoed:
-            channel.publish(_request())
-        texts += [str(echoed.value), repr(echoed.value)]
+        texts += raised(lambda: channel.publish(_request()), Permanent)
     for text in texts:
         for secret in (SECRET, PATH_TOKEN, "querysecret42"):
             assert secret not in text, text
