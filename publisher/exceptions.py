@@ -17,6 +17,9 @@
         ├── RateLimited        wait until ``until``
         ├── Permanent          failed with the platform's message
         ├── AuthFailed         failed, and the channel is paused
+        ├── AccountBlocked     the account cannot post until a person acts (X credits
+        │                      depleted, a suspended app): the channel is paused with
+        │                      that reason; posts wait, they are not failed
         └── Ambiguous          may have reached the platform: reconcile first
 
 Foreign exceptions are translated at exactly one boundary per dependency;
@@ -113,6 +116,14 @@ class Permanent(ChannelError):
 
 class AuthFailed(ChannelError):
     """Expired or revoked credentials, or a missing permission."""
+
+
+class AccountBlocked(ChannelError):
+    """The account cannot post until a person acts: X credits depleted (HTTP 402),
+    a suspended app.  The message says what to do, in an editor's words
+    ("X credits depleted: add credits, then `publisher resume x`"); the post
+    that met it was not published and waits, like every other post of the
+    channel, until the channel is resumed."""
 
 
 class Ambiguous(ChannelError):
