@@ -143,10 +143,15 @@ class App:
         results = []
         for name in self.config.channels:
             try:
-                who = self.channels.get(name).whoami()
+                channel = self.channels.get(name)
+                who = channel.whoami()
                 results.append((name, True, f"posts as {who}"))
             except (ChannelError, ConfigError) as exc:
                 results.append((name, False, f"cannot post: {exc}"))
+                continue
+            warn = getattr(channel, "check_warnings", None)
+            if warn is not None:
+                results += [(name, True, f"warning: {line}") for line in warn()]
         return results
 
     def close(self) -> None:

@@ -29,6 +29,11 @@ class ChannelType:
     optional_credentials: tuple[str, ...] = ()
     #: The adapter's max_length() reads the platform's own limit (planning asks it).
     announces_limit: bool = False
+    #: Idempotent channels: how long the platform keeps an idempotency key
+    #: (seconds; Mastodon: one hour).  A post in doubt for longer than that,
+    #: less a margin, is reconciled with ``find`` instead of sent again with
+    #: the same key.  None: the key never lapses (Bluesky's fixed record key).
+    key_lifetime: float | None = None
 
 
 REGISTRY: dict[str, ChannelType] = {
@@ -56,6 +61,7 @@ REGISTRY: dict[str, ChannelType] = {
             DeliveryClass.IDEMPOTENT,
             credentials=("access_token",),
             announces_limit=True,
+            key_lifetime=3600.0,
         ),
         ChannelType(
             "bluesky",

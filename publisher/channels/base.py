@@ -90,3 +90,8 @@ class Channel(Protocol):
 #     def max_length(self) -> int | None:
 #         """The platform's own current length limit, when it announces one
 #         (a Mastodon instance's max_characters); None to keep the static rule."""
+#
+#     def check_warnings(self) -> list[str]:
+#         """Things `publisher check` should warn about though the channel can
+#         post now (an API version near its sunset, a token expiring in N days),
+#         one line each, said in an editor's words; looked up with getattr."""
