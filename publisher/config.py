@@ -87,6 +87,9 @@ class _Model(BaseModel):
 class _Site(_Model):
     name: str = "newsroom"
     timezone: str = "UTC"
+    #: Where the daemon's HTTP listener is reached from outside (behind a
+    #: proxy): WebSub hubs call back under it.  None: no WebSub.
+    public_url: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -110,6 +113,9 @@ class _Feed(_Model):
     headers: dict[str, str] = {}
     #: Header name -> environment variable, for feeds behind a token.
     headers_from_env: dict[str, str] = {}
+    #: The environment variable holding the push hook's HMAC secret
+    #: (``POST /hooks/wordpress/<feed>``); None: the feed takes no push.
+    hook_secret_env: str | None = None
 
     _duration = field_validator("poll_interval", mode="before")(
         classmethod(lambda cls, v: parse_duration(v))
@@ -262,8 +268,13 @@ class _Route(_Model):
         return value
 
 
+class _Alerts(_Model):
+    channels: list[str] = []
+
+
 class _File(_Model):
     site: _Site | None = None
+    alerts: _Alerts | None = None
     feeds: list[_Feed] = []
     channels: dict[str, _Channel] = {}
     routes: list[_Route] = []
@@ -332,6 +343,7 @@ class FeedConfig:
     headers: Mapping[str, str]
     headers_from_env: Mapping[str, str]
     source: str  # "schedules/site.toml: feeds[0]"
+    hook_secret_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -384,6 +396,9 @@ class Config:
     routes: tuple[RouteConfig, ...]
     files: tuple[Path, ...] = field(default=())
     recurring: tuple[RecurringConfig, ...] = ()
+    public_url: str | None = None
+    #: ``[alerts] channels``: where alerts to a person go.
+    alert_channels: tuple[str, ...] = ()
 
     def feed(self, name: str) -> FeedConfig:
         for feed in self.feeds:
@@ -485,6 +500,7 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
                 poll_interval=feed.poll_interval, backfill=feed.backfill,
                 max_entries=feed.max_entries, headers=dict(feed.headers),
                 headers_from_env=dict(feed.headers_from_env), source=f"{shown}: feeds[{i}]",
+                hook_secret_env=feed.hook_secret_env,
             ))
         for name, ch in model.channels.items():
             if name in channels:
@@ -514,6 +530,13 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
                 source=f"{shown}: routes[{i}]",
             ))
 
+    alert_channels: list[str] = []
+    for path, model in parsed:
+        for j, name in enumerate(model.alerts.channels if model.alerts else ()):
+            if name not in channels:
+                problems.append(f'{_display(path)}: alerts.channels[{j}]: unknown channel "{name}"')
+            elif name not in alert_channels:
+                alert_channels.append(name)
     recurring: list[RecurringConfig] = []
     for path, model in parsed:
         shown = _display(path)
@@ -558,5 +581,6 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
     return Config(
         site_name=site.name, timezone=ZoneInfo(site.timezone), feeds=tuple(feeds),
         channels=channels, routes=tuple(routes), files=tuple(files),
-        recurring=tuple(recurring),
+        recurring=tuple(recurring), public_url=site.public_url,
+        alert_channels=tuple(alert_channels),
     )
