@@ -64,10 +64,16 @@ _FIND_FIELDS = "id,permalink_url,message,created_time,attachments{unshimmed_url,
 _FIND_LIMIT = 50
 _URL_IN_TEXT = re.compile(r"https?://\S+")
 
-_RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 368}) | frozenset(range(80001, 80015))
+# Graph "Handling Errors": 4, 17, 32, 613 and 341 ("Application limit reached")
+# are throttling; 368 is a policy block; 80001-80014 are business use case limits.
+_RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 368}) | frozenset(range(80001, 80015))
 _LONG_WAIT_CODES = frozenset({4, 17, 32, 613})  # app/user/page call limits: about an hour
 _BLOCKED_CODE = 368  # "temporarily blocked for policy violations": a day
-_AUTH_CODES = frozenset({102, 190, 10}) | frozenset(range(200, 300))
+# 3: the app lacks a capability; 10, 200-299: a permission is missing; 102, 190: the token.
+_AUTH_CODES = frozenset({3, 102, 190, 10}) | frozenset(range(200, 300))
+#: A code-100 answer that names a missing permission (a read without
+#: pages_read_engagement is answered so): a person must grant it.
+_MISSING_PERMISSION = re.compile(r"requires the '\w+' permission|missing permission or reviewable")
 _DUPLICATE_CODE = 506
 _TRANSIENT_CODES = frozenset({1, 2})
 _IMAGE_REJECTED_CODE = 324  # "Missing or invalid image file"
@@ -289,6 +295,9 @@ class FacebookChannel:
                                f"{text}", until=until, http_status=status)
         if code in _AUTH_CODES:
             return AuthFailed(f"{what}: Facebook refused the token: {text}", http_status=status)
+        if code == 100 and _MISSING_PERMISSION.search(str(error.get("message") or "")):
+            return AuthFailed(f"{what}: the Page token lacks a permission: {text}",
+                              http_status=status)
         if code == _DUPLICATE_CODE:
             return _Duplicate(f"{what}: {text}", http_status=status)
         if code in _TRANSIENT_CODES or error.get("is_transient") is True:

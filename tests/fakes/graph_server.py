@@ -1,9 +1,27 @@
 """FakeGraph: the parts of the Facebook Graph API a Page publisher uses, over real HTTP.
 
+It follows these public documents (Meta for Developers), not our adapter:
+
+- Graph API, "Handling Errors" (docs/graph-api/guides/error-handling): the
+  error shape, codes 1/2 (transient), 4/17/32/613 and 341 (throttling), 10
+  and 200-299 (permissions), 190 with subcodes 460/463 (token invalidated or
+  expired), 368 (blocked for policy), 506 (duplicate post).
+- Graph API, "Rate Limiting" (docs/graph-api/overview/rate-limiting): the
+  ``X-App-Usage`` header (codes 4 and 17) and ``X-Business-Use-Case-Usage``
+  with ``estimated_time_to_regain_access`` in minutes (code 32, Pages).
+- Pages API, "Posts" (docs/pages-api/posts) and the Page ``/feed`` and
+  ``/photos`` edge references: posting needs ``pages_manage_posts`` (and
+  ``pages_read_engagement``) with a Page token; reading ``/published_posts``
+  or ``/feed`` needs ``pages_read_engagement``; the ``link`` field of a post
+  was removed in v3.3.
+- Recorded answers in sns-sdks/python-facebook's ``testdata/`` (see
+  ``tests/data/recorded/facebook/README.md``): the permission error a read
+  without ``pages_read_engagement`` gets is that recorded body, word for word.
+
 Paths are versioned like the real ones (``/v23.0/...``; any version is
 accepted and logged in ``versions``)::
 
-    GET  /vX/me?fields=id,name                 the Page the token belongs to
+    GET  /vX/me?fields=id,name                 the Page the token belongs to (check)
     GET  /vX/{page-id}                         the Page
     POST /vX/{page-id}/feed                    message, link → {"id": "<page>_<n>"}
     POST /vX/{page-id}/photos                  url, caption, alt_text_custom
@@ -14,15 +32,22 @@ accepted and logged in ``versions``)::
 The token may come as ``access_token`` (query or form, as facebook-sdk sends
 it) or as ``Authorization: Bearer|OAuth <token>``. Errors have Graph's shape,
 ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``, and
-the codes the real API uses: 190 (bad or revoked token), 506 (duplicate
-status message), 100 (bad parameter), 12 (the ``link`` field of Page posts,
-removed in v3.3), 324 (the photo's url cannot be fetched), 2 (server error,
-``is_transient``), 32 (Page rate limit, with ``X-Business-Use-Case-Usage``).
+the codes the real API uses: 190 (bad or revoked token; ``expired``: subcode
+463), 506 (duplicate status message), 100 (bad parameter), 12 (the ``link``
+field of Page posts, removed in v3.3), 324 (the photo's url cannot be
+fetched), 2 (server error, ``is_transient``), 200 (``missing_permissions``
+holds ``pages_manage_posts``: a create is refused), 32 (Page rate limit, with
+``X-Business-Use-Case-Usage``).
 
 A "503" fault answers with an HTML page, as an edge proxy does; a "429" fault
 answers code 32 with ``estimated_time_to_regain_access`` set to
 ``rate_limit_seconds`` in minutes (a fraction when that is not whole minutes:
-the real API says whole minutes, tests want seconds).
+the real API says whole minutes, tests want seconds). The other throttles
+are fault kinds of their own: "429_app" (code 4, application limit, with
+``X-App-Usage`` at 100), "429_user" (code 17, user limit, ``X-App-Usage``),
+"429_613" (code 613, "Calls to this api have exceeded the rate limit") and
+"429_341" (code 341, "Application limit reached"); none of them says when
+access comes back.
 
 ``/photos`` fetches its ``url`` as Facebook would (from 127.0.0.1 too).
 """
@@ -41,9 +66,36 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.fakehttp import FakeServer, Reply, Request
+from tests.fakes.fakehttp import FAULT_KINDS, FakeServer, Reply, Request
 
 _VERSIONED = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
+#: The (#200) answer to a Page post without pages_manage_posts (Pages API, "Posts").
+MISSING_MANAGE_POSTS = (
+    "(#200) If posting to a group, requires app being installed in the group, and either "
+    "publish_to_groups permission with user token, or both pages_read_engagement and "
+    "pages_manage_posts permission with page token; If posting to a page, requires both "
+    "pages_read_engagement and pages_manage_posts as an admin with sufficient administrative "
+    "permission"
+)
+#: The answer to a read without pages_read_engagement, as recorded in
+#: sns-sdks/python-facebook testdata/base/error_data.json.
+MISSING_READ_ENGAGEMENT = (
+    "(#100) Object does not exist, cannot be loaded due to missing permission or reviewable "
+    "feature, or does not support this operation. This endpoint requires the "
+    "'pages_read_engagement' permission or the 'Page Public Content Access' feature or the "
+    "'Page Public Metadata Access' feature. Refer to "
+    "https://developers.facebook.com/docs/apps/review/login-permissions#manage-pages, "
+    "https://developers.facebook.com/docs/apps/review/feature#reference-PAGES_ACCESS and "
+    "https://developers.facebook.com/docs/apps/review/feature#page-public-metadata-access "
+    "for details."
+)
+#: Throttling fault kinds: (code, message, X-App-Usage at its limit).
+_THROTTLES = {
+    "429_app": (4, "(#4) Application request limit reached", True),
+    "429_user": (17, "(#17) User request limit reached", True),
+    "429_613": (613, "(#613) Calls to this api have exceeded the rate limit.", False),
+    "429_341": (341, "(#341) Application limit reached", False),
+}
 _FIELD_LIST = re.compile(r"(\w+)(\{[^{}]*\})?")
 
 
@@ -82,6 +134,8 @@ class StoredPost:
 class FakeGraph(FakeServer):
     """A fake Graph API for one Page (see the module docstring)."""
 
+    fault_kinds = FAULT_KINDS | frozenset(_THROTTLES)
+
     def __init__(
         self,
         *,
@@ -102,6 +156,11 @@ class FakeGraph(FakeServer):
         #: Page edges answered with an error, e.g. {"published_posts"} to make
         #: a client fall back to /feed.
         self.refused_edges: set[str] = set()
+        #: Permissions the Page token lacks ("pages_manage_posts": creates are
+        #: refused with code 200; "pages_read_engagement": reads of posts with 100).
+        self.missing_permissions: set[str] = set()
+        #: The token has expired (code 190, subcode 463) rather than been revoked.
+        self.expired = False
         self._numbers = itertools.count(100_000_000_000_001)
         self._calls = 0
 
@@ -204,6 +263,14 @@ class FakeGraph(FakeServer):
         )
 
     def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
+        if kind in _THROTTLES:
+            code, message, app_usage = _THROTTLES[kind]
+            # X-App-Usage at 100 % for the app and user limits; no time to
+            # regain access is announced for any of these: the client guesses.
+            headers = self._headers(call_count=100) if app_usage else None
+            with self.lock:
+                self.rate_limit_reset = None
+            return self.error(400, code, message, headers=headers)
         seconds = max(0.0, reset - time.time())
         minutes: float = seconds / 60
         if minutes.is_integer():
@@ -244,6 +311,14 @@ class FakeGraph(FakeServer):
                 "has changed the session for security reasons.",
                 subcode=460,
             )
+        if self.expired:
+            return self.error(
+                400,
+                190,
+                "Error validating access token: Session has expired on Monday, 01-Dec-25 "
+                "09:00:00 PST. The current time is Tuesday, 02-Dec-25 04:12:33 PST.",
+                subcode=463,
+            )
         if self.page_token is not None and token != self.page_token:
             return self.error(400, 190, "Invalid OAuth access token - Cannot parse access token")
         parts = path.strip("/").split("/")
@@ -255,6 +330,8 @@ class FakeGraph(FakeServer):
                 and parts[0] in ("me", self.page_id)
                 and parts[1] in ("published_posts", "feed", "posts")
             ):
+                if "pages_read_engagement" in self.missing_permissions:
+                    return self.error(400, 100, MISSING_READ_ENGAGEMENT)
                 if parts[1] in self.refused_edges:
                     return self.error(
                         400,
@@ -267,6 +344,9 @@ class FakeGraph(FakeServer):
                 return self._one(request, parts[0])
         if request.method == "POST" and len(parts) == 2 and parts[0] in ("me", self.page_id):
             form = request.form()
+            if parts[1] in ("feed", "photos") and self.missing_permissions & {
+                    "pages_manage_posts", "pages_read_engagement"}:
+                return self.error(403, 200, MISSING_MANAGE_POSTS)
             if parts[1] == "feed":
                 return self._create_feed(form)
             if parts[1] == "photos":

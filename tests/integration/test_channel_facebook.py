@@ -346,7 +346,10 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., FacebookChannel],
     (10, None, AuthFailed, None),
     (200, None, AuthFailed, None),
     (102, None, AuthFailed, None),
+    (3, None, AuthFailed, None),  # "API Method": the app lacks a capability or permission
+    (4, None, RateLimited, timedelta(hours=1)),
     (17, None, RateLimited, timedelta(hours=1)),
+    (341, None, RateLimited, timedelta(minutes=15)),  # "Application limit reached"
     (613, None, RateLimited, timedelta(hours=1)),
     (368, None, RateLimited, timedelta(hours=24)),
     (80001, None, RateLimited, timedelta(minutes=15)),
@@ -386,3 +389,50 @@ def test_answer_without_content_type_is_handled(channel: FacebookChannel,
     with pytest.raises(Transient) as caught:
         channel.publish(_request())
     assert caught.value.http_status == 502
+
+
+# --- what the stricter FakeGraph plays (Graph "Handling Errors", Pages API "Posts") --------
+
+
+@pytest.mark.parametrize(("kind", "code"), [
+    ("429", 32), ("429_app", 4), ("429_user", 17), ("429_613", 613), ("429_341", 341),
+])
+def test_every_throttle_code_is_a_rate_limit(channel: FacebookChannel, fake: FakeGraph,
+                                             kind: str, code: int) -> None:
+    fake.fail_next(kind)
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert f"code {code}" in str(caught.value)
+    assert caught.value.until > datetime.now(UTC)
+    assert fake.posts == []
+
+
+def test_expired_token_fails_auth_and_says_so(channel: FacebookChannel,
+                                              fake: FakeGraph) -> None:
+    fake.expired = True
+    for call in (lambda: channel.publish(_request()), channel.whoami):
+        with pytest.raises(AuthFailed) as caught:
+            call()
+        assert "Session has expired" in str(caught.value)
+        assert "code 190/463" in str(caught.value)
+
+
+def test_missing_manage_posts_permission_pauses_the_channel(channel: FacebookChannel,
+                                                            fake: FakeGraph) -> None:
+    fake.missing_permissions = {"pages_manage_posts"}
+    with pytest.raises(AuthFailed) as caught:
+        channel.publish(_request())
+    assert "pages_manage_posts" in str(caught.value)
+    assert caught.value.http_status == 403
+    assert fake.posts == []
+
+
+def test_look_up_without_read_engagement_permission_pauses_the_channel(
+        channel: FacebookChannel, fake: FakeGraph) -> None:
+    """Reading the Page's posts back needs pages_read_engagement; without it the
+    look-up after a timeout must pause the channel (an editor must grant it),
+    not fail the post as if the post itself had been refused."""
+    fake.missing_permissions = {"pages_read_engagement"}
+    with pytest.raises(AuthFailed) as caught:
+        channel.find(_request())
+    assert "pages_read_engagement" in str(caught.value)
