@@ -28,8 +28,9 @@ The deciders:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from publisher.exceptions import (
     AccountBlocked,
@@ -38,13 +39,21 @@ from publisher.exceptions import (
     ChannelError,
     Permanent,
     RateLimited,
+    RenderError,
+    TooLong,
 )
 from publisher.types import (
+    ArticleData,
     Attempt,
     DeliveryClass,
+    Image,
+    NewPost,
+    OutboxItem,
     Outcome,
     PostStatus,
+    Priority,
     PublishResult,
+    RenderedPost,
 )
 
 #: Wait this long before looking for a post whose attempt timed out: platforms
@@ -464,3 +473,290 @@ def on_take_over(newest: Outcome | None) -> LogRow | None:
     if newest is Outcome.STARTED:
         return LogRow(Outcome.AMBIGUOUS, "lease expired")
     return None
+
+
+# -- the channel as composing and the editor's actions see it ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """Plain values of a configured channel that composing a post and the
+    editor's actions need.  ``count``/``limit``/``rule_name``: the
+    platform's length rule (with the limit the platform announced, where it
+    does); ``tag_link``: the channel's UTM tagging of a link;
+    ``link_in_text``: the adapter shows a post's link only where the text
+    carries it (X and Mastodon build their card from a URL in the text)."""
+
+    name: str
+    type: str = ""
+    approval: bool = False
+    max_age: float = 86400.0
+    limit: int | None = None
+    count: Callable[[str], int] | None = None
+    rule_name: str = ""
+    tag_link: Callable[[str], str] | None = None
+    link_in_text: bool = False
+
+    def tagged(self, url: str) -> str:
+        return self.tag_link(url) if self.tag_link is not None else url
+
+    def measure(self, text: str) -> tuple[int, int | None]:
+        """``text``'s length as the platform counts it, and the limit."""
+        return (self.count(text) if self.count is not None else len(text)), self.limit
+
+    def too_long(self, text: str) -> str | None:
+        """Why ``text`` cannot go out on this channel, or None."""
+        length, limit = self.measure(text)
+        if limit is None or length <= limit:
+            return None
+        rule = f" ({self.rule_name})" if self.rule_name else ""
+        return f"text too long for {self.name}: {length} > {limit}{rule}"
+
+
+# -- composing a new post, for every origin ----------------------------------------------
+
+
+class OriginKind(StrEnum):
+    """Where a new post comes from."""
+
+    FEED = "feed"  # an article a feed brought, planned by its routes
+    EDITOR_URL = "editor_url"  # `publisher queue add --url`: an article an editor queued
+    EDITOR_TEXT = "editor_text"  # `publisher queue add --text [--link] [--image]`
+    RECURRING = "recurring"  # one firing of a [[recurring]] post (a text or a URL rotation)
+    RESHARE = "reshare"  # an article posted again later: a new post with its own key
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What a new post is made of.  ``at``: when it is due (a feed's post:
+    the planning time); ``article``: the article rendered for it, if any;
+    ``text``/``link``/``image``: an editor's or a recurring post's own."""
+
+    kind: OriginKind
+    at: datetime
+    created_by: str = "planner"
+    article: ArticleData | None = None
+    text: str | None = None
+    link: str | None = None
+    image: Image | None = None
+    template: str = "default"
+    priority: Priority = Priority.NORMAL
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """The post to put in the outbox.  ``problem``: why it was created
+    failed (kept, so the newsroom sees why it was not sent)."""
+
+    post: NewPost
+    length: int
+    limit: int | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """No post on this channel (a feed's article older than its max_age)."""
+
+    reason: str
+
+
+def _render_problem(error: RenderError) -> str:
+    if isinstance(error, TooLong):
+        return f"too long: {error.length} > {error.limit} even after shortening"
+    return f"template error: {error}"
+
+
+def _with_link(text: str, link: str | None, rules: ChannelRules) -> str:
+    """A text given with a separate link, as it goes out: where the platform
+    shows a link only from the text, the link is added to it."""
+    if link is None or not rules.link_in_text or link in text:
+        return text
+    return f"{text}\n\n{link}"
+
+
+def compose(origin: Origin, rules: ChannelRules, *,
+            rendered: RenderedPost | RenderError | None, now: datetime) -> Composed | Skip | Refuse:
+    """The new post of ``origin`` on the channel of ``rules``.
+
+    ``rendered``: the article rendered for the channel (a ``RenderedPost``),
+    or the ``RenderError`` rendering raised, or None for a post with a text
+    of its own.  Decides draft (the channel wants approval) or queued, the
+    expiry (``max_age`` after the article was published, for a feed's post;
+    after the time it is due, for the others), the link with the channel's
+    UTM tags (every origin), the length against the platform's limit (every
+    origin), and what a render error does: an editor's post is refused, a
+    feed's or a recurring one is kept failed with the reason."""
+    article = origin.article
+    by_editor = origin.kind in (OriginKind.EDITOR_URL, OriginKind.EDITOR_TEXT,
+                                OriginKind.RESHARE)
+    if origin.kind is OriginKind.FEED and article is not None:
+        expires_at = min(article.published or now, now) + timedelta(seconds=rules.max_age)
+        if expires_at <= now:
+            return Skip(f"{rules.name}: older than max_age")
+        not_before: datetime | None = None
+    else:
+        expires_at = origin.at + timedelta(seconds=rules.max_age)
+        not_before = origin.at
+    status = PostStatus.DRAFT if rules.approval else PostStatus.QUEUED
+    base = NewPost(channel=rules.name, text="", priority=origin.priority,
+                   not_before=not_before, status=status, template=origin.template,
+                   created_by=origin.created_by, expires_at=expires_at,
+                   idempotency_key=origin.idempotency_key)
+    if article is not None:
+        link: str | None = rules.tagged(article.url)
+        post = replace(base, link=link, image=article.image)
+        if isinstance(rendered, RenderError):
+            problem = _render_problem(rendered)
+            if by_editor:
+                if isinstance(rendered, TooLong):
+                    return Refuse(f"{rules.name}: too long even after shortening: "
+                                  f"{rendered.length} > {rendered.limit}")
+                return Refuse(f"{rules.name}: template {origin.template}: {rendered}")
+            return Composed(replace(post, status=PostStatus.FAILED, last_error=problem),
+                            0, rules.limit, problem=f"{rules.name}: {problem}")
+        if rendered is None:
+            raise ValueError("an article's post needs its rendering")
+        return Composed(replace(post, text=rendered.text), rendered.length, rendered.limit)
+    text = (origin.text or "").strip()
+    if not text:
+        if by_editor:
+            return Refuse("--text: the text is empty")
+        problem = "no text"
+        return Composed(replace(base, status=PostStatus.FAILED, last_error=problem), 0,
+                        rules.limit, problem=f"{rules.name}: {problem}")
+    link = rules.tagged(origin.link) if origin.link is not None else None
+    text = _with_link(text, link, rules)
+    length, limit = rules.measure(text)
+    too_long = rules.too_long(text)
+    post = replace(base, text=text, link=link, image=origin.image)
+    if too_long is not None:
+        if by_editor:
+            return Refuse(too_long)
+        return Composed(replace(post, status=PostStatus.FAILED, last_error=too_long), length,
+                        limit, problem=too_long)
+    return Composed(post, length, limit)
+
+
+# -- the editor's arrows ------------------------------------------------------------------
+
+_EDITABLE = (PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING)
+_CANCELLABLE = (*_EDITABLE, PostStatus.NEEDS_REVIEW)
+_RETRYABLE = (PostStatus.FAILED, PostStatus.NEEDS_REVIEW)
+
+
+def _refused(item: OutboxItem, action: str, allowed: Sequence[PostStatus]) -> Refuse:
+    if item.status is PostStatus.PUBLISHED:
+        return Refuse(f"post {item.id} is already published: it cannot be {action}")
+    if item.status is PostStatus.PUBLISHING:
+        return Refuse(f"post {item.id} is being published right now: it cannot be {action}")
+    return Refuse(f"post {item.id} is {item.status}: only "
+                  f"{' or '.join(s.value for s in allowed)} posts can be {action}")
+
+
+def _requeue(item: OutboxItem, rules: ChannelRules, now: datetime) -> dict[str, object]:
+    """Due now, with a fresh attempts budget and a fresh max_age.
+
+    The budget: ``posts.attempts`` counts the attempts of the current try and
+    the dispatcher compares it with ``max_attempts``; an editor's retry starts
+    it again from 0 (the publish log keeps every earlier attempt, and the row
+    this retry writes shows where the new budget starts)."""
+    expires = now + timedelta(seconds=rules.max_age)
+    return {"status": PostStatus.QUEUED, "attempts": 0, "not_before": now,
+            "next_attempt_at": None, "last_error": None,
+            "expires_at": max(expires, item.expires_at) if item.expires_at else expires}
+
+
+def edit(item: OutboxItem, target: ChannelRules, *, text: str | None = None,
+         at: datetime | None = None, in_doubt: bool = False,
+         taken_by: int | None = None) -> EditorDecision:
+    """An editor changes a post's text, time (reschedule) or channel.
+
+    Only a draft, queued or waiting post.  ``target``: the rules of the
+    channel it ends up on (its own, or the one it moves to).  ``in_doubt``:
+    an attempt's outcome is unknown, so the text and the channel stay.
+    ``taken_by``: the article's post already on the target channel.  The
+    text is counted again against the (new) channel's limit; a post moved to
+    a channel that wants approval becomes a draft; a rescheduled waiting post
+    is queued again at its new time, with its expiry pushed along."""
+    if item.status not in _EDITABLE:
+        return _refused(item, "edited", _EDITABLE)
+    changes: dict[str, object] = {}
+    moved = target.name != item.channel
+    if (text is not None or moved) and in_doubt:
+        return Refuse(f"post {item.id} may already be on {item.channel} (an attempt's "
+                      "outcome is unknown): its text and channel cannot change")
+    if moved:
+        if item.attempts:
+            return Refuse(f"post {item.id} was already tried on {item.channel}: cancel it "
+                          "and queue a new one instead")
+        if taken_by is not None:
+            return Refuse(f"the article already has post {taken_by} on {target.name}")
+        changes["channel"] = target.name
+        if target.approval and item.status is PostStatus.QUEUED:
+            changes["status"] = PostStatus.DRAFT
+    new_text = item.text
+    if text is not None:
+        new_text = text.strip()
+        if not new_text:
+            return Refuse("--text: the text is empty")
+        changes["text"] = new_text
+    if "text" in changes or "channel" in changes:
+        too_long = target.too_long(new_text)
+        if too_long is not None:
+            return Refuse(too_long)
+    if at is not None:
+        expires = at + timedelta(seconds=target.max_age)
+        changes.update(not_before=at, next_attempt_at=None,
+                       expires_at=max(expires, item.expires_at) if item.expires_at else expires)
+        if item.status is PostStatus.WAITING:
+            changes["status"] = PostStatus.QUEUED
+    return Change(changes, (item.status,))
+
+
+def cancel(item: OutboxItem) -> EditorDecision:
+    """Cancel a post that has not gone out (draft, queued, waiting, needs_review)."""
+    if item.status not in _CANCELLABLE:
+        return _refused(item, "cancelled", _CANCELLABLE)
+    return Change({"status": PostStatus.CANCELLED, "next_attempt_at": None}, (item.status,))
+
+
+def approve(item: OutboxItem) -> EditorDecision:
+    """A draft goes into the queue (due at its time, or now)."""
+    if item.status is not PostStatus.DRAFT:
+        return _refused(item, "approved", (PostStatus.DRAFT,))
+    return Change({"status": PostStatus.QUEUED}, (PostStatus.DRAFT,))
+
+
+def retry(item: OutboxItem, rules: ChannelRules, *, by: str, now: datetime) -> EditorDecision:
+    """A failed or needs_review post is queued again, due now, with a fresh
+    attempts budget and a fresh max_age.  A needs_review post retried is one
+    the editor says is not on the platform: its row says NOT_FOUND, so the
+    dispatcher sends it instead of sending it back to review."""
+    if item.status not in _RETRYABLE:
+        return _refused(item, "retried", _RETRYABLE)
+    if not item.text.strip():
+        return Refuse(f"post {item.id} has no text ({item.last_error or 'it never rendered'})"
+                      f": queue a new one with `publisher queue add --text … --channel "
+                      f"{item.channel}`")
+    outcome = Outcome.NOT_FOUND if item.status is PostStatus.NEEDS_REVIEW else Outcome.RETRYING
+    return Change(_requeue(item, rules, now), (item.status,),
+                  LogRow(outcome, f"retried by {by}: queued again with a fresh attempts budget"))
+
+
+def resolve(item: OutboxItem, rules: ChannelRules | None, *, by: str,
+            published_url: str | None, now: datetime) -> EditorDecision:
+    """Settle a needs_review post: it is on the platform (``published_url``)
+    or it is not (queued to be sent again; ``rules`` of its channel)."""
+    if item.status is not PostStatus.NEEDS_REVIEW:
+        return _refused(item, "resolved", (PostStatus.NEEDS_REVIEW,))
+    if published_url is not None:
+        return Change({"status": PostStatus.PUBLISHED, "remote_url": published_url},
+                      (PostStatus.NEEDS_REVIEW,),
+                      LogRow(Outcome.RECONCILED, f"resolved by {by}: published",
+                             remote_url=published_url))
+    if rules is None:
+        return Refuse(f"post {item.id} is on {item.channel}, which is no longer configured")
+    return Change(_requeue(item, rules, now), (PostStatus.NEEDS_REVIEW,),
+                  LogRow(Outcome.NOT_FOUND, f"resolved by {by}: not published"))
