@@ -61,6 +61,9 @@ class Finish:
     error: str | None = None
     remote_id: str | None = None
     remote_url: str | None = None
+    #: False: the call was never made (the channel's gate closed, a stop), so
+    #: the attempt does not count against the post's max_attempts.
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

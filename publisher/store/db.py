@@ -920,6 +920,8 @@ class Store(DeskQueries):
             values["remote_url"] = f.remote_url
         if f.post_status == PostStatus.PUBLISHED:
             values["published_at"] = now
+        if not f.counted:
+            values["attempts"] = posts.c.attempts - 1
         changed = conn.execute(
             update(posts)
             .where(posts.c.id == att.post_id,
