@@ -1,9 +1,16 @@
 """The one place that wires publisher together.
 
-``make_app(settings, ...)`` builds the store, fetcher, renderer, channels and
-clock from the settings and the schedules; tests swap any of them here.  The
-daemon and the CLI call only ``App`` methods, so the command line holds no
-business rules of its own.
+``make_app(settings, ...)`` is the only wiring point: the daemon, every
+``publisher`` command and the tests get their app here, and call only
+``App`` methods, so the command line holds no business rules of its own.
+
+Its parts (store, renderer, fetcher, channels, planner, dispatcher) are built
+on first use, and the modules behind them (SQLAlchemy, Jinja2, httpx, the
+platform SDKs, APScheduler) are imported then, not when this module is
+(reader's ``make_reader`` and ``_lazy_import`` are the model).  So
+``publisher queue list`` pays for the store and nothing else, and there is
+one implementation of each part, never a lighter copy.  Tests swap any part
+through ``make_app``'s keyword arguments.
 """
 
 from __future__ import annotations
@@ -12,24 +19,21 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
-
-from publisher.channels import REGISTRY, Channel
-from publisher.config import Config, Settings, load_config
+from publisher.config import Config, Settings, environment_problems, load_config
 from publisher.exceptions import ChannelError, ConfigError, PublisherError
-from publisher.render import Renderer
-from publisher.services.dispatch import ChannelPool, Dispatcher
-from publisher.services.ingest import PollReport, poll_feed
-from publisher.services.plan import Planner, PlanReport, rule_for
-from publisher.services.recurring import add_recurring
-from publisher.services.timing import Gate, Spend, channel_spend
-from publisher.sources import Fetcher
-from publisher.store import FeedSpec, open_store
-from publisher.store.api import StoreAPI
+
+if TYPE_CHECKING:
+    from publisher.channels import Channel
+    from publisher.render import Renderer
+    from publisher.services.dispatch import ChannelPool, Dispatcher
+    from publisher.services.ingest import PollReport
+    from publisher.services.plan import Planner, PlanReport
+    from publisher.services.timing import Gate, Spend
+    from publisher.sources import Fetcher
+    from publisher.store.api import StoreAPI
 
 log = logging.getLogger("publisher.app")
 
@@ -44,27 +48,81 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
 class App:
-    """Everything a running publisher needs, wired."""
+    """Everything a running publisher needs, each part built when first used."""
 
-    settings: Settings
-    config: Config
-    store: StoreAPI
-    fetcher: Fetcher
-    renderer: Renderer
-    channels: ChannelPool
-    environ: Mapping[str, str]
-    now: Clock = system_clock
-    worker: str = field(default_factory=default_worker_id)
-    max_workers: int = 16
-    lease_seconds: float = 300.0
-    _planner: Planner | None = None
-    _dispatcher: Dispatcher | None = None
+    def __init__(self, settings: Settings, config: Config, *, store: StoreAPI | None = None,
+                 fetcher: Fetcher | None = None, renderer: Renderer | None = None,
+                 channels: Mapping[str, Channel] | None = None,
+                 environ: Mapping[str, str] | None = None, now: Clock | None = None,
+                 worker: str | None = None, create_store: bool = True):
+        self.settings = settings
+        self.config = config
+        self.now: Clock = now or system_clock
+        self.worker = worker or settings.worker_id or default_worker_id()
+        self.max_workers = settings.workers
+        self.lease_seconds = settings.lease_seconds
+        self._store = store
+        self._fetcher = fetcher
+        self._renderer = renderer
+        self._channel_overrides = channels
+        self._environ = environ
+        self._create_store = create_store
+        self._channels: ChannelPool | None = None
+        self._planner: Planner | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    # -- the parts, on first use -------------------------------------------------------
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The variables credentials are read from (``.env`` under the environment)."""
+        if self._environ is None:
+            self._environ = self.settings.environment()
+        return self._environ
+
+    @property
+    def store(self) -> StoreAPI:
+        """The database.  Without ``create_store`` (the desk's commands) a
+        SQLite database that does not exist yet is refused, not created."""
+        if self._store is None:
+            from publisher.store import open_store
+
+            self._store = open_store(self.settings.database_url, create=self._create_store)
+        return self._store
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            from publisher.render import Renderer
+
+            self._renderer = Renderer([self.settings.templates])
+        return self._renderer
+
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            from publisher.sources import Fetcher
+
+            self._fetcher = Fetcher()
+        return self._fetcher
+
+    @property
+    def channels(self) -> ChannelPool:
+        """The channel adapters; each platform's SDK is imported when its
+        channel is first asked for."""
+        if self._channels is None:
+            from publisher.services.dispatch import ChannelPool
+
+            self._channels = ChannelPool(self.config, self.environ,
+                                         overrides=self._channel_overrides)
+        return self._channels
 
     @property
     def planner(self) -> Planner:
         if self._planner is None:
+            from publisher.services.plan import Planner
+
             self._planner = Planner(config=self.config, store=self.store,
                                     renderer=self.renderer, now=self.now,
                                     limits=self.channels.max_length)
@@ -73,6 +131,8 @@ class App:
     @property
     def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
+            from publisher.services.dispatch import Dispatcher
+
             self._dispatcher = Dispatcher(config=self.config, store=self.store,
                                           channels=self.channels, now=self.now,
                                           worker=self.worker, max_workers=self.max_workers,
@@ -83,18 +143,23 @@ class App:
 
     def sync(self) -> None:
         """Tell the store which feeds are configured."""
+        from publisher.store import FeedSpec
+
         self.store.sync_feeds([FeedSpec(f.name, f.url, f.kind) for f in self.config.feeds],
                               now=self.now())
 
     def poll(self, name: str) -> PollReport:
         """Poll one feed and plan what it brought."""
-        report = poll_feed(self.config.feed(name), store=self.store, fetcher=self.fetcher,
-                           now=self.now, environ=self.environ)
-        return report
+        from publisher.services.ingest import poll_feed
+
+        return poll_feed(self.config.feed(name), store=self.store, fetcher=self.fetcher,
+                         now=self.now, environ=self.environ)
 
     def poll_all(self, *, due_only: bool = False, concurrency: int = 8) -> list[PollReport]:
         """Poll every feed (or every due one) concurrently; one bad feed never
         stops the others."""
+        from concurrent.futures import ThreadPoolExecutor
+
         if due_only:
             due = {f.name for f in self.store.due_feeds(now=self.now())}
             feeds = [f for f in self.config.feeds if f.name in due]
@@ -104,6 +169,8 @@ class App:
             return []
         if len(feeds) == 1:
             return [self.poll(feeds[0].name)]
+        # The parts are built here, once, not by racing threads.
+        _ = (self.store, self.fetcher)
         with ThreadPoolExecutor(min(concurrency, len(feeds)),
                                 thread_name_prefix="poll") as pool:
             return list(pool.map(lambda f: self.poll(f.name), feeds))
@@ -123,23 +190,34 @@ class App:
     # -- timing ----------------------------------------------------------------------
 
     def gates(self, now: datetime | None = None) -> dict[str, Gate]:
-        """Per channel: may it publish now, and if not, until when and why."""
-        return self.dispatcher.gates(now)
+        """Per channel: may it publish now, and if not, until when and why.
+        The dispatcher's decision when it runs in this process, else the same
+        function over the store."""
+        if self._dispatcher is not None:
+            return self._dispatcher.gates(now)
+        from publisher.services.timing import channel_gates
+
+        return channel_gates(self.config, self.store, now or self.now())
 
     def spend(self, channel: str, now: datetime | None = None) -> Spend:
         """Estimated spend of a channel today and this month (site time zone)."""
+        from publisher.services.timing import channel_spend
+
         return channel_spend(self.config, self.store, channel, now or self.now())
 
     def add_recurring(self, name: str, fired_at: datetime | None = None) -> list[int]:
         """Queue one round of a recurring post (APScheduler fires this).  The
         posts' idempotency keys derive from the name and the firing time, so
         two daemons firing the same cron job queue it once."""
+        from publisher.services.recurring import add_recurring
+
         return add_recurring(self, name, fired_at or self.now())
 
     # -- checks ----------------------------------------------------------------------
 
     def check_channels(self) -> list[tuple[str, bool, str]]:
-        """Ask each platform who each channel posts as: (channel, ok, line)."""
+        """Ask each platform who each channel posts as: (channel, ok, line),
+        then each adapter's ``check_warnings()``."""
         results = []
         for name in self.config.channels:
             try:
@@ -155,40 +233,44 @@ class App:
         return results
 
     def close(self) -> None:
+        """Close what was built (nothing else is opened by closing)."""
         if self._dispatcher is not None:
             self._dispatcher.stop(grace=0)
-        self.channels.close()
-        self.fetcher.close()
-        self.store.close()
+        if self._channels is not None:
+            self._channels.close()
+        if self._fetcher is not None:
+            self._fetcher.close()
+        if self._store is not None:
+            self._store.close()
 
 
 def make_app(settings: Settings | None = None, *, config: Config | None = None,
              store: StoreAPI | None = None, fetcher: Fetcher | None = None,
              renderer: Renderer | None = None, channels: Mapping[str, Channel] | None = None,
              clock: Clock | None = None, environ: Mapping[str, str] | None = None,
-             worker: str | None = None, upgrade: bool = True) -> App:
-    """Build the app.  Raises ``ConfigError`` (every problem, one line each)
-    when the configuration is invalid; nothing is written then."""
+             worker: str | None = None, upgrade: bool = True, strict: bool = True) -> App:
+    """Build the app: the one wiring point.
+
+    ``strict`` (the daemon, ``check``): every credential variable must be set
+    and everything that needs more than the TOML to see is checked
+    (``validate``); ``ConfigError`` names every problem, one line each, and
+    nothing is written.  The desk's commands pass ``strict=False``: editors
+    need no secrets, and each part is checked when it is used.
+
+    ``upgrade``: apply the database migrations now (the daemon, the tests).
+    Without it the store is opened on first use and a SQLite database that
+    does not exist yet is refused rather than created."""
     settings = settings or Settings()
-    environ = environ if environ is not None else settings.environment()
-    config = config or load_config(settings.schedules, environ=environ)
-    renderer = renderer or Renderer([settings.templates])
-    problems = validate(settings, config, renderer)
-    if problems:
-        raise ConfigError(problems)
-    app = App(
-        settings=settings,
-        config=config,
-        store=store or open_store(settings.database_url),
-        fetcher=fetcher or Fetcher(),
-        renderer=renderer,
-        channels=ChannelPool(config, environ, overrides=channels),
-        environ=environ,
-        now=clock or system_clock,
-        worker=worker or settings.worker_id or default_worker_id(),
-        max_workers=settings.workers,
-        lease_seconds=settings.lease_seconds,
-    )
+    if config is None:
+        config = load_config(settings.schedules)
+    app = App(settings, config, store=store, fetcher=fetcher, renderer=renderer,
+              channels=channels, environ=environ, now=clock, worker=worker,
+              create_store=upgrade)
+    if strict:
+        problems = environment_problems(config, app.environ)
+        problems += validate(settings, config, app.renderer)
+        if problems:
+            raise ConfigError(problems)
     if upgrade:
         try:
             app.store.upgrade()
@@ -202,6 +284,11 @@ def validate(settings: Settings, config: Config, renderer: Renderer) -> list[str
     """Problems that need more than the TOML to see: channel types, templates,
     credential keys, cron expressions, fixed texts that cannot fit. One line
     each, naming file and key."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from publisher.channels import REGISTRY
+    from publisher.services.plan import rule_for
+
     problems: list[str] = []
     for ch in config.channels.values():
         info = REGISTRY.get(ch.type)

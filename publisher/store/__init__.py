@@ -2,9 +2,8 @@
 
 ``open_store(url)`` gives a ``Store`` (SQLite or PostgreSQL); call
 ``upgrade()`` once before use.  The contract is ``publisher.store.api``.
-``publisher.store.lite`` reads the outbox with the database driver alone,
-for commands that must start fast; importing this package does not load
-SQLAlchemy until ``Store`` or ``open_store`` is asked for.
+Importing this package does not load SQLAlchemy until ``Store`` or
+``open_store`` is asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +15,16 @@ from publisher.store.api import Expired, FeedSpec, StoreAPI
 if TYPE_CHECKING:
     from publisher.store.db import Store, open_store, sqlite_url_for
 
-__all__ = ["Expired", "FeedSpec", "Store", "StoreAPI", "open_store", "sqlite_url_for"]
+__all__ = ["Expired", "FeedSpec", "Store", "StoreAPI", "open_store", "require_database",
+           "sqlite_url_for"]
+
+
+def require_database(url: str) -> None:
+    """Refuse a SQLite database that does not exist yet (``StoreError`` saying
+    how to make one); ``open_store(url, create=False)`` does the same."""
+    from publisher.store import db
+
+    db.open_store(url, create=False).close()
 
 
 def __getattr__(name: str) -> Any:

@@ -103,10 +103,12 @@ def sqlite_url_for(path: Path) -> str:
     return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """A ``Store`` for ``url`` (``sqlite:///…`` or ``postgresql://…``).
-    Nothing is migrated: call ``upgrade()`` before use."""
-    return Store(url)
+    Nothing is migrated: call ``upgrade()`` before use.  Without ``create``
+    a SQLite database that does not exist yet is refused (reading must not
+    create it): ``StoreError`` saying how to make one."""
+    return Store(url, create=create)
 
 
 def _normalise_url(raw: str) -> URL:
@@ -269,7 +271,7 @@ class Store(DeskQueries):
     contract.  ``url`` never shows a password.
     """
 
-    def __init__(self, url: str, *, busy_timeout: float = BUSY_TIMEOUT_S):
+    def __init__(self, url: str, *, busy_timeout: float = BUSY_TIMEOUT_S, create: bool = True):
         self._busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
         sa_url = _normalise_url(url)
@@ -280,6 +282,9 @@ class Store(DeskQueries):
         if self.dialect == "sqlite":
             assert sa_url.database is not None
             self._path = Path(sa_url.database).expanduser().resolve()
+            if not create and (not self._path.is_file() or self._path.stat().st_size == 0):
+                raise StoreError(f"no database at {self._path}: start the daemon (publisher "
+                                 "run) or run `publisher db upgrade` first")
             self._create_sqlite_file(self._path)
             sa_url = sa_url.set(database=str(self._path))
         self._engine = self._make_engine(sa_url)

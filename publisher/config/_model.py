@@ -1,19 +1,8 @@
-"""Configuration: secrets and paths from the environment, the rest from TOML.
+"""The schedules' TOML model: pydantic validation of one file, and the merge
+of all files into ``publisher.config.Config``.
 
-Two sources, never mixed:
-
-- ``Settings`` (pydantic-settings) reads the process environment and ``.env``:
-  where the database is, where the schedules and templates are, logging, and
-  the credential values that channels name by environment variable.
-- ``schedules/*.toml`` declares the site, its feeds, its channels and the
-  routes between them.  Secrets are never written there: a channel names the
-  *environment variables* that hold its credentials.
-
-``load_config`` validates everything it can see on its own and raises one
-``ConfigError`` carrying one line per problem, each naming the file and the
-key (``schedules/site.toml: routes[1].channels: unknown channel "fb"``).
-Checks that need another capability (is the channel type known, does the
-template exist) are made by the app with the same line format.
+Imported by ``load_config`` only when a schedule changed (pydantic is the
+slowest import of a quick command); nothing else imports it.
 """
 
 from __future__ import annotations
@@ -21,8 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,49 +22,23 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from publisher.exceptions import ConfigError
-from publisher.quickconfig import (
-    DEFAULT_DATABASE,
-    DEFAULT_SCHEDULES,
-    ENV_FILE,
+from publisher.config import (
     NAME,
-    environment,
+    ChannelConfig,
+    Config,
+    FeedConfig,
+    RecurringConfig,
+    RetryConfig,
+    RouteConfig,
+    TimingConfig,
+    _display,
+    _environment_problems,
     parse_duration,
+    parse_span,
 )
+from publisher.exceptions import ConfigError
 from publisher.types import FeedKind, Priority
-
-
-class Settings(BaseSettings):
-    """Process settings from the environment and ``.env``."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="PUBLISHER_", env_file=ENV_FILE, extra="ignore", populate_by_name=True
-    )
-
-    database_url: str = Field(default=DEFAULT_DATABASE, validation_alias="DATABASE_URL")
-    schedules: Path = DEFAULT_SCHEDULES
-    templates: Path = Path("templates")
-    log_format: str = "human"
-    log_level: str = "INFO"
-    #: Identifies this daemon in leases and the publish log (default host:pid).
-    worker_id: str | None = None
-    #: How long a claimed post stays leased to its daemon.  Another daemon on
-    #: the same PostgreSQL takes over (and reconciles) posts whose lease ran
-    #: out; it must be longer than the slowest publish (timeouts x steps).
-    lease_seconds: float = Field(default=300.0, ge=5.0)
-    #: Posts published at once by this daemon, across all channels.
-    workers: int = Field(default=16, ge=1, le=256)
-    env_file: Path = ENV_FILE
-
-    def environment(self) -> dict[str, str]:
-        """The variables credentials are looked up in: ``.env`` first, the
-        process environment overriding it."""
-        return environment(self.env_file)
-
-
-# -- the TOML model (validation only; the app reads the frozen dataclasses below) ----
 
 
 class _Model(BaseModel):
@@ -149,23 +110,6 @@ class _Retry(_Model):
     _duration = field_validator("base", "cap", mode="before")(
         classmethod(lambda cls, v: parse_duration(v))
     )
-
-
-_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_span(value: str) -> tuple[time, time]:
-    """``"07:00-22:00"`` -> (07:00, 22:00); a span may wrap midnight."""
-    match = _SPAN.match(value)
-    if not match:
-        raise ValueError(f'not a time span: "{value}" (use "HH:MM-HH:MM")')
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise ValueError(f'not a time span: "{value}"')
-    end = time(0) if h2 == 24 else time(h2, m2)
-    if time(h1, m1) == end:
-        raise ValueError(f'empty time span: "{value}"')
-    return time(h1, m1), end
 
 
 class _Timing(_Model):
@@ -295,130 +239,6 @@ def _check_name(value: str) -> str:
     return value
 
 
-# -- what the rest of publisher reads -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    max_attempts: int = 8
-    base: float = 2.0
-    cap: float = 900.0
-
-
-@dataclass(frozen=True)
-class TimingConfig:
-    """A channel's timing rules, in the site's time zone (see services/timing.py)."""
-
-    windows: tuple[tuple[time, time], ...] = ()
-    quiet_hours: tuple[tuple[time, time], ...] = ()
-    min_spacing: float = 0.0
-    per_hour: int | None = None
-    per_day: int | None = None
-    cost_per_post: float = 0.0
-    cost_per_link_post: float | None = None
-    monthly_budget: float | None = None
-    order: str = "oldest"
-
-
-@dataclass(frozen=True)
-class RecurringConfig:
-    name: str
-    cron: str
-    channels: tuple[str, ...]
-    text: str | None
-    urls: tuple[str, ...]
-    template: str | None
-    priority: Priority
-    source: str
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    name: str
-    url: str  # absolute http(s) URL or file:// URL
-    kind: FeedKind
-    poll_interval: float
-    backfill: int
-    max_entries: int
-    headers: Mapping[str, str]
-    headers_from_env: Mapping[str, str]
-    source: str  # "schedules/site.toml: feeds[0]"
-    hook_secret_env: str | None = None
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    name: str
-    type: str
-    credentials: Mapping[str, str]  # credential key -> environment variable name
-    base_url: str | None
-    max_age: float
-    timeout: float
-    concurrency: int  # posts of this channel in flight at once
-    template: str
-    approval: bool
-    utm: Mapping[str, str] | None
-    hashtags: Mapping[str, str]
-    hashtag_limit: int
-    retry: RetryConfig
-    options: Mapping[str, Any]
-    source: str  # "schedules/site.toml: channels.x"
-    timing: TimingConfig = TimingConfig()
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    feed: str  # a feed name or "*"
-    categories: tuple[str, ...]
-    tags: tuple[str, ...]
-    channels: tuple[str, ...]
-    template: str | None
-    source: str
-
-    def matches(self, feed: str | None, categories: Iterable[str], tags: Iterable[str]) -> bool:
-        """Whether an article of ``feed`` with these categories/tags takes this route.
-        Category and tag filters compare case-insensitively; either one matching is enough."""
-        if self.feed != "*" and self.feed != feed:
-            return False
-        if not self.categories and not self.tags:
-            return True
-        wanted = {c.casefold() for c in self.categories} | {t.casefold() for t in self.tags}
-        have = {c.casefold() for c in categories} | {t.casefold() for t in tags}
-        return bool(wanted & have)
-
-
-@dataclass(frozen=True)
-class Config:
-    site_name: str
-    timezone: ZoneInfo
-    feeds: tuple[FeedConfig, ...]
-    channels: Mapping[str, ChannelConfig]
-    routes: tuple[RouteConfig, ...]
-    files: tuple[Path, ...] = field(default=())
-    recurring: tuple[RecurringConfig, ...] = ()
-    public_url: str | None = None
-    #: ``[alerts] channels``: where alerts to a person go.
-    alert_channels: tuple[str, ...] = ()
-
-    def feed(self, name: str) -> FeedConfig:
-        for feed in self.feeds:
-            if feed.name == name:
-                return feed
-        raise KeyError(name)
-
-    def channels_for(self, feed: str | None, categories: Iterable[str],
-                     tags: Iterable[str]) -> dict[str, str | None]:
-        """Channel name -> template override, for every route the article takes
-        (the first route naming a channel wins)."""
-        categories, tags = list(categories), list(tags)
-        chosen: dict[str, str | None] = {}
-        for route in self.routes:
-            if route.matches(feed, categories, tags):
-                for channel in route.channels:
-                    chosen.setdefault(channel, route.template)
-        return chosen
-
-
 def _loc(parts: Iterable[Any]) -> str:
     out = ""
     for part in parts:
@@ -427,13 +247,6 @@ def _loc(parts: Iterable[Any]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _resolve_feed_url(url: str, base_dir: Path) -> str:
@@ -446,13 +259,9 @@ def _resolve_feed_url(url: str, base_dir: Path) -> str:
     return path.as_uri()
 
 
-def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate every ``*.toml`` in ``schedules`` (or one file).
-
-    Raises ``ConfigError`` with one line per problem.  With ``environ``, also
-    checks that every credential variable a channel names is set (values are
-    never read into the config)."""
-    files = sorted(schedules.glob("*.toml")) if schedules.is_dir() else [schedules]
+def compile_schedules(schedules: Path, files: list[Path], *,
+                      environ: Mapping[str, str] | None = None) -> Config:
+    """``load_config`` without its cache: read, validate and merge ``files``."""
     if not files or not files[0].exists():
         raise ConfigError([f"{_display(schedules)}: no schedules (*.toml) found"])
     problems: list[str] = []
@@ -560,19 +369,7 @@ def load_config(schedules: Path, *, environ: Mapping[str, str] | None = None) ->
             if channel not in channels:
                 problems.append(f'{rc.source}.channels[{j}]: unknown channel "{channel}"')
     if environ is not None:
-        for cc in channels.values():
-            for key, env in cc.credentials.items():
-                if not environ.get(env):
-                    problems.append(
-                        f"{cc.source}.credentials.{key}: environment variable {env} is not set"
-                    )
-        for fc in feeds:
-            for header, env in fc.headers_from_env.items():
-                if not environ.get(env):
-                    problems.append(
-                        f"{fc.source}.headers_from_env.{header}: "
-                        f"environment variable {env} is not set"
-                    )
+        problems += _environment_problems(channels.values(), feeds, environ)
     if not feeds and not channels:
         problems.append(f"{_display(schedules)}: declares no feeds and no channels")
     if problems:
