@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import regex
 
+from publisher.render.mastodon_text import mastodon_url_spans
 from publisher.render.twitter_text import V3, TweetParse, TwitterTextConfig, parse_tweet
 
 __all__ = [
@@ -47,10 +48,8 @@ _CHARACTER_PLATFORMS = {
     "discord": "discord characters",
     "slack": "slack characters (Slack truncates beyond)",
 }
-# Mastodon's URL rule: any http(s) URL counts 23, whatever its length; trailing
-# punctuation is not part of it (twitter-text's extractor, which Mastodon uses).
-_MASTODON_URL = re.compile(r"https?://[^\s<>\"]+")
-_URL_TRAILING = ".,;:!?'\")]}»”’"
+# Mastodon's URL rule: a URL counts 23, whatever its length; what a URL is, raw
+# non-ASCII paths included, is Mastodon's own pattern (render/mastodon_text.py).
 _MASTODON_URL_LENGTH = 23
 # A remote mention counts only its local part: "@name@host" counts as "@name".
 _MASTODON_MENTION = re.compile(r"(?<![\w@])(@[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)@[\w.-]+\w")
@@ -141,12 +140,8 @@ class MastodonLength(CharacterLimit):
         text = unicodedata.normalize("NFC", text)
         pieces: list[str] = []
         last = 0
-        for match in _MASTODON_URL.finditer(text):
-            url = match.group(0)
-            end = match.end()
-            while url and url[-1] in _URL_TRAILING:
-                url, end = url[:-1], end - 1
-            pieces.append(text[last:match.start()])
+        for start, end in mastodon_url_spans(text):
+            pieces.append(text[last:start])
             pieces.append("x" * _MASTODON_URL_LENGTH)
             last = end
         pieces.append(text[last:])
