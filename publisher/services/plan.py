@@ -9,25 +9,35 @@ planned, so a crash plans an article completely or not at all.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from publisher.config import ChannelConfig, Config
-from publisher.exceptions import RenderError, TooLong
+from publisher.exceptions import RenderError
 from publisher.render import LengthRule, Renderer, length_rule, render_post, tagged_link
-from publisher.store.api import StoreAPI
-from publisher.types import (
-    Article,
-    ArticleData,
-    ArticleState,
-    NewPost,
-    PostStatus,
-    Priority,
-    RenderedPost,
+from publisher.services.lifecycle import (
+    ChannelRules,
+    Composed,
+    Origin,
+    OriginKind,
+    Refuse,
+    Skip,
+    compose,
 )
+from publisher.store.api import StoreAPI
+from publisher.types import Article, ArticleData, ArticleState, NewPost, RenderedPost
 
 log = logging.getLogger("publisher.plan")
+
+
+#: Channel types whose adapters show a post's link only from its text (X and
+#: Mastodon build their link card from a URL in the text; the others attach
+#: ``PublishRequest.link`` themselves): a text given with a separate link
+#: carries the link in its text there.
+LINK_IN_TEXT = frozenset({"x", "mastodon"})
 
 
 def rule_for(channel: ChannelConfig, max_length: int | None = None) -> LengthRule:
@@ -39,12 +49,51 @@ def rule_for(channel: ChannelConfig, max_length: int | None = None) -> LengthRul
     return length_rule(channel.type, options)
 
 
+def channel_rules(channel: ChannelConfig, max_length: int | None = None) -> ChannelRules:
+    """The plain values the lifecycle composes and checks a post of
+    ``channel`` with: approval, max_age, the length rule (with the limit the
+    platform announced), the channel's UTM tagging."""
+    rule = rule_for(channel, max_length)
+    utm = channel.utm
+
+    def tag(url: str) -> str:
+        return tagged_link(url, utm)
+
+    return ChannelRules(name=channel.name, type=channel.type, approval=channel.approval,
+                        max_age=channel.max_age, limit=rule.limit, count=rule.count,
+                        rule_name=rule.name, tag_link=tag,
+                        link_in_text=channel.type in LINK_IN_TEXT)
+
+
+#: Renderers whose ``hashtags`` filter uses a channel's own hashtag map and
+#: limit, derived from the app's renderer (same template folders).
+_DERIVED: weakref.WeakKeyDictionary[Renderer, dict[tuple[object, ...], Renderer]] = (
+    weakref.WeakKeyDictionary())
+_DERIVED_LOCK = threading.Lock()
+
+
+def channel_renderer(renderer: Renderer, channel: ChannelConfig) -> Renderer:
+    """``renderer``, with the ``hashtags`` filter bound to the channel's
+    ``hashtags`` map (category -> hashtag) and ``hashtag_limit``."""
+    if not channel.hashtags and channel.hashtag_limit == renderer.hashtag_limit:
+        return renderer
+    key = (tuple(sorted(channel.hashtags.items())), channel.hashtag_limit)
+    with _DERIVED_LOCK:
+        known = _DERIVED.setdefault(renderer, {})
+        derived = known.get(key)
+        if derived is None:
+            derived = Renderer(renderer.template_dirs, hashtag_map=dict(channel.hashtags),
+                               hashtag_limit=channel.hashtag_limit)
+            known[key] = derived
+    return derived
+
+
 def render_for(renderer: Renderer, channel: ChannelConfig, article: ArticleData,
                template: str | None = None, *, max_length: int | None = None) -> RenderedPost:
     """Render ``article`` for ``channel`` and fit it into the channel's limit.
     Raises ``RenderError`` (``TooLong`` when it cannot fit)."""
     return render_post(
-        renderer,
+        channel_renderer(renderer, channel),
         channel_type=channel.type,
         template=template or channel.template,
         article=article,
@@ -54,11 +103,14 @@ def render_for(renderer: Renderer, channel: ChannelConfig, article: ArticleData,
     )
 
 
-def expiry(article: ArticleData, channel: ChannelConfig, now: datetime) -> datetime:
-    """When a post of this article on this channel becomes old news.  A date
-    in the future (a feed's mistake) counts from now."""
-    born = article.published or now
-    return min(born, now) + timedelta(seconds=channel.max_age)
+def rendered_or_error(renderer: Renderer, channel: ChannelConfig, article: ArticleData,
+                      template: str | None = None, *,
+                      max_length: int | None = None) -> RenderedPost | RenderError:
+    """``render_for``, with a render error as a value (``lifecycle.compose`` takes it)."""
+    try:
+        return render_for(renderer, channel, article, template, max_length=max_length)
+    except RenderError as exc:
+        return exc
 
 
 @dataclass(frozen=True)
@@ -91,28 +143,21 @@ class Planner:
         routed = self.config.channels_for(article.feed, data.categories, data.tags)
         for name, template in routed.items():
             channel = self.config.channels[name]
-            expires_at = expiry(data, channel, now)
-            if expires_at <= now:
-                skipped.append(f"{name}: older than max_age")
-                continue
-            template_name = template or channel.template
-            link = tagged_link(data.url, channel.utm)
-            try:
-                rendered = render_for(self.renderer, channel, data, template_name,
-                                      max_length=self.limits(name))
-            except RenderError as exc:
-                # The post is kept, failed, so the newsroom sees why it was not sent.
-                reason = (f"too long: {exc.length} > {exc.limit} even after shortening"
-                          if isinstance(exc, TooLong) else f"template error: {exc}")
-                failed.append(f"{name}: {reason}")
-                posts.append(NewPost(channel=name, text="", link=link, image=data.image,
-                                     status=PostStatus.FAILED, last_error=reason,
-                                     template=template_name, expires_at=expires_at))
-                continue
-            status = PostStatus.DRAFT if channel.approval else PostStatus.QUEUED
-            posts.append(NewPost(channel=name, text=rendered.text, link=link, image=data.image,
-                                 priority=Priority.NORMAL, status=status,
-                                 template=template_name, expires_at=expires_at))
+            origin = Origin(OriginKind.FEED, now, article=data,
+                            template=template or channel.template)
+            limit = self.limits(name)
+            decided = compose(origin, channel_rules(channel, limit), now=now,
+                              rendered=rendered_or_error(self.renderer, channel, data,
+                                                         origin.template, max_length=limit))
+            match decided:
+                case Skip(reason):
+                    skipped.append(reason)
+                case Composed(post, problem=problem):
+                    posts.append(post)
+                    if problem is not None:
+                        failed.append(problem)
+                case Refuse(message):  # not for a feed's article; kept for exhaustiveness
+                    failed.append(f"{name}: {message}")
         return posts, skipped, failed
 
     def plan(self, article: Article) -> PlanReport:

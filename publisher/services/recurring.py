@@ -12,36 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
-from publisher.config import Config, RecurringConfig
-from publisher.exceptions import PublisherError, RenderError
-from publisher.render import Renderer
-from publisher.services.plan import render_for
-from publisher.sources import Fetcher, canonical_url, fetch_page_metadata
-from publisher.store.api import StoreAPI
-from publisher.types import ArticleData, NewPost, PostStatus
-
-
-class RecurringApp(Protocol):
-    """What a firing needs of the app."""
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def store(self) -> StoreAPI: ...
-    @property
-    def renderer(self) -> Renderer: ...
-
-    @property
-    def fetcher(self) -> Fetcher: ...
-
-    @property
-    def now(self) -> Callable[[], datetime]: ...
+from publisher.config import RecurringConfig
+from publisher.exceptions import PublisherError
+from publisher.services.lifecycle import Composed, Origin, OriginKind, Refuse, Skip, compose
+from publisher.services.plan import channel_rules, rendered_or_error
+from publisher.services.ports import AppPorts
+from publisher.sources import canonical_url, fetch_page_metadata
+from publisher.types import ArticleData, NewPost
 
 log = logging.getLogger("publisher.recurring")
 
@@ -51,14 +30,14 @@ def _key(name: str, fired_at: datetime, channel: str) -> str:
     return hashlib.sha256(f"recurring:{name}:{minute}:{channel}".encode()).hexdigest()[:32]
 
 
-def rotation_index(app: RecurringApp, rec: RecurringConfig) -> int:
+def rotation_index(app: AppPorts, rec: RecurringConfig) -> int:
     """Which URL of the rotation this firing takes: the next one after those
     already queued (counted on the first channel), in order, round and round."""
     done = app.store.count_posts(channel=rec.channels[0], created_by=f"recurring:{rec.name}")
     return done % len(rec.urls)
 
 
-def _article(app: RecurringApp, url: str) -> ArticleData:
+def _article(app: AppPorts, url: str) -> ArticleData:
     canonical = canonical_url(url) or url
     stored = app.store.find_article(canonical)
     if stored is not None:
@@ -66,8 +45,10 @@ def _article(app: RecurringApp, url: str) -> ArticleData:
     return fetch_page_metadata(app.fetcher, url)
 
 
-def add_recurring(app: RecurringApp, name: str, fired_at: datetime) -> list[int]:
-    """Queue one firing of the recurring post ``name``."""
+def add_recurring(app: AppPorts, name: str, fired_at: datetime) -> list[int]:
+    """Queue one firing of the recurring post ``name``: each channel's post
+    composed by the lifecycle like any other (approval, max_age from the
+    firing, the channel's UTM tags on the link, the platform's limit)."""
     rec = next(r for r in app.config.recurring if r.name == name)
     posts: list[NewPost] = []
     article: ArticleData | None = None
@@ -80,21 +61,21 @@ def add_recurring(app: RecurringApp, name: str, fired_at: datetime) -> list[int]
             return []
     for channel_name in rec.channels:
         channel = app.config.channels[channel_name]
-        expires = fired_at + timedelta(seconds=channel.max_age)
-        key = _key(name, fired_at, channel_name)
-        status = PostStatus.DRAFT if channel.approval else PostStatus.QUEUED
-        post = NewPost(channel=channel_name, text=rec.text or "", priority=rec.priority,
-                       expires_at=expires, created_by=f"recurring:{name}",
-                       idempotency_key=key, not_before=fired_at, status=status)
-        if article is not None:
-            try:
-                rendered = render_for(app.renderer, channel, article, rec.template)
-                post = replace(post, text=rendered.text, link=article.url, image=article.image,
-                               template=rec.template or channel.template)
-            except RenderError as exc:
-                post = replace(post, text="", link=article.url, status=PostStatus.FAILED,
-                               last_error=str(exc))
-        posts.append(post)
+        limit = app.channels.max_length(channel_name)
+        template = rec.template or channel.template
+        origin = Origin(OriginKind.RECURRING, fired_at, created_by=f"recurring:{name}",
+                        article=article, text=rec.text, template=template,
+                        priority=rec.priority,
+                        idempotency_key=_key(name, fired_at, channel_name))
+        rendered = (rendered_or_error(app.renderer, channel, article, template,
+                                      max_length=limit) if article is not None else None)
+        match compose(origin, channel_rules(channel, limit), rendered=rendered, now=app.now()):
+            case Composed(post, problem=problem):
+                posts.append(post)
+                if problem is not None:
+                    log.error("recurring=%s channel=%s: %s", name, channel_name, problem)
+            case Skip(reason) | Refuse(reason):
+                log.error("recurring=%s channel=%s: %s", name, channel_name, reason)
     ids = app.store.add_posts(posts, article_id=None, now=app.now())
     log.info("recurring=%s queued=%d", name, len(ids), extra={"action": "recurring"})
     return ids
