@@ -15,6 +15,9 @@ here are simple JSON-over-HTTPS calls, so httpx does them directly.)
 - ``sendMessage`` carries ``link_preview_options`` (Bot API 7.0): the preview
   of the post's link, large media preferred, above the text when
   ``options.preview_above``; none when ``options.disable_preview``.
+- A chat the bot cannot post to (not found, no admin rights, a group upgraded
+  to a supergroup: the answer names the new id) pauses the channel
+  (``AuthFailed``) instead of failing every post in turn.
 - A bot cannot read a chat's history, so an ambiguous attempt cannot be looked
   up: delivery class REVIEW, and ``find`` raises NotImplementedError.
 - The bot token is part of every URL (``/bot<token>/method``). No message made
@@ -29,6 +32,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -59,6 +63,10 @@ CAPTION_MAX_LENGTH = 1024
 _PHOTO_MAX_BYTES = 10_000_000
 _PHOTO_MAX_SIDE = 5000
 _DEFAULT_RATE_WAIT = timedelta(seconds=30)
+#: 400 descriptions that say the configured chat cannot be posted to by this bot.
+_CANNOT_POST_HERE = re.compile(
+    r"chat not found|need administrator rights|not enough rights|have no rights to send"
+    r"|CHAT_WRITE_FORBIDDEN|CHAT_ADMIN_REQUIRED|upgraded to a supergroup", re.IGNORECASE)
 
 
 def telegram_length(text: str) -> int:
@@ -284,6 +292,11 @@ class TelegramChannel:
         migrate = parameters.get("migrate_to_chat_id")
         if migrate is not None:
             description += f" (set options.chat_id to {migrate})"
+        if migrate is not None or _CANNOT_POST_HERE.search(description):
+            # The chat is wrong or closed to the bot: every post would fail
+            # alike until a person fixes it, so the channel pauses.
+            return AuthFailed(f"{method}: the bot cannot post to the chat ({code} "
+                              f"{description})", http_status=code)
         if method == "sendPhoto" and code == 400 and _is_photo_problem(description):
             return _PhotoRefused(f"Telegram refused the photo: {description}", http_status=400)
         return Permanent(f"{method}: Telegram refused it ({code} {description})",

@@ -1,8 +1,32 @@
 """FakeTelegram: the Bot API methods publisher uses, over real HTTP.
 
+It follows these public documents (core.telegram.org), not our adapter:
+
+- Telegram Bot API (https://core.telegram.org/bots/api), "Making requests"
+  (the ``{"ok", "result"}`` / ``{"ok": false, "error_code", "description",
+  "parameters"}`` answers, ``ResponseParameters.retry_after`` and
+  ``migrate_to_chat_id``), ``getMe``, ``getChat``, ``sendMessage`` ("1-4096
+  characters after entities parsing"), ``sendPhoto`` ("caption 0-1024
+  characters after entities parsing"; "the photo must be at most 10 MB in
+  size; width and height must not exceed 10000 in total; width and height
+  ratio must be at most 20") and ``LinkPreviewOptions``.
+- "Formatting options", HTML style: the supported tags, the only named
+  entities (``&lt; &gt; &amp; &quot;``) and numeric ones; anything else is
+  400 "Bad Request: can't parse entities: …".
+- "MessageEntity": offsets and lengths in UTF-16 code units, the unit the
+  limits are counted in here.
+- Bots FAQ, "My bot is hitting limits": 429 with ``retry_after``.
+- The descriptions the real API gives for a chat that cannot be posted to
+  ("chat not found", "need administrator rights in the channel chat", "group
+  chat was upgraded to a supergroup chat" with ``migrate_to_chat_id``), as
+  bots report them in public issue trackers.
+
+No SDK publishes recorded Bot API answers; the answers here are built from
+those pages.
+
 Paths, status codes and JSON bodies follow the Bot API (7.x)::
 
-    POST /bot<token>/getMe         the bot (User)
+    POST /bot<token>/getMe         the bot (User); what ``publisher check`` asks
     POST /bot<token>/getChat       {chat_id} → the chat (title, username when public)
     POST /bot<token>/sendMessage   {chat_id, text, parse_mode, link_preview_options}
     POST /bot<token>/sendPhoto     multipart: chat_id, photo (file), caption, parse_mode
@@ -11,10 +35,12 @@ Every answer is ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code":
 "description": "…"}``. Like the real API it parses ``parse_mode=HTML`` (an
 unescaped ``<`` or ``&`` is 400 "can't parse entities"), checks the limits on
 the text after parsing (4096 for a message, "message is too long"; 1024 for a
-caption, "message caption is too long", counted in UTF-16 code units), answers
-a wrong token 401 "Unauthorized", an unknown chat 400 "chat not found", a
-kicked bot 403, and a rate limit 429 with ``parameters.retry_after`` (and a
-``Retry-After`` header).
+caption, "message caption is too long", counted in UTF-16 code units), checks
+an uploaded photo (not JPEG/PNG: "IMAGE_PROCESS_FAILED"; over 10 MB: "file is
+too big"; sides over 10000 in total or a ratio over 20:
+"PHOTO_INVALID_DIMENSIONS"), answers a wrong token 401 "Unauthorized", an
+unknown chat 400 "chat not found", a kicked bot 403, and a rate limit 429 with
+``parameters.retry_after`` (and a ``Retry-After`` header).
 
 Use::
 
@@ -26,11 +52,15 @@ Use::
 
 Switches: those of ``tests.fakes.fakehttp`` (creates are sendMessage and
 sendPhoto; reads getMe and getChat), ``public`` (the chat has a username),
-``kicked`` (403 on everything about the chat).
+``kicked`` (403 on everything about the chat), ``not_admin`` (the bot is in
+the channel but may not post: 400 "need administrator rights"),
+``migrated_to`` (a chat id: the group was upgraded to that supergroup; the old
+id is answered 400 with ``parameters.migrate_to_chat_id``).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import time
@@ -40,6 +70,8 @@ from email.policy import HTTP
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs
+
+from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.fakehttp import FakeServer, Reply, Request
 
@@ -135,6 +167,8 @@ class FakeTelegram(FakeServer):
         self.bot_username = bot_username
         self.public = public
         self.kicked = False
+        self.not_admin = False
+        self.migrated_to: int | None = None
         self.messages: list[StoredMessage] = []
         self._ids = itertools.count(101)
 
@@ -188,8 +222,13 @@ class FakeTelegram(FakeServer):
             chat = str(params.get("chat_id", ""))
             if chat not in (str(self.chat_id), f"@{self.chat_username}"):
                 return self._fail(400, "Bad Request: chat not found")
+            if self.migrated_to is not None:
+                return self._fail(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                                  migrate_to_chat_id=self.migrated_to)
             if self.kicked:
                 return self._fail(403, "Forbidden: bot was kicked from the channel chat")
+            if self.not_admin and method != "getChat":
+                return self._fail(400, "Bad Request: need administrator rights in the channel chat")
         if method == "getChat":
             return self._ok(self._chat(full=True))
         if method == "sendMessage":
@@ -242,6 +281,15 @@ class FakeTelegram(FakeServer):
         data, content_type = photo
         if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
             return self._fail(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        if len(data) > 10 * 1024 * 1024:
+            return self._fail(400, "Bad Request: file is too big")
+        try:
+            with Image.open(io.BytesIO(data)) as picture:
+                width, height = picture.size
+        except (UnidentifiedImageError, OSError):
+            return self._fail(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+            return self._fail(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
         raw = str(params.get("caption") or "")
         try:
             caption = self._parse(raw, params.get("parse_mode"))

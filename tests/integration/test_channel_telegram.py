@@ -223,9 +223,41 @@ def test_bad_request_is_permanent_with_the_description(channel: TelegramChannel,
     assert caught.value.http_status == 400
 
 
-def test_unknown_chat_is_permanent(make: Callable[..., TelegramChannel]) -> None:
-    with pytest.raises(Permanent, match="chat not found"):
+def test_unknown_chat_pauses_the_channel(make: Callable[..., TelegramChannel]) -> None:
+    """A wrong chat_id fails every post alike until a person fixes it: the
+    channel is paused (AuthFailed), not each post failed in turn."""
+    with pytest.raises(AuthFailed, match="chat not found") as caught:
         make(chat_id=-100999).publish(_request())
+    assert caught.value.http_status == 400
+
+
+def test_bot_without_admin_rights_pauses_the_channel(channel: TelegramChannel,
+                                                     fake: FakeTelegram) -> None:
+    fake.not_admin = True
+    with pytest.raises(AuthFailed, match="need administrator rights") as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 400
+    assert fake.messages == []
+
+
+def test_group_upgraded_to_supergroup_pauses_and_names_the_new_chat_id(
+        channel: TelegramChannel, fake: FakeTelegram) -> None:
+    fake.migrated_to = -1001557912345
+    with pytest.raises(AuthFailed) as caught:
+        channel.publish(_request())
+    assert "upgraded to a supergroup" in str(caught.value)
+    assert "set options.chat_id to -1001557912345" in str(caught.value)
+    with pytest.raises(AuthFailed, match="-1001557912345"):
+        channel.whoami()
+
+
+def test_photo_of_a_shape_telegram_refuses_goes_as_a_message(channel: TelegramChannel,
+                                                             fake: FakeTelegram) -> None:
+    """Width/height ratio over 20 is PHOTO_INVALID_DIMENSIONS for Telegram."""
+    with FileServer({"/banner.png": (_png(4200, 200), "image/png")}) as site:
+        result = channel.publish(_request(image=Image(site.url("/banner.png"))))
+    assert [m.kind for m in fake.messages] == ["text"]
+    assert "PHOTO_INVALID_DIMENSIONS" in result.notes[0]
 
 
 def test_timeout_applies_and_is_ambiguous(make: Callable[..., TelegramChannel],
