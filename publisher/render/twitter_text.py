@@ -14,13 +14,25 @@ U+FFFF make a post invalid) and of short bare domains (``foo.jp`` is a URL even
 without a path, as the conformance data expects). The TLD list is ``tlds.txt``
 beside this module.
 
-Emoji sequences are recognised with a compact table instead of twemoji's
-generated regex: a pictographic base (or a keycap, or a pair of regional
-indicators) with its presentation selector, skin tone and tag characters, and
-ZWJ-joined further elements. A base that would weigh 1 on its own (©, ®) is an
-emoji only when followed by U+FE0F, and a base followed by U+FE0E (text
-presentation) is not one; both choices count a little more, never less, than
-X might.
+Emoji are found with twitter-text's own generated pattern (``twitter_emoji.txt``
+beside this module, from ``emoji_regex.rb`` of the 3.1.0 release), taken as its
+successive non-overlapping matches, exactly as the reference does; nothing is
+inferred from Unicode properties. So:
+
+- a ZWJ chain counts 2 only when the pattern knows it (🧑‍💻, 🏳️‍⚧️, 👩‍❤️‍👨); an
+  unknown chain is counted piece by piece: 🐻‍❄️ and ❤️‍🔥 (Unicode 13 and
+  13.1, newer than the pattern) count 2 + 1 + 2 = 5, a made-up 👍‍👍 too;
+- a flag counts 2 only for a real region (🇺🇦); two regional indicators that
+  name no region (🇦🇦) count 2 each, as do a lone indicator and a lone skin tone;
+- a keycap is ``[#*0-9]`` + optional U+FE0F + U+20E3; ©, ®, ™ count 2 only with
+  U+FE0F (alone ©/® weigh 1); a lone U+FE0F counts 2;
+- zero-width spaces and joiners (U+200B-U+200D) weigh 1 like the rest of
+  U+2000-U+200D; direction marks U+200E/U+200F and U+2066-U+2069 weigh 2.
+
+X's web client counts newer emoji with a newer table (twemoji), so for a
+sequence newer than the pattern it shows less than the reference does: the
+reference's count is the larger, and the one kept, so a post is never judged
+shorter than X's published rules count it.
 
 Indices in :class:`TweetParse` are UTF-16 code units, as in twitter-text.
 """
@@ -29,7 +41,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -40,7 +51,7 @@ __all__ = [
     "V3",
     "TweetParse",
     "TwitterTextConfig",
-    "emoji_length",
+    "emoji_spans",
     "extract_url_spans",
     "parse_tweet",
 ]
@@ -233,96 +244,26 @@ def extract_url_spans(text: str) -> list[tuple[int, int]]:
 
 # --- emoji --------------------------------------------------------------------------------
 
-# Extended_Pictographic as in Unicode's emoji-data.txt, reserved blocks included so that
-# emoji newer than this table still count as one. Code points, inclusive ranges.
-_PICTOGRAPHIC_RANGES = (
-    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049),
-    (0x2122, 0x2122), (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA),
-    (0x231A, 0x231B), (0x2328, 0x2328), (0x2388, 0x2388), (0x23CF, 0x23CF),
-    (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2), (0x25AA, 0x25AB),
-    (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x2605),
-    (0x2607, 0x2612), (0x2614, 0x2685), (0x2690, 0x2705), (0x2708, 0x2712),
-    (0x2714, 0x2714), (0x2716, 0x2716), (0x271D, 0x271D), (0x2721, 0x2721),
-    (0x2728, 0x2728), (0x2733, 0x2734), (0x2744, 0x2744), (0x2747, 0x2747),
-    (0x274C, 0x274C), (0x274E, 0x274E), (0x2753, 0x2755), (0x2757, 0x2757),
-    (0x2763, 0x2767), (0x2795, 0x2797), (0x27A1, 0x27A1), (0x27B0, 0x27B0),
-    (0x27BF, 0x27BF), (0x2934, 0x2935), (0x2B05, 0x2B07), (0x2B1B, 0x2B1C),
-    (0x2B50, 0x2B50), (0x2B55, 0x2B55), (0x3030, 0x3030), (0x303D, 0x303D),
-    (0x3297, 0x3297), (0x3299, 0x3299), (0x1F000, 0x1F0FF), (0x1F10D, 0x1F10F),
-    (0x1F12F, 0x1F12F), (0x1F16C, 0x1F171), (0x1F17E, 0x1F17F), (0x1F18E, 0x1F18E),
-    (0x1F191, 0x1F19A), (0x1F1AD, 0x1F1E5), (0x1F201, 0x1F20F), (0x1F21A, 0x1F21A),
-    (0x1F22F, 0x1F22F), (0x1F232, 0x1F23A), (0x1F23C, 0x1F23F), (0x1F249, 0x1F3FA),
-    (0x1F400, 0x1F53D), (0x1F546, 0x1F64F), (0x1F680, 0x1F6FF), (0x1F774, 0x1F77F),
-    (0x1F7D5, 0x1F7FF), (0x1F80C, 0x1F80F), (0x1F848, 0x1F84F), (0x1F85A, 0x1F85F),
-    (0x1F888, 0x1F88F), (0x1F8AE, 0x1F8FF), (0x1F90C, 0x1F93A), (0x1F93C, 0x1F945),
-    (0x1F947, 0x1FAFF), (0x1FC00, 0x1FFFD),
-)  # fmt: skip
-_PICTOGRAPHIC_STARTS = tuple(start for start, _ in _PICTOGRAPHIC_RANGES)
-
-_ZWJ = 0x200D
-_VS15 = 0xFE0E  # text presentation
-_VS16 = 0xFE0F  # emoji presentation
-_KEYCAP = 0x20E3
-_KEYCAP_BASES = frozenset(map(ord, "0123456789#*"))
-# Pictographs that are text by default and weigh 1 on their own: emoji only with U+FE0F.
-_TEXT_DEFAULT_LIGHT = frozenset((0x00A9, 0x00AE))
+_RUBY_CODE_POINT = re.compile(r"\\u\{([0-9a-fA-F]+)\}")
 
 
-def _is_pictographic(cp: int) -> bool:
-    i = bisect_right(_PICTOGRAPHIC_STARTS, cp) - 1
-    return i >= 0 and cp <= _PICTOGRAPHIC_RANGES[i][1]
+@cache
+def _emoji_pattern() -> re.Pattern[str]:
+    # twitter-text's own pattern, read once on first use (see twitter_emoji.txt).
+    text = resources.files(__package__).joinpath("twitter_emoji.txt").read_text(encoding="utf-8")
+    body = "".join(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+    return re.compile(_RUBY_CODE_POINT.sub(lambda m: f"\\U{int(m.group(1), 16):08x}", body))
 
 
-def _is_regional_indicator(cp: int) -> bool:
-    return 0x1F1E6 <= cp <= 0x1F1FF
-
-
-def _is_modifier(cp: int) -> bool:
-    return 0x1F3FB <= cp <= 0x1F3FF
-
-
-def _element_length(cps: list[int], i: int) -> int:
-    """Code points of the emoji element starting at ``i`` (0 when there is none)."""
-    n = len(cps)
-    cp = cps[i]
-    nxt = cps[i + 1] if i + 1 < n else -1
-    if _is_regional_indicator(cp):
-        return 2 if _is_regional_indicator(nxt) else 1
-    if cp in _KEYCAP_BASES:
-        j = i + 1 + (nxt == _VS16)
-        return j + 1 - i if j < n and cps[j] == _KEYCAP else 0
-    if _is_modifier(cp):
-        return 1
-    if not _is_pictographic(cp) or nxt == _VS15:
-        return 0
-    if cp in _TEXT_DEFAULT_LIGHT and nxt != _VS16:
-        return 0
-    j = i + 1
-    if j < n and cps[j] == _VS16:
-        j += 1
-    if j < n and _is_modifier(cps[j]):
-        j += 1
-    # Tag sequences (subdivision flags): tag characters closed by CANCEL TAG.
-    k = j
-    while k < n and 0xE0020 <= cps[k] <= 0xE007E:
-        k += 1
-    if k > j and k < n and cps[k] == 0xE007F:
-        j = k + 1
-    return j - i
-
-
-def emoji_length(cps: list[int], i: int) -> int:
-    """Code points of the emoji sequence (ZWJ sequences included) starting at ``i``, or 0."""
-    length = _element_length(cps, i)
-    if not length:
-        return 0
-    j = i + length
-    while j + 1 < len(cps) and cps[j] == _ZWJ:
-        more = _element_length(cps, j + 1)
-        if not more:
-            break
-        j += 1 + more
-    return j - i
+def emoji_spans(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` code point spans of the emoji twitter-text finds in ``text``:
+    its pattern's successive non-overlapping matches, as Ruby's ``String#scan`` and the
+    JavaScript ``extractEmojisWithIndices`` take them. Each weighs ``default_weight``
+    under v3; what the pattern does not match (an unknown ZWJ chain, an emoji newer than
+    the pattern) is counted piece by piece."""
+    return [match.span() for match in _emoji_pattern().finditer(text)]
 
 
 # --- parseTweet ---------------------------------------------------------------------------
@@ -347,6 +288,7 @@ def parse_tweet(text: str, config: TwitterTextConfig = V3) -> TweetParse:
     """
     normalized = unicodedata.normalize("NFC", text)
     url_ends = dict(extract_url_spans(normalized))
+    emoji_ends = dict(emoji_spans(normalized)) if config.emoji_parsing_enabled else {}
     cps = [ord(ch) for ch in normalized]
     scale = config.scale
     max_scaled = config.max_weighted_tweet_length * scale
@@ -361,8 +303,8 @@ def parse_tweet(text: str, config: TwitterTextConfig = V3) -> TweetParse:
         if i in url_ends:
             j = url_ends[i]
             weighted += config.transformed_url_length * scale
-        elif config.emoji_parsing_enabled and (length := emoji_length(cps, i)):
-            j = i + length
+        elif i in emoji_ends:
+            j = emoji_ends[i]
             weighted += config.default_weight
         else:
             j = i + 1
