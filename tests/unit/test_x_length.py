@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from publisher.render import XWeightedLength, length_rule, parse_tweet
 from publisher.render.twitter_text import V1, V2, V3, emoji_spans, extract_url_spans
+from tests.fakes import twitter_text_reference as reference
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "twitter-text"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "twitter-text"
@@ -181,63 +182,12 @@ def test_the_copy_matches_the_shared_conformance_data():
         assert (DATA / name).read_bytes() == (SHARED / name).read_bytes(), name
 
 
-# --- a reference count, built here from twitter-text's own files ---------------------
+# --- never below the reference ------------------------------------------------------
 #
-# Written for the tests from twitter-text's published sources only, not from
-# publisher.render: the emoji are the successive matches of the Ruby pattern in
-# tests/data/twitter-text/emoji_regex.rb (read and translated here), the weights
-# come from v3.json, and the loop is parseTweet's (twitter-text's JavaScript
-# parseTweet.js).  URLs are known to the generator that placed them (each counts
-# transformedURLLength), so the reference does not rely on our URL extraction
-# either.  No maintained Python port can stand in: the one on PyPI
-# (twitter-text-parser 3.0.0) builds its emoji table from a newer Unicode list
-# than twitter-text's pattern and folds CR LF into LF, so it is not the reference.
-
-
-def _reference_emoji_pattern() -> re.Pattern[str]:
-    source = (DATA / "emoji_regex.rb").read_text(encoding="utf-8")
-    body = re.search(r"REGEXEN\[:valid_emoji\] = %r\{(.*?)\}iox", source, re.S)
-    assert body is not None, "emoji_regex.rb: REGEXEN[:valid_emoji] not found"
-    pattern = "".join(body.group(1).split())  # the x flag: whitespace is not part of it
-    pattern = re.sub(r"\\u\{([0-9a-fA-F]+)\}", lambda m: chr(int(m.group(1), 16)), pattern)
-    pattern = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), pattern)
-    return re.compile(pattern)
-
-
-REFERENCE_EMOJI = _reference_emoji_pattern()
-REFERENCE_CONFIG = json.loads((DATA / "v3.json").read_text(encoding="utf-8"))
-
-
-def _reference_weight(text: str) -> int:
-    """parseTweet's scaled weight of ``text`` (already NFC) that holds no URL."""
-    config = REFERENCE_CONFIG
-    emoji = {m.start(): m.end() for m in REFERENCE_EMOJI.finditer(text)}
-    weight, i = 0, 0
-    while i < len(text):
-        if i in emoji:
-            weight += config["defaultWeight"]
-            i = emoji[i]
-            continue
-        cp = ord(text[i])
-        weight += next((r["weight"] for r in config["ranges"]
-                        if r["start"] <= cp <= r["end"]), config["defaultWeight"])
-        i += 1
-    return weight
-
-
-def reference_length(pieces: list[tuple[str, bool]]) -> int:
-    """X's weighted length of the text the ``(text, is_url)`` pieces make, each URL
-    counting transformedURLLength.  Pieces are joined as given; the generator keeps a
-    space around every URL, so a URL is one piece."""
-    config = REFERENCE_CONFIG
-    weight = 0
-    for text, is_url in pieces:
-        if is_url:
-            weight += config["transformedURLLength"] * config["scale"]
-        else:
-            weight += _reference_weight(unicodedata.normalize("NFC", text))
-    return weight // config["scale"]
-
+# The reference (tests/fakes/twitter_text_reference.py) is built from twitter-text's
+# own files, not from publisher.render.  No maintained Python port can stand in: the
+# one on PyPI (twitter-text-parser 3.0.0) builds its emoji table from a newer Unicode
+# list than twitter-text's pattern, folds CR LF into LF, and needs pkg_resources.
 
 # Emoji old and new: in twitter-text's pattern, newer than it (Unicode 13-15.1), and
 # made up.  Pieces to build random chains from, too.
@@ -289,7 +239,7 @@ def test_x_count_is_never_below_the_reference(pieces: list[tuple[str, bool]],
             joined.append((gap, False))
         joined.append(piece)
     text = "".join(t for t, _ in joined)
-    expected = reference_length(joined)
+    expected = reference.pieces_length(joined)
     got = XWeightedLength().count(text)
     assert got >= expected, f"{text!r}: counted {got}, twitter-text counts {expected}"
     # Not only never below: the same count, as the reference's conformance cases say.
@@ -305,5 +255,7 @@ def test_the_package_carries_twitter_texts_own_emoji_pattern() -> None:
     original = re.search(r"%r\{(.*?)\}iox", source, re.S)
     assert original is not None
     assert body == "".join(original.group(1).split())
-    assert [m.group(0) for m in REFERENCE_EMOJI.finditer("a🐻‍❄️b🧑‍💻")] == ["🐻", "❄️", "🧑‍💻"]
+    assert reference.weighted_length(f"Read {URLS[0]}, 🐻‍❄️ now") == 5 + 23 + 2 + 5 + 4
+    found = [m.group(0) for m in reference.emoji_pattern().finditer("a🐻‍❄️b🧑‍💻")]
+    assert found == ["🐻", "❄️", "🧑‍💻"]
     assert emoji_spans("a🐻‍❄️b🧑‍💻") == [(1, 2), (3, 5), (6, 9)]
