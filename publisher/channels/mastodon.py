@@ -2,9 +2,17 @@
 
 - Posts with ``POST /api/v1/statuses`` (``status_post``) carrying the post's
   idempotency key as the ``Idempotency-Key`` header: Mastodon remembers the key
-  for an hour and answers a repeated request with the status it already made,
-  so a retry after an ambiguous attempt never posts twice (delivery class
-  IDEMPOTENT; ``find`` has nothing to look up and returns None).
+  for one hour (``Idempotency-Key`` in the API docs' "Post a new status";
+  ``PostStatusService`` keeps it with ``redis.setex(idempotency_key, 3_600, …)``)
+  and answers a repeated request with the status it already made, so a retry
+  within the hour after an ambiguous attempt never posts twice (delivery class
+  IDEMPOTENT).
+- After the hour the key is forgotten and a retry would post again, so a post in
+  doubt for longer (the channel type's ``key_lifetime``) is looked up with
+  ``find``: the account's own statuses (``verify_credentials`` for its id, then
+  ``GET /api/v1/accounts/:id/statuses``, 40 a page, back ``_LOOKBACK_TIME``) are
+  matched on the post's link (the preview card's URL or a link in the content)
+  or on its exact text.
 - An image comes from the shared image cache, is fitted under the instance's
   image limit and uploaded with ``POST /api/v2/media`` and its alt text
   (``description``). A picture never fails a post: it is skipped with a note,
@@ -22,9 +30,12 @@ Every Mastodon.py and requests error is translated in ``_call`` and nowhere else
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -43,7 +54,7 @@ from mastodon import (
 
 from publisher.channels.base import ChannelSpec
 from publisher.channels.images import prepared_image
-from publisher.channels.media import ImageError, map_requests_error, redact
+from publisher.channels.media import ImageError, canonical_link, map_requests_error, redact
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -68,6 +79,17 @@ _ALT_TEXT_MAX = 1500
 _DEFAULT_RATE_WAIT = timedelta(minutes=5)  # Mastodon's rate-limit windows are 5 minutes
 _MEDIA_POLLS = 5
 _MEDIA_POLL_SECONDS = 0.5
+#: ``find`` pages back this far through the account's statuses (a post in doubt
+#: is younger: its max_age is 24 h by default), 40 a page (the API's most), and
+#: reads at most this many pages.
+_LOOKBACK_TIME = timedelta(hours=48)
+_LOOKBACK_PAGE = 40
+_LOOKBACK_PAGES = 25
+_HREF = re.compile(r"""<a\s[^>]*?href=["']([^"']+)["'][^>]*>""", re.IGNORECASE)
+_MENTION_OR_TAG = re.compile(r"""class=["'][^"']*\b(?:mention|hashtag)\b""", re.IGNORECASE)
+_PARAGRAPH_BREAK = re.compile(r"</p>\s*<p[^>]*>", re.IGNORECASE)
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
 
 
 class MastodonChannel:
@@ -151,7 +173,37 @@ class MastodonChannel:
                              notes=tuple(notes))
 
     def find(self, request: PublishRequest) -> PublishResult | None:
-        """None: a retry with the same idempotency key is safe (Mastodon drops the copy)."""
+        """The status ``request`` made, looked up among the account's statuses of
+        the last ``_LOOKBACK_TIME`` by its link or exact text; None when it is
+        certainly not there. Raises the taxonomy when the look-up fails."""
+        account = self._call("look-up", False, self._api.account_verify_credentials)
+        account_id = _get(account, "id")
+        if not account_id:
+            raise Transient("look-up: Mastodon's verify_credentials answer had no account id")
+        wanted_link = canonical_link(request.link) if request.link else None
+        wanted_text = _normal_text(request.text)
+        horizon = datetime.now(UTC) - _LOOKBACK_TIME
+        max_id: str | None = None
+        for _ in range(_LOOKBACK_PAGES):
+            page = self._call(
+                "look-up", False,
+                lambda max_id=max_id: self._api.account_statuses(  # type: ignore[misc]
+                    account_id, exclude_reblogs=True, max_id=max_id, limit=_LOOKBACK_PAGE),
+            )
+            statuses = list(page or [])
+            for status in statuses:
+                if _matches(status, wanted_link, wanted_text):
+                    url = _get(status, "url") or _get(status, "uri")
+                    return PublishResult(str(_get(status, "id")), str(url) if url else None)
+            if not statuses:
+                return None
+            oldest = _get(statuses[-1], "created_at")
+            if isinstance(oldest, datetime) and _aware(oldest) < horizon:
+                return None
+            max_id = str(_get(statuses[-1], "id"))
+        log.warning("channel=%s look-up read %d statuses without reaching %s; "
+                    "taking the post as absent", self.name, _LOOKBACK_PAGES * _LOOKBACK_PAGE,
+                    horizon.isoformat(timespec="seconds"))
         return None
 
     def whoami(self) -> str:
@@ -295,6 +347,44 @@ def _get(value: Any, key: str) -> Any:
     if isinstance(value, dict):
         return value.get(key)
     return getattr(value, key, None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _normal_text(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _content_text(content: str) -> str:
+    """A status's HTML ``content`` back as the text that was posted: Mastodon
+    makes paragraphs of blank-line-separated blocks, ``<br />`` of newlines, and
+    wraps links, mentions and hashtags in tags whose text is the original."""
+    text = _PARAGRAPH_BREAK.sub("\n\n", content)
+    text = _LINE_BREAK.sub("\n", text)
+    return html.unescape(_TAG.sub("", text))
+
+
+def _links(status: Any) -> set[str]:
+    """The links a status carries: its preview card's and those in its content
+    (mentions and hashtags are links too, and are left out)."""
+    links: set[str] = set()
+    card = _get(status, "card")
+    card_url = _get(card, "url") if card else None
+    if card_url:
+        links.add(canonical_link(str(card_url)))
+    for anchor in _HREF.finditer(str(_get(status, "content") or "")):
+        if not _MENTION_OR_TAG.search(anchor.group(0)):
+            links.add(canonical_link(html.unescape(anchor.group(1))))
+    return links
+
+
+def _matches(status: Any, wanted_link: str | None, wanted_text: str) -> bool:
+    if wanted_link is not None and wanted_link in _links(status):
+        return True
+    return bool(wanted_text) and _normal_text(
+        _content_text(str(_get(status, "content") or ""))) == wanted_text
 
 
 def _status_and_detail(exc: MastodonError) -> tuple[int | None, str]:

@@ -1,10 +1,26 @@
 """FakeMastodon: the parts of the Mastodon REST API that publisher uses, over real HTTP.
 
+Written from Mastodon's published contract, not from our adapter:
+
+- the REST API docs, docs.joinmastodon.org: methods/statuses ("Post a new
+  status", ``Idempotency-Key``), methods/accounts ("Get account's statuses":
+  ``max_id``/``since_id``/``min_id``, ``limit`` 20 by default and 40 at most,
+  ``exclude_reblogs``, pagination in the ``Link`` header), methods/media,
+  methods/instance, entities/Status and entities/PreviewCard, api/rate-limits;
+- Mastodon's source: ``PostStatusService`` (the key is kept one hour:
+  ``redis.setex(idempotency_key, 3_600, …)``), ``StatusLengthValidator`` (URLs
+  count 23, remote mentions their local part, graphemes) with the URL pattern
+  of ``config/initializers/twitter_regex.rb`` (any non-space path characters
+  but ``<>()?``, a path never ends on ``!*"'「」;:=,.$%[]~&|@``), and
+  ``TextFormatter`` (the HTML ``content``: links wrapped in ``<span>``s);
+- recorded answers in Mastodon.py's test cassettes (tests/data/recorded/mastodon).
+
 Paths, status codes, headers and JSON bodies follow Mastodon 4.3::
 
     GET  /api/v1/instance                    v1 instance (Mastodon.py reads its version)
     GET  /api/v2/instance                    configuration.statuses.max_characters …
     GET  /api/v1/accounts/verify_credentials the account
+    GET  /api/v1/accounts/:id/statuses       its statuses, newest first, paged by max_id
     POST /api/v1/statuses                    create (form: status, media_ids[], visibility…)
     POST /api/v2/media                       multipart ``file`` + ``description`` → 200, or
                                              202 with ``url: null`` when ``async_media``
@@ -13,7 +29,9 @@ Paths, status codes, headers and JSON bodies follow Mastodon 4.3::
 
 Like the real server it honours ``Idempotency-Key``: the same key from the same
 account within an hour answers the status made the first time instead of a
-new one. It counts URLs as 23 characters against ``max_characters`` (422
+new one; after the hour of the fake's own clock (``advance(seconds)`` moves it)
+the key is forgotten and the same request makes a second status. It counts
+URLs as 23 characters against ``max_characters`` (422
 "Validation failed: Text character limit of 500 exceeded"), refuses media that
 is still processing (422), and sends ``X-RateLimit-Limit/Remaining/Reset``
 (Reset as ISO 8601, as Mastodon does) on every answer. Requests must carry
@@ -32,7 +50,9 @@ Use::
 Switches: those of ``tests.fakes.fakehttp`` (``fail_next``/``fault_rate`` with
 500, 503, 429, slow, reset_before, reset_after, revoked), plus
 ``max_characters``, ``async_media`` (uploads answer 202 and need
-``media_polls`` GETs before they are ready) and ``idempotency_window``.
+``media_polls`` GETs before they are ready), ``idempotency_window`` and
+``cards`` (a status with a link gets its preview card; Mastodon fetches it a
+moment after posting, so False plays a look-up before the card is there).
 """
 
 from __future__ import annotations
@@ -48,10 +68,30 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs
 
+import regex
+
 from tests.fakes.fakehttp import FakeServer, Reply, Request
 
-_URL = re.compile(r"https?://\S+")
+# Mastodon's URL, after config/initializers/twitter_regex.rb. The domain is
+# taken loosely (twitter-text also checks it against its TLD list): the fake's
+# tests use real TLDs.
+_PATH_CHAR = r"[^\s<>()?]"
+_PARENS = rf"\((?:{_PATH_CHAR}+|{_PATH_CHAR}*\({_PATH_CHAR}+\){_PATH_CHAR}*)\)"
+_PATH_END = rf"(?:[^\s()?!*\"'「」<>;:=,.$%\[\]~&|@]|{_PARENS})"
+_PATH = rf"(?:{_PATH_CHAR}*(?:{_PARENS}{_PATH_CHAR}*)*{_PATH_END}|{_PATH_CHAR}+/)"
+_UCHARS = "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef\U00010000-\U0010fffd"
+_URL = re.compile(
+    r"(?:(?<=[^a-z0-9@＠$#＃])|^)(?:https?)://"
+    r"[a-z0-9\u00a0-\U0010ffff](?:[a-z0-9\u00a0-\U0010ffff.-]*[a-z0-9\u00a0-\U0010ffff])?"
+    r"(?::[0-9]+)?"
+    rf"(?:/{_PATH}*)?"
+    rf"(?:\?[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@^{_UCHARS}]*[a-z0-9_&=#/\-{_UCHARS}])?",
+    re.IGNORECASE,
+)
+_REMOTE_MENTION = re.compile(r"(?<![\w@])(@[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)@[a-z0-9.-]+[a-z0-9]",
+                             re.IGNORECASE)
 _MEDIA_GET = re.compile(r"^/api/v1/media/([^/]+)$")
+_ACCOUNT_STATUSES = re.compile(r"^/api/v1/accounts/([^/]+)/statuses$")
 
 
 @dataclass
@@ -107,6 +147,7 @@ class FakeMastodon(FakeServer):
         async_media: bool = False,
         media_polls: int = 1,
         idempotency_window: float = 3600.0,
+        cards: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -119,6 +160,9 @@ class FakeMastodon(FakeServer):
         self.async_media = async_media
         self.media_polls = media_polls
         self.idempotency_window = idempotency_window
+        self.cards = cards
+        #: Seconds the fake's clock is ahead of the real one (``advance``).
+        self.clock_offset = 0.0
         self.statuses: list[StoredStatus] = []
         self.media: dict[str, StoredMedia] = {}
         #: Idempotency-Key → (status id, when first used).
@@ -126,6 +170,16 @@ class FakeMastodon(FakeServer):
         self.ratelimit_limit = 300
         self.ratelimit_remaining = 300
         self._ids = itertools.count(113_000_000_000_000_001)
+
+    def now(self) -> float:
+        """The fake's clock (``time.time()`` moved on by ``advance``)."""
+        return time.time() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on: an Idempotency-Key older than
+        ``idempotency_window`` is then forgotten, as Redis expires it."""
+        with self.lock:
+            self.clock_offset += seconds
 
     # --- classification --------------------------------------------------------
 
@@ -180,6 +234,8 @@ class FakeMastodon(FakeServer):
             return self._error(401, "The access token is invalid")
         if method == "GET" and path == "/api/v1/accounts/verify_credentials":
             return Reply(200, self._account(), self._headers())
+        if method == "GET" and (m := _ACCOUNT_STATUSES.match(path)):
+            return self._account_statuses(request, m.group(1))
         if method == "POST" and path == "/api/v1/statuses":
             return self._create(request)
         if method == "POST" and path in ("/api/v1/media", "/api/v2/media"):
@@ -243,7 +299,7 @@ class FakeMastodon(FakeServer):
         text = (params.get("status") or [""])[-1]
         media_ids = params.get("media_ids[]") or params.get("media_ids") or []
         key = request.headers.get("idempotency-key")
-        now = time.time()
+        now = self.now()
         with self.lock:
             if key is not None and key in self.idempotency:
                 status_id, first = self.idempotency[key]
@@ -268,7 +324,7 @@ class FakeMastodon(FakeServer):
                 id=status_id, text=text, media_ids=list(media_ids),
                 visibility=(params.get("visibility") or ["public"])[-1],
                 language=(params.get("language") or [None])[-1],
-                idempotency_key=key, created_at=datetime.now(UTC),
+                idempotency_key=key, created_at=datetime.fromtimestamp(now, UTC),
                 url=f"https://{self.domain}/@{self.username}/{status_id}",
             )
             for media_id in media_ids:
@@ -293,16 +349,52 @@ class FakeMastodon(FakeServer):
             "replies_count": 0,
             "reblogs_count": 0,
             "favourites_count": 0,
-            "content": "<p>" + html.escape(status.text).replace("\n", "<br />") + "</p>",
+            "content": _content_html(status.text),
             "reblog": None,
             "account": self._account(),
             "media_attachments": [self.media[m].as_json(self.domain) for m in status.media_ids],
             "mentions": [],
             "tags": [],
             "emojis": [],
-            "card": None,
+            "card": self._card(status.text),
             "poll": None,
         }
+
+    def _card(self, text: str) -> dict[str, Any] | None:
+        """entities/PreviewCard for the first link of ``text`` (Mastodon fetches
+        the page after posting and keeps the card for the first link)."""
+        match = _URL.search(text)
+        if not self.cards or match is None:
+            return None
+        return {
+            "url": match.group(0), "title": "Flood warning", "description": "",
+            "language": "en", "type": "link", "author_name": "", "author_url": "",
+            "provider_name": "", "provider_url": "", "html": "", "width": 0, "height": 0,
+            "image": None, "image_description": "", "embed_url": "", "blurhash": None,
+            "published_at": None, "authors": [],
+        }
+
+    def _account_statuses(self, request: Request, account_id: str) -> Reply:
+        """``GET /api/v1/accounts/:id/statuses``: newest first, ``limit`` (20,
+        at most 40) older than ``max_id``, the ``Link`` header for the next page."""
+        if account_id != self.account_id:
+            return self._error(404, "Record not found")
+        try:
+            limit = min(max(int(request.param("limit") or 20), 1), 40)
+        except ValueError:
+            return self._error(400, "limit is invalid")
+        max_id = request.param("max_id")
+        with self.lock:
+            statuses = sorted(self.statuses, key=lambda s: int(s.id), reverse=True)
+        if max_id is not None:
+            statuses = [s for s in statuses if int(s.id) < int(max_id)]
+        page = statuses[:limit]
+        headers = self._headers()
+        if page:
+            base = f"{self.base_url}/api/v1/accounts/{account_id}/statuses?limit={limit}"
+            headers["Link"] = (f'<{base}&max_id={page[-1].id}>; rel="next", '
+                               f'<{base}&min_id={page[0].id}>; rel="prev"')
+        return Reply(200, [self._status_json(s) for s in page], headers)
 
     def _upload(self, request: Request, *, asynchronous: bool) -> Reply:
         parts = _multipart(request)
@@ -333,14 +425,51 @@ class FakeMastodon(FakeServer):
 
     # --- helpers for tests -----------------------------------------------------
 
+    def add_status(self, text: str, *, key: str | None = None) -> StoredStatus:
+        """A status the account posted (at the fake's ``now()``), as another
+        client would have: for tests that need a timeline behind a post."""
+        with self.lock:
+            status_id = str(next(self._ids))
+            stored = StoredStatus(
+                id=status_id, text=text, media_ids=[], visibility="public", language=None,
+                idempotency_key=key, created_at=datetime.fromtimestamp(self.now(), UTC),
+                url=f"https://{self.domain}/@{self.username}/{status_id}")
+            self.statuses.append(stored)
+            return stored
+
     def statuses_with_key(self, key: str) -> list[StoredStatus]:
         with self.lock:
             return [s for s in self.statuses if s.idempotency_key == key]
 
 
 def _mastodon_length(text: str) -> int:
-    """Mastodon's count: every http(s) URL is 23 characters."""
-    return len(_URL.sub("x" * 23, text))
+    """StatusLengthValidator: every URL 23, a remote mention its local part,
+    then grapheme clusters."""
+    counted = _REMOTE_MENTION.sub(r"\1", _URL.sub("x" * 23, text))
+    return len(regex.findall(r"\X", counted))
+
+
+def _content_html(text: str) -> str:
+    """The ``content`` Mastodon's TextFormatter makes of a plain-text status:
+    blank-line-separated paragraphs, ``<br />`` for newlines, and each link an
+    ``<a>`` showing its scheme and tail in invisible spans."""
+    paragraphs = []
+    for block in re.split(r"\n\n+", text.strip()):
+        out, last = [], 0
+        for match in _URL.finditer(block):
+            url = match.group(0)
+            out.append(html.escape(block[last:match.start()]))
+            scheme, _, rest = url.partition("://")
+            shown, hidden = rest[:30], rest[30:]
+            out.append(
+                f'<a href="{html.escape(url)}" target="_blank" rel="nofollow noopener" '
+                f'translate="no"><span class="invisible">{scheme}://</span>'
+                f'<span class="{"ellipsis" if hidden else ""}">{html.escape(shown)}</span>'
+                f'<span class="invisible">{html.escape(hidden)}</span></a>')
+            last = match.end()
+        out.append(html.escape(block[last:]))
+        paragraphs.append("<p>" + "".join(out).replace("\n", "<br />") + "</p>")
+    return "".join(paragraphs)
 
 
 def _params(request: Request) -> dict[str, list[str]]:
