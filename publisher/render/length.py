@@ -21,6 +21,7 @@ __all__ = [
     "LengthRule",
     "MastodonLength",
     "TelegramLength",
+    "ThreadsLength",
     "XWeightedLength",
     "length_rule",
 ]
@@ -43,7 +44,6 @@ PLATFORM_MAX_LENGTH = {
     "telegram": 4096,  # after HTML parsing, in UTF-16 code units
 }
 _CHARACTER_PLATFORMS = {
-    "threads": "threads characters",
     "linkedin": "linkedin characters",
     "discord": "discord characters",
     "slack": "slack characters (Slack truncates beyond)",
@@ -178,6 +178,34 @@ class TelegramLength(CharacterLimit):
         return len(unicodedata.normalize("NFC", text).encode("utf-16-le")) // 2
 
 
+# A grapheme cluster that is an emoji (or an emoji sequence): a pictograph, a
+# flag's regional indicators, or a keycap.
+_EMOJI_CLUSTER = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
+
+
+class ThreadsLength(CharacterLimit):
+    """A Threads post: at most 500 characters, where "emojis are counted as the
+    number of UTF-8 bytes" (Meta, Threads API "Posts", Limitations). Each grapheme
+    cluster holding an emoji counts the UTF-8 bytes of the whole cluster (joiners,
+    variation selectors and skin tones included: never fewer than Threads counts);
+    any other character counts 1."""
+
+    name = "threads characters (an emoji counts its UTF-8 bytes)"
+
+    def __init__(self, limit: int = 500):
+        super().__init__(limit)
+
+    def count(self, text: str) -> int:
+        """The length of ``text`` as Threads counts it, once NFC-normalised."""
+        total = 0
+        for cluster in regex.findall(r"\X", unicodedata.normalize("NFC", text)):
+            if _EMOJI_CLUSTER.search(cluster):
+                total += len(cluster.encode("utf-8"))
+            else:
+                total += len(cluster)
+        return total
+
+
 class _NamedCharacterLimit(CharacterLimit):
     def __init__(self, limit: int, name: str):
         super().__init__(limit)
@@ -189,7 +217,8 @@ def length_rule(channel_type: str, options: Mapping[str, Any] | None = None) -> 
 
     ``x`` and ``facebook`` have the platforms' rules. ``mastodon`` counts as Mastodon
     does, up to ``options["max_length"]`` (500 by default: set the instance's own).
-    ``bluesky`` (300 graphemes), ``telegram`` (4096, UTF-16), ``threads`` (500),
+    ``bluesky`` (300 graphemes), ``telegram`` (4096, UTF-16), ``threads`` (500, an
+    emoji counting its UTF-8 bytes),
     ``linkedin`` (3000), ``discord`` (2000) and ``slack`` (40,000) take a
     ``max_length`` only below their limit. ``console``, ``jsonl`` and ``webhook``
     count characters up to ``max_length`` (500, 5000 and 10,000 by default); any
@@ -213,6 +242,8 @@ def length_rule(channel_type: str, options: Mapping[str, Any] | None = None) -> 
         return BlueskyLength(max_length)
     if channel_type == "telegram":
         return TelegramLength(max_length)
+    if channel_type == "threads":
+        return ThreadsLength(max_length)
     if channel_type in _CHARACTER_PLATFORMS:
         return _NamedCharacterLimit(max_length, _CHARACTER_PLATFORMS[channel_type])
     return CharacterLimit(max_length)

@@ -71,7 +71,6 @@ def test_x_counts_urls_as_23() -> None:
 @pytest.mark.parametrize(
     ("channel_type", "limit", "name"),
     [
-        ("threads", 500, "threads characters"),
         ("linkedin", 3000, "linkedin characters"),
         ("discord", 2000, "discord characters"),
         ("slack", 40_000, "slack characters (Slack truncates beyond)"),
