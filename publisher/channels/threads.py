@@ -22,7 +22,28 @@ Threads publishing API, and the API is three small JSON calls.
 - ``find`` reads the account's last 50 threads and matches the article's link
   (``link_attachment_url`` or a URL in the text, compared with
   ``canonical_link``) or the exact text.
-- The token goes in an ``Authorization: Bearer`` header, never in a URL.
+- A new container is published only once Threads says it is ``FINISHED``
+  (``GET /{container-id}?fields=status,error_message``), as the "Posts" guide
+  asks: the adapter polls it for at most ``options.container_wait`` seconds
+  (default 10; 0.5 s, then doubling up to 4 s). Still ``IN_PROGRESS`` then →
+  ``Transient`` (the retry resumes that container from the checkpoint);
+  ``ERROR`` → ``Permanent`` with Threads' ``error_message`` for a text
+  container (an image container falls back to text, with a note);
+  ``EXPIRED`` → ``Transient`` (the retry makes a new container).
+- The token goes in an ``Authorization: Bearer`` header, never in a URL we log.
+- **Long-lived tokens last 60 days** and can be refreshed once they are 24
+  hours old (``GET /refresh_access_token?grant_type=th_refresh_token``, Meta's
+  "Long-Lived Access Tokens" page). The adapter refreshes its token when less
+  than ``REFRESH_WHEN_LEFT`` (30 days) is left, or, for a token from the
+  environment whose age it does not know, on first use (Threads refuses a
+  token younger than a day: it tries again an hour later). The new token and
+  its expiry are kept in ``<session_dir>/threads-<channel>-<hash>.token``
+  (mode 0600, written atomically; ``session_dir`` is Bluesky's option, default
+  ``var/``), never in the database or the log. The stored token wins over the
+  environment's while it is valid and was derived from the same environment
+  token (a new token put in the environment replaces it). A failed refresh never
+  fails a post. ``whoami`` (``publisher check``) says how many days are left;
+  ``check_warnings`` warns from 7 days left.
 
 Errors have the Graph shape and are mapped as ``facebook.py`` maps them
 (1, 2, ``is_transient`` → Transient; 4, 17, 32, 613 → RateLimited for an hour
@@ -32,12 +53,17 @@ rest → Permanent). Every httpx error is translated in ``_send`` and nowhere el
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
+import threading
+import time
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,6 +103,18 @@ PUBLISHED, FINISHED, IN_PROGRESS, ERROR, EXPIRED = (
 )
 _GONE = "GONE"  # our own: the container id is unknown to Threads
 
+#: How long a new container is waited for (seconds), and the polls' first and
+#: longest pause.
+DEFAULT_CONTAINER_WAIT = 10.0
+_POLL_FIRST, _POLL_MAX = 0.5, 4.0
+
+#: Refresh the token when less than this is left (a long-lived token lasts 60 days).
+REFRESH_WHEN_LEFT = timedelta(days=30)
+#: ``check_warnings`` warns when less than this is left.
+WARN_WHEN_LEFT = timedelta(days=7)
+#: After a refused or failed refresh, the next try waits this long.
+_REFRESH_RETRY = timedelta(hours=1)
+
 
 class ThreadsChannel:
     """Publishes to one Threads profile (see the module docstring)."""
@@ -96,11 +134,25 @@ class ThreadsChannel:
         self._version = f"v{match.group(1)}"
         self._user_id = str(options.get("user_id") or "me")
         self._with_image = spec.flag("with_image", True)
-        token = spec.secrets["access_token"]
-        self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
+        wait = options.get("container_wait", DEFAULT_CONTAINER_WAIT)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            raise ConfigError([f"channel {spec.name!r}: options.container_wait must be a "
+                               f"number of seconds (0 or more), not {wait!r}"])
+        self._container_wait = float(wait)
+        self._env_token = str(spec.secrets["access_token"])
+        self._secrets = [str(v) for v in spec.secrets.values() if v]
         base = (spec.base_url or _DEFAULT_BASE).rstrip("/")
-        self._http = http.client(spec.timeout, base_url=f"{base}/{self._version}",
-                                 headers={"Authorization": f"Bearer {token}"})
+        self._base = base
+        session_dir = Path(str(options.get("session_dir", "var/")))
+        digest = hashlib.sha256(f"{base}\n{self._user_id}".encode()).hexdigest()
+        safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)
+        self._token_file = session_dir / f"threads-{safe_name}-{digest[:12]}.token"
+        self._token_lock = threading.Lock()
+        self._token = self._env_token
+        self._expires: datetime | None = None  # unknown for a token never refreshed
+        self._next_refresh: datetime | None = None  # not before (after a refusal)
+        self._load_token()
+        self._http = http.client(spec.timeout, base_url=f"{base}/{self._version}")
 
     def __repr__(self) -> str:
         return f"ThreadsChannel(name={self.name!r}, user_id={self._user_id!r})"
@@ -148,18 +200,16 @@ class ThreadsChannel:
             else:
                 log.warning("post=%s channel=%s no checkpoint store: a retry cannot resume",
                             request.post_id, self.name)
-            if media_type == "IMAGE":
-                status, detail = self._container_status(container)
-                if status == IN_PROGRESS:
-                    raise Transient(f"Threads is still fetching the image of container "
-                                    f"{container}; the retry publishes the same container")
-                if status != FINISHED:
-                    notes.append(f"image skipped: Threads could not use it ({detail or status})")
-                    media_type = "TEXT"
-                    container = self._create_container(request, media_type)
-                    if request.save_checkpoint is not None:
-                        request.save_checkpoint(json.dumps({"container_id": container,
-                                                            "media_type": media_type}))
+            status, detail = self._wait_finished(container)
+            if media_type == "IMAGE" and status in (ERROR, _GONE):
+                notes.append(f"image skipped: Threads could not use it ({detail or status})")
+                media_type = "TEXT"
+                container = self._create_container(request, media_type)
+                if request.save_checkpoint is not None:
+                    request.save_checkpoint(json.dumps({"container_id": container,
+                                                        "media_type": media_type}))
+                status, detail = self._wait_finished(container)
+            self._require_finished(container, media_type, status, detail)
 
         response = self._send("publish", True, "POST", f"/{self._user_id}/threads_publish",
                               params={"creation_id": container})
@@ -200,7 +250,36 @@ class ThreadsChannel:
         if self._user_id != "me" and self._user_id != me_id:
             raise AuthFailed(f"the token belongs to @{username} (id {me_id}), "
                              f"not to user {self._user_id}")
-        return f"@{username} (threads)"
+        left = self.token_days_left()
+        if left is None:
+            return (f"@{username} (threads; token expiry not known yet: it is refreshed "
+                    "once it is a day old)")
+        return f"@{username} (threads; token valid {left} more days, refreshed automatically)"
+
+    def check_warnings(self) -> list[str]:
+        """A line when the token has less than a week left (the refresh failed)."""
+        with self._token_lock:
+            expires = self._expires
+        if expires is None:
+            return []
+        left = expires - datetime.now(UTC)
+        if left <= timedelta(0):
+            return ["the Threads token has expired: put a new long-lived token in the "
+                    "environment"]
+        if left < WARN_WHEN_LEFT:
+            return [f"the Threads token expires in {left.days} days and could not be "
+                    "refreshed: check the app's threads_basic permission, or put a new "
+                    "long-lived token in the environment"]
+        return []
+
+    def token_days_left(self) -> int | None:
+        """Whole days the token in use has left (None: not known, never refreshed)."""
+        self._ensure_token()
+        with self._token_lock:
+            expires = self._expires
+        if expires is None:
+            return None
+        return max(0, (expires - datetime.now(UTC)).days)
 
     def close(self) -> None:
         """Release the HTTP connections."""
@@ -225,6 +304,34 @@ class ThreadsChannel:
             raise Transient(f"Threads answered {response.status_code} without a container id",
                             http_status=response.status_code)
         return str(container)
+
+    def _wait_finished(self, container: str) -> tuple[str, str]:
+        """Poll a new container until it is no longer IN_PROGRESS, for at most
+        ``container_wait`` seconds; its last (status, error message)."""
+        deadline = time.monotonic() + self._container_wait
+        pause = _POLL_FIRST
+        while True:
+            status, detail = self._container_status(container)
+            left = deadline - time.monotonic()
+            if status != IN_PROGRESS or left <= 0:
+                return status, detail
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _POLL_MAX)
+
+    def _require_finished(self, container: str, media_type: str, status: str,
+                          detail: str) -> None:
+        """Raise unless a new container may be published (see the module docstring)."""
+        if status == FINISHED:
+            return
+        what = "the image of container" if media_type == "IMAGE" else "container"
+        if status == IN_PROGRESS:
+            raise Transient(f"Threads is still processing {what} {container} after "
+                            f"{self._container_wait:g} s; the retry publishes the same container")
+        if status == ERROR:
+            raise Permanent(f"Threads could not process container {container}: "
+                            f"{detail or 'no error message'}")
+        raise Transient(f"Threads container {container} is {status.lower()} before it was "
+                        "published; the retry makes a new one")
 
     def _container_status(self, container: str) -> tuple[str, str]:
         """(status, error message) of a container; ``GONE`` when Threads does not know it."""
@@ -256,11 +363,96 @@ class ThreadsChannel:
               **kwargs: Any) -> httpx.Response:
         """Run one call; return its 2xx response or raise the taxonomy error.
         ``write``: the call may publish a post (a lost answer is then Ambiguous)."""
+        self._ensure_token()
+        with self._token_lock:
+            token = self._token
+        headers = {"Authorization": f"Bearer {token}"}
         response = http.call(self._http, method, path, what=what, where="Threads", write=write,
-                             **kwargs)
+                             headers=headers, **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, write, response)
+
+    # --- the token: refreshed before it expires, kept in a 0600 file --------------------
+
+    def _ensure_token(self) -> None:
+        """Refresh the token when it is due (see the module docstring); a failed
+        refresh is logged and the current token kept."""
+        now = datetime.now(UTC)
+        with self._token_lock:
+            if self._expires is not None and self._expires <= now:
+                if self._token != self._env_token:
+                    # The stored token ran out: fall back to the environment's.
+                    self._token, self._expires = self._env_token, None
+                return
+            due = self._expires is None or self._expires - now < REFRESH_WHEN_LEFT
+            if not due or (self._next_refresh is not None and now < self._next_refresh):
+                return
+            self._next_refresh = now + _REFRESH_RETRY
+            token = self._token
+        self._refresh(token)
+
+    def _refresh(self, token: str) -> None:
+        try:
+            response = http.call(self._http, "GET", f"{self._base}/refresh_access_token",
+                                 what="token refresh", where="Threads", write=False,
+                                 params={"grant_type": "th_refresh_token",
+                                         "access_token": token})
+        except ChannelError as exc:
+            log.warning("channel=%s token refresh failed: %s", self.name,
+                        redact(str(exc), self._secrets))
+            return
+        body = _body(response)
+        new = body.get("access_token")
+        expires_in = _int(body.get("expires_in"))
+        if response.status_code != 200 or not isinstance(new, str) or not new or not expires_in:
+            error = self._error("token refresh", False, response)
+            log.info("channel=%s token not refreshed (tried again in an hour): %s",
+                     self.name, error)
+            return
+        expires = datetime.now(UTC) + timedelta(seconds=expires_in)
+        with self._token_lock:
+            self._token, self._expires, self._next_refresh = new, expires, None
+            if new not in self._secrets:
+                self._secrets.append(new)
+        self._save_token(new, expires)
+        log.info("channel=%s token refreshed, valid until %s", self.name,
+                 f"{expires:%Y-%m-%d}")
+
+    def _source_digest(self) -> str:
+        return hashlib.sha256(self._env_token.encode()).hexdigest()
+
+    def _load_token(self) -> None:
+        try:
+            data = json.loads(self._token_file.read_text(encoding="utf-8"))
+            token, source = str(data["access_token"]), str(data["source"])
+            expires = datetime.fromisoformat(str(data["expires_at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if expires.tzinfo is None or source != self._source_digest():
+            return  # not ours, or derived from a token the environment no longer holds
+        if expires <= datetime.now(UTC):
+            return
+        self._token, self._expires = token, expires
+        self._secrets.append(token)
+
+    def _save_token(self, token: str, expires: datetime) -> None:
+        """Write the token file with mode 0600, atomically (a crash leaves the old one)."""
+        path = self._token_file
+        tmp = path.with_name(path.name + ".tmp")
+        text = json.dumps({"access_token": token, "expires_at": expires.isoformat(),
+                           "source": self._source_digest()})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except OSError as exc:
+            # The channel goes on with the new token in memory.
+            log.warning("channel=%s cannot save the Threads token to %s (%s)",
+                        self.name, path, type(exc).__name__)
 
     def _error(self, what: str, write: bool, response: httpx.Response) -> ChannelError:
         status = response.status_code

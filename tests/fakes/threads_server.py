@@ -1,5 +1,21 @@
 """FakeThreads: the parts of Meta's Threads API a publisher uses, over real HTTP.
 
+Written from Meta's public documents (developers.facebook.com/docs/threads/…):
+
+- "Threads Posts" (posts): the two-step publish, and its Limitations: "Text
+  posts are limited to 500 characters" and "Emojis are counted as the number
+  of UTF-8 bytes" (``threads_length`` counts that way);
+- "Publishing" reference and "Troubleshooting": container statuses EXPIRED,
+  ERROR, FINISHED, IN_PROGRESS, PUBLISHED, ``error_message`` on ERROR, and
+  "wait on average 30 seconds before publishing";
+- "Long-Lived Access Tokens" (get-started/long-lived-tokens): tokens last 60
+  days; ``GET /refresh_access_token?grant_type=th_refresh_token&access_token=…``
+  (no version in the path) refreshes a token "at least 24 hours old but not
+  expired" and answers ``{"access_token", "token_type": "bearer",
+  "expires_in": 5183944}``; an expired token can no longer be refreshed;
+- Graph API "Handling Errors": the error shape and codes 190 (with subcode 463
+  for an expired token), 100, 2, 4.
+
 Paths are versioned like the real ones (``/v1.0/...``; any ``vN.N`` is accepted
 and logged in ``versions``)::
 
@@ -10,22 +26,34 @@ and logged in ``versions``)::
     GET  /vX/{user-id|me}/threads?fields=…&limit=N  recent threads, newest first
     GET  /vX/{container-id}?fields=status,error_message   {"id", "status"[, "error_message"]}
     GET  /vX/{media-id}?fields=…                    one thread
+    GET  /refresh_access_token?grant_type=th_refresh_token&access_token=…
 
 Parameters may come in the query or an urlencoded body; the token as
 ``Authorization: Bearer <token>`` or ``access_token``. Errors have the Graph
 shape ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``:
-190 (bad or revoked token), 100 (bad parameter, unknown object), 2 (server
-error, ``is_transient``), 4 (rate limit, on a "429" fault; no reset header,
-as Graph gives none). A "503" fault answers an HTML page, as an edge proxy does.
+190 (bad, revoked or expired token), 100 (bad parameter, unknown object, text
+over 500 as Threads counts it), 2 (server error, ``is_transient``), 4 (rate
+limit, on a "429" fault; no reset header, as Graph gives none). A "503" fault
+answers an HTML page, as an edge proxy does.
+
+Tokens: ``tokens`` maps each token the fake knows to its (issued, expires)
+epoch seconds on the fake's ``clock`` (``time.time`` unless a test sets it).
+``access_token`` is issued now and expires in 60 days unless
+``token_issued``/``token_expires`` say otherwise. The wording of a refusal to
+refresh a token younger than a day is ours: the documents do not give it.
 
 Scopes for the fault switches: ``threads_publish`` is "create" (the request
-that puts a post on the profile), container creation is "upload", GETs are "read".
+that puts a post on the profile), container creation is "upload", GETs are
+"read", the token refresh is "other" (no fault switch reaches it: a test
+replaces ``handle`` to script a failed refresh).
 
-Containers have the real statuses: TEXT containers are FINISHED at once;
-IMAGE containers get ``image_status`` (default FINISHED; set "IN_PROGRESS" or
-"ERROR" to script a slow or failed fetch). ``expire(container_id)`` ages one.
-Publishing a container that is not FINISHED is refused (code 100 here; the
-real wording differs and the adapter does not rely on it).
+Containers have the real statuses: TEXT containers get ``text_status`` (default
+FINISHED), IMAGE containers ``image_status`` (default FINISHED); either may be
+"IN_PROGRESS" or "ERROR" to script slow or failed processing.
+``finish_after`` (None) makes an IN_PROGRESS container FINISHED after that many
+status reads. ``expire(container_id)`` ages one. Publishing a container that is
+not FINISHED is refused (code 100 here; the real wording differs and the
+adapter does not rely on it).
 """
 
 from __future__ import annotations
@@ -34,13 +62,32 @@ import itertools
 import re
 import secrets
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import regex
+
 from tests.fakes.fakehttp import FakeServer, Reply, Request
 
 _VERSIONED = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
+TEXT_LIMIT = 500
+TOKEN_LIFETIME = 60 * 86400  # "valid for 60 days"
+REFRESHED_EXPIRES_IN = 5183944  # what the documents' example answers
+_MIN_REFRESH_AGE = 86400  # "at least 24 hours old"
+_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
+
+
+def threads_length(text: str) -> int:
+    """The length of ``text`` as the documents describe it: one per character,
+    an emoji (a whole emoji sequence: a grapheme cluster holding a pictograph,
+    flag or keycap) as its number of UTF-8 bytes."""
+    total = 0
+    for cluster in regex.findall(r"\X", unicodedata.normalize("NFC", text)):
+        total += len(cluster.encode("utf-8")) if _EMOJI.search(cluster) else len(cluster)
+    return total
 
 
 @dataclass
@@ -54,6 +101,7 @@ class Container:
     status: str
     error_message: str | None = None
     media_id: str | None = None
+    status_reads: int = 0
 
 
 @dataclass
@@ -85,10 +133,25 @@ class FakeThreads(FakeServer):
         super().__init__(**kwargs)
         self.user_id = user_id
         self.username = username
-        #: The token requests must carry (None: any non-empty token).
+        #: The token requests must carry (None: any non-empty token); more
+        #: tokens are valid once refreshed (``tokens``).
         self.access_token = access_token
-        #: The status an IMAGE container gets when it is made.
+        #: Epoch seconds, as the fake sees them (tests may set a clock of their own).
+        self.clock: Callable[[], float] = time.time
+        now = self.clock()
+        #: token -> (issued, expires), epoch seconds.
+        self.tokens: dict[str, tuple[float, float]] = {}
+        if access_token is not None:
+            self.tokens[access_token] = (now, now + TOKEN_LIFETIME)
+        #: The tokens handed out by refresh_access_token, oldest first.
+        self.refreshed: list[str] = []
+        #: The status a TEXT / an IMAGE container gets when it is made.
+        self.text_status = "FINISHED"
         self.image_status = "FINISHED"
+        #: The error_message of a container made with status ERROR.
+        self.error_message = "UNKNOWN"
+        #: An IN_PROGRESS container is FINISHED after this many status reads (None: never).
+        self.finish_after: int | None = None
         self.containers: dict[str, Container] = {}
         self.posts: list[Thread] = []
         self.versions: set[str] = set()
@@ -100,6 +163,12 @@ class FakeThreads(FakeServer):
         """Make a container EXPIRED, as 24 hours without publishing would."""
         with self.lock:
             self.containers[container_id].status = "EXPIRED"
+
+    def set_token_age(self, token: str, *, age_days: float, days_left: float) -> None:
+        """Make ``token`` ``age_days`` old with ``days_left`` before it expires."""
+        now = self.clock()
+        with self.lock:
+            self.tokens[token] = (now - age_days * 86400, now + days_left * 86400)
 
     def published_containers(self) -> list[str]:
         with self.lock:
@@ -114,6 +183,8 @@ class FakeThreads(FakeServer):
         return m.group(1), [p for p in (m.group(2) or "").split("/") if p]
 
     def scope_of(self, request: Request) -> str:
+        if request.path == "/refresh_access_token":
+            return "other"  # a token call, not a read of posts
         _, parts = self._route(request)
         if request.method == "POST" and len(parts) == 2:
             if parts[1] == "threads_publish":
@@ -162,21 +233,16 @@ class FakeThreads(FakeServer):
         return self.error(400, 4, "Application request limit reached")
 
     def handle(self, request: Request) -> Reply:
+        if request.path == "/refresh_access_token" and request.method == "GET":
+            return self._refresh(request)
         version, parts = self._route(request)
         if version is None or not parts:
             return self.error(400, 100, "Unsupported request: " + request.path)
         with self.lock:
             self.versions.add(version)
-        token = self._token(request)
-        if not token:
-            return self.error(400, 190, "An active access token must be used to query "
-                              "information about the current user.")
-        if self.revoked:
-            return self.error(401, 190, "Error validating access token: The session has been "
-                              "invalidated because the user changed their password.",
-                              subcode=460)
-        if self.access_token is not None and token != self.access_token:
-            return self.error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        refused = self._check_token(self._token(request))
+        if refused is not None:
+            return refused
         params = self._params(request)
         owner = parts[0] in ("me", self.user_id)
         if request.method == "GET" and parts == ["me"]:
@@ -191,6 +257,51 @@ class FakeThreads(FakeServer):
             if parts[1] == "threads_publish":
                 return self._publish(params)
         return self._unknown(request.method, parts[0])
+
+    def _check_token(self, token: str | None) -> Reply | None:
+        """The refusal for a missing, revoked, unknown or expired token, else None."""
+        if not token:
+            return self.error(400, 190, "An active access token must be used to query "
+                              "information about the current user.")
+        if self.revoked:
+            return self.error(401, 190, "Error validating access token: The session has been "
+                              "invalidated because the user changed their password.",
+                              subcode=460)
+        if self.access_token is None:
+            return None
+        with self.lock:
+            known = self.tokens.get(token)
+        if known is None:
+            return self.error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if known[1] <= self.clock():
+            expired = datetime.fromtimestamp(known[1], UTC)
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            return self.error(400, 190, "Error validating access token: Session has expired "
+                              f"on {expired:%A, %d-%b-%y %H:%M:%S} UTC. The current time is "
+                              f"{now:%A, %d-%b-%y %H:%M:%S} UTC.", subcode=463)
+        return None
+
+    def _refresh(self, request: Request) -> Reply:
+        params = {k: v[-1] for k, v in request.query.items()}
+        if params.get("grant_type") != "th_refresh_token":
+            return self.error(400, 100, "Unsupported grant_type: the parameter grant_type "
+                              "must be th_refresh_token")
+        token = params.get("access_token")
+        refused = self._check_token(token)
+        if refused is not None:
+            return refused
+        assert token is not None
+        now = self.clock()
+        with self.lock:
+            issued = self.tokens.get(token, (now - _MIN_REFRESH_AGE, 0.0))[0]
+            if now - issued < _MIN_REFRESH_AGE:
+                return self.error(400, 190, "The access token cannot be refreshed yet: it "
+                                  "must be at least 24 hours old", subcode=0)
+            new = "THQW" + secrets.token_urlsafe(24)
+            self.tokens[new] = (now, now + REFRESHED_EXPIRES_IN)
+            self.refreshed.append(new)
+        return Reply(200, {"access_token": new, "token_type": "bearer",
+                           "expires_in": REFRESHED_EXPIRES_IN})
 
     def _unknown(self, method: str, object_id: str) -> Reply:
         return self.error(400, 100, f"Unsupported {method.lower()} request. Object with ID "
@@ -237,6 +348,11 @@ class FakeThreads(FakeServer):
             container = self.containers.get(object_id)
             post = next((p for p in self.posts if p.id == object_id), None)
         if container is not None:
+            with self.lock:
+                container.status_reads += 1
+                if (container.status == "IN_PROGRESS" and self.finish_after is not None
+                        and container.status_reads >= self.finish_after):
+                    container.status = "FINISHED"
             fields = self._fields(params, "id")
             out: dict[str, Any] = {"id": container.id}
             if "status" in fields:
@@ -256,7 +372,7 @@ class FakeThreads(FakeServer):
                               "{TEXT, IMAGE, VIDEO, CAROUSEL}")
         if media_type == "TEXT" and not text:
             return self.error(400, 100, "(#100) Param text is required for TEXT posts")
-        if len(text) > 500:
+        if threads_length(text) > TEXT_LIMIT:
             return self.error(400, 100, "(#100) Param text must be at most 500 characters long")
         image_url = params.get("image_url")
         if media_type == "IMAGE" and not image_url:
@@ -266,11 +382,11 @@ class FakeThreads(FakeServer):
             return self.error(400, 100, "(#100) link_attachment is only available for "
                               "TEXT posts")
         with self.lock:
-            status = "FINISHED" if media_type == "TEXT" else self.image_status
+            status = self.text_status if media_type == "TEXT" else self.image_status
             container = Container(
                 str(next(self._numbers)), media_type, text, link,
                 image_url if media_type == "IMAGE" else None, params.get("alt_text"), status,
-                error_message="UNKNOWN" if status == "ERROR" else None,
+                error_message=self.error_message if status == "ERROR" else None,
             )
             self.containers[container.id] = container
         return Reply(200, {"id": container.id})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,7 @@ from publisher.exceptions import (
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
 from tests.fakes.conformance import fault_texts, raised
-from tests.fakes.fakehttp import Reply
+from tests.fakes.fakehttp import Reply, Request
 from tests.fakes.threads_server import FakeThreads
 
 TOKEN = "THQWJthreads-TOKEN-9f8e7d6c5b"
@@ -41,11 +43,13 @@ def fake() -> Iterator[FakeThreads]:
 
 
 @pytest.fixture
-def make(fake: FakeThreads) -> Iterator[Callable[..., ThreadsChannel]]:
+def make(fake: FakeThreads, tmp_path: Path) -> Iterator[Callable[..., ThreadsChannel]]:
     made: list[ThreadsChannel] = []
 
     def build(*, timeout: float = 5.0, base_url: str | None = None,
               secrets: dict[str, str] | None = None, **options: object) -> ThreadsChannel:
+        options.setdefault("session_dir", str(tmp_path / "var"))
+        options.setdefault("container_wait", 0.3)
         spec = ChannelSpec("threads", "threads", secrets=secrets or SECRETS, options=options,
                            base_url=base_url or fake.base_url, timeout=timeout)
         channel = ThreadsChannel(spec)
@@ -122,13 +126,15 @@ def test_publish_text_with_link_attachment(channel: ThreadsChannel, fake: FakeTh
     assert checkpoints.posts_when_saved == [0]
     assert fake.versions == {"v1.0"}
     assert all(r.auth for r in fake.requests)
-    assert [(r.method, r.path) for r in fake.requests][:2] == [
-        ("POST", "/v1.0/me/threads"), ("POST", "/v1.0/me/threads_publish")]
+    assert [(r.method, r.path) for r in fake.requests if r.scope != "other"][:3] == [
+        ("POST", "/v1.0/me/threads"), ("GET", f"/v1.0/{container.id}"),
+        ("POST", "/v1.0/me/threads_publish")]
 
 
 def test_user_id_option(make: Callable[..., ThreadsChannel], fake: FakeThreads) -> None:
     make(user_id=USER_ID).publish(_request())
-    assert fake.requests[0].path == f"/v1.0/{USER_ID}/threads"
+    first = next(r for r in fake.requests if r.scope != "other")
+    assert first.path == f"/v1.0/{USER_ID}/threads"
 
 
 def test_publish_image(channel: ThreadsChannel, fake: FakeThreads) -> None:
@@ -147,7 +153,7 @@ def test_image_in_progress_is_transient_then_the_same_container_is_published(
     fake.image_status = "IN_PROGRESS"
     checkpoints = Checkpoints(fake)
     image = Image("https://cdn.example.org/flood.jpg")
-    with pytest.raises(Transient, match="still fetching the image"):
+    with pytest.raises(Transient, match="still processing the image of container"):
         channel.publish(_request(image=image, save=checkpoints))
     [container] = fake.containers.values()
     container.status = "FINISHED"  # Threads got the image meanwhile
@@ -373,7 +379,9 @@ def test_find_matches_link_canonically_and_exact_text(channel: ThreadsChannel,
 
 
 def test_whoami(channel: ThreadsChannel) -> None:
-    assert channel.whoami() == "@riversideledger (threads)"
+    # A token from the environment, younger than a day: Threads will not refresh it yet.
+    assert channel.whoami() == ("@riversideledger (threads; token expiry not known yet: it is "
+                                "refreshed once it is a day old)")
 
 
 def test_whoami_with_another_users_token(make: Callable[..., ThreadsChannel]) -> None:
@@ -421,3 +429,188 @@ def test_plain_429_is_rate_limited(channel: ThreadsChannel, fake: FakeThreads) -
     with pytest.raises(RateLimited) as caught:
         channel.publish(_request())
     assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=31)
+
+
+# --- the length rule: emoji count their UTF-8 bytes ----------------------------------
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def test_fake_refuses_text_over_500_as_threads_counts_it(channel: ThreadsChannel,
+                                                         fake: FakeThreads) -> None:
+    text = "🌊" * 130  # 130 code points, 520 UTF-8 bytes
+    with pytest.raises(Permanent, match="500 characters"):
+        channel.publish(_request(text=text, link=None))
+    assert fake.posts == []
+
+
+def test_emoji_heavy_headline_is_fitted_not_lost(channel: ThreadsChannel,
+                                                 fake: FakeThreads) -> None:
+    from publisher.render import Renderer, length_rule, render_post
+    from publisher.types import ArticleData
+
+    title = " ".join(["Storm 🌊🌧️⚡ update"] * 30)  # 570 code points, 1,170 by Threads' count
+    article = ArticleData(guid="1", url=LINK, title=title, categories=("Weather",))
+    post = render_post(Renderer([TEMPLATES]), channel_type="threads", template="default",
+                       article=article, rule=length_rule("threads"))
+    assert post.shortened == ("title",) and post.length <= 500
+    result = channel.publish(_request(text=post.text))
+    [thread] = fake.posts
+    assert thread.text == post.text and result.remote_id == thread.id
+
+
+# --- containers: published only once FINISHED -----------------------------------------
+
+
+def test_text_container_is_waited_for_until_finished(make: Callable[..., ThreadsChannel],
+                                                     fake: FakeThreads) -> None:
+    fake.text_status = "IN_PROGRESS"
+    fake.finish_after = 3  # FINISHED at the third status read
+    result = make(container_wait=30.0).publish(_request())
+    [container] = fake.containers.values()
+    assert container.status_reads == 3 and container.status == "PUBLISHED"
+    assert result.remote_id == fake.posts[0].id
+    publishes = fake.requests_to("POST", "/v1.0/me/threads_publish")
+    assert len(publishes) == 1
+    reads = [r for r in fake.requests if r.path == f"/v1.0/{container.id}"]
+    assert all(r.time <= publishes[0].time for r in reads)  # never published before FINISHED
+
+
+def test_container_still_in_progress_is_transient_and_resumed(channel: ThreadsChannel,
+                                                              fake: FakeThreads) -> None:
+    fake.text_status = "IN_PROGRESS"
+    checkpoints = Checkpoints(fake)
+    with pytest.raises(Transient, match="still processing container"):
+        channel.publish(_request(save=checkpoints))
+    assert fake.requests_to("POST", "/v1.0/me/threads_publish") == []
+    [container] = fake.containers.values()
+    assert container.status_reads >= 2  # polled, not given up at once
+    container.status = "FINISHED"
+    result = channel.publish(_request(checkpoint=checkpoints.last, save=checkpoints))
+    assert len(fake.containers) == 1 and result.remote_id == fake.posts[0].id
+
+
+def test_container_error_is_permanent_with_threads_message(channel: ThreadsChannel,
+                                                           fake: FakeThreads) -> None:
+    fake.text_status = "ERROR"
+    fake.error_message = "UNKNOWN"
+    with pytest.raises(Permanent, match=r"could not process container .*UNKNOWN"):
+        channel.publish(_request())
+    assert fake.posts == []
+
+
+def test_container_expired_before_publishing_is_transient(channel: ThreadsChannel,
+                                                          fake: FakeThreads) -> None:
+    fake.text_status = "EXPIRED"
+    with pytest.raises(Transient, match="expired before it was published"):
+        channel.publish(_request())
+    assert fake.posts == []
+
+
+def test_container_wait_option_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"options\.container_wait"):
+        ThreadsChannel(ChannelSpec("t", "threads", secrets=SECRETS,
+                                   options={"container_wait": "soon"}))
+
+
+# --- the token: refreshed before it expires, kept in a 0600 file ----------------------
+
+
+def _token_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "var").glob("threads-*.token"))
+
+
+def test_old_token_is_refreshed_and_kept_in_a_0600_file(
+        make: Callable[..., ThreadsChannel], fake: FakeThreads, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    fake.set_token_age(TOKEN, age_days=40, days_left=20)
+    channel = make()
+    channel.publish(_request())
+    [new] = fake.refreshed
+    [path] = _token_files(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["access_token"] == new
+    # The post itself went out with the refreshed token.
+    assert fake.requests_to("POST", "/v1.0/me/threads_publish")
+    assert channel.token_days_left() == 59
+    assert "valid 59 more days" in channel.whoami()
+    # Never in the log.
+    assert new not in caplog.text and TOKEN not in caplog.text
+
+
+def test_stored_token_wins_over_the_environment_while_valid(
+        make: Callable[..., ThreadsChannel], fake: FakeThreads, tmp_path: Path) -> None:
+    fake.set_token_age(TOKEN, age_days=40, days_left=20)
+    make().whoami()
+    [new] = fake.refreshed
+    # The environment's token expires; a restarted daemon uses the stored one.
+    fake.set_token_age(TOKEN, age_days=60, days_left=0)
+    again = make()
+    again.publish(_request())
+    assert fake.refreshed == [new]  # 59 days left: no second refresh
+    assert fake.posts and all(r.auth for r in fake.requests)
+
+
+def test_a_new_environment_token_replaces_the_stored_one(
+        make: Callable[..., ThreadsChannel], fake: FakeThreads, tmp_path: Path) -> None:
+    fake.set_token_age(TOKEN, age_days=40, days_left=20)
+    make().whoami()
+    other = "THQWJ-a-new-token-from-the-operator"
+    fake.tokens[other] = (fake.clock(), fake.clock() + 60 * 86400)
+    channel = make(secrets={"access_token": other})
+    assert channel.whoami().endswith("it is refreshed once it is a day old)")
+
+
+def test_young_token_is_not_refreshed_and_tried_again_later(
+        channel: ThreadsChannel, fake: FakeThreads, tmp_path: Path) -> None:
+    channel.publish(_request())
+    channel.publish(_request(text="Second post", link=None))
+    refreshes = fake.requests_to("GET", "/refresh_access_token")
+    assert len(refreshes) == 1  # refused (too young), not asked again within the hour
+    assert fake.refreshed == [] and _token_files(tmp_path) == []
+    assert len(fake.posts) == 2
+
+
+def test_failed_refresh_never_fails_a_post(make: Callable[..., ThreadsChannel],
+                                           fake: FakeThreads) -> None:
+    fake.set_token_age(TOKEN, age_days=40, days_left=20)
+    serve = fake.handle
+
+    def refresh_fails(request: Request) -> Reply:
+        if request.path == "/refresh_access_token":
+            return fake.error(500, 2, "An unexpected error has occurred.", transient=True)
+        return serve(request)
+
+    fake.handle = refresh_fails  # type: ignore[method-assign]
+    channel = make()
+    result = channel.publish(_request())
+    assert fake.refreshed == [] and result.remote_id == fake.posts[0].id
+    assert len(fake.requests_to("GET", "/refresh_access_token")) == 1
+
+
+def test_expired_token_fails_auth_and_check_says_so(make: Callable[..., ThreadsChannel],
+                                                    fake: FakeThreads) -> None:
+    fake.set_token_age(TOKEN, age_days=61, days_left=-1)
+    channel = make()
+    with pytest.raises(AuthFailed, match="Session has expired"):
+        channel.whoami()
+    assert fake.refreshed == []  # an expired token cannot be refreshed
+
+
+def test_check_warns_a_week_before_expiry(make: Callable[..., ThreadsChannel],
+                                          fake: FakeThreads, tmp_path: Path) -> None:
+    fake.set_token_age(TOKEN, age_days=40, days_left=20)
+    channel = make()
+    channel.whoami()
+    assert channel.check_warnings() == []
+    # A stored token with five days left that Threads will not refresh any more.
+    [path] = _token_files(tmp_path)
+    data = json.loads(path.read_text())
+    data["expires_at"] = (datetime.now(UTC) + timedelta(days=5, hours=1)).isoformat()
+    path.write_text(json.dumps(data))
+    later = make()
+    # Threads refuses the refresh (to the fake the stored token is a day old at most).
+    assert later.token_days_left() == 5
+    assert fake.refreshed == [data["access_token"]]
+    [warning] = later.check_warnings()
+    assert "expires in 5 days" in warning
