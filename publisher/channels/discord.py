@@ -10,7 +10,8 @@ and retrying), the opposite of what a worker that must not double-post wants.
   channel's ``base_url`` replaces its scheme and host.
 - ``POST {webhook}?wait=true`` with ``content`` (the rendered text, at most 2000
   characters), one embed (``title``, ``description``, ``url`` = the link,
-  ``image.url``) and ``allowed_mentions: {"parse": []}``: a headline that says
+  ``image.url``; none when there is no title, summary or image: Discord refuses
+  an embed with nothing to show) and ``allowed_mentions: {"parse": []}``: a headline that says
   "@everyone" or "@here" is shown, but pings nobody. With ``wait=true`` Discord
   answers the message, whose id is the remote id; the message link needs the
   server id (``options.guild_id``), which the webhook's answer does not carry.
@@ -30,6 +31,7 @@ name/avatar), ``embed`` (default true). Every httpx error is translated in
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -155,7 +157,9 @@ class DiscordChannel:
     # --- the message -----------------------------------------------------------------
 
     def _embed_for(self, request: PublishRequest) -> dict[str, Any] | None:
-        if not self._embed or not (request.link or request.title):
+        # An embed with nothing to show (a url alone) makes Discord refuse the
+        # whole message; the link in the content is unfurled by Discord anyway.
+        if not self._embed or not (request.title or request.summary or request.image):
             return None
         embed: dict[str, Any] = {}
         if request.title:
@@ -237,6 +241,8 @@ def _message(body: Mapping[str, Any], response: httpx.Response) -> str:
     """Discord's message and code, and the first field errors of an Invalid Form Body."""
     if not body:
         return response.reason_phrase or f"HTTP {response.status_code}"
+    if "message" not in body:  # e.g. {"embeds": ["0"]}: an embed with nothing to show
+        return json.dumps(body, ensure_ascii=False)[:200]
     text = str(body.get("message") or "no message")
     if body.get("code"):
         text += f" (code {body['code']})"

@@ -1,25 +1,49 @@
 """FakeDiscord: one Discord channel webhook, over real HTTP.
 
+It follows these public documents (discord.com/developers/docs), not our adapter:
+
+- Webhook resource: "Execute Webhook" (``wait``, ``thread_id``, ``content``
+  up to 2000 characters, ``embeds`` up to 10, ``allowed_mentions``; at least
+  one of content, embeds, files) and "Get Webhook with Token" (what
+  ``publisher check`` reads).
+- Message resource, "Embed Object" and "Embed Limits": title 256, description
+  4096, up to 25 fields (name 256, value 1024, both required), footer text
+  2048, author name 256, and at most 6000 characters across the title,
+  description, field names and values, footer texts and author names of all
+  the embeds of a message; ``url`` fields take http(s) only.
+- "Rate Limits": the 429 body ``{"message", "retry_after" (seconds, float),
+  "global"}``, ``Retry-After``, ``X-RateLimit-Limit/-Remaining/-Reset/
+  -Reset-After/-Bucket`` and, on a 429, ``X-RateLimit-Scope`` (``user``,
+  ``global``, ``shared``) and ``X-RateLimit-Global``.
+- "Opcodes and Status Codes", JSON error codes: 10015 Unknown Webhook, 50027
+  Invalid Webhook Token, 50006 Cannot send an empty message, 50035 Invalid
+  Form Body (with ``errors`` per field), 50109 invalid JSON.
+- An embed with nothing to show (only a ``url``, say) is refused with the
+  body ``{"embeds": ["0"]}``, as Discord answers it (reported in
+  matthew1232/discord-webhook-node issue 34).
+
 Paths as Discord's (``/api/webhooks/…`` and ``/api/vN/webhooks/…`` alike)::
 
     POST /api/v10/webhooks/{id}/{token}?wait=true   → 200 and the message object
     POST /api/v10/webhooks/{id}/{token}             → 204, no body (Discord's default)
-    GET  /api/v10/webhooks/{id}/{token}             → the webhook object
+    GET  /api/v10/webhooks/{id}/{token}             → the webhook object (check)
 
 ``webhook_url`` is the URL a channel's ``webhook_url`` credential holds (the
 fake's address, or set the channel's ``base_url`` and use
 ``public_webhook_url``). Messages are kept in ``messages``; each records
 whether it *would have pinged* (``mention_everyone``): a content with
 ``@everyone``/``@here`` pings unless ``allowed_mentions`` forbids it, as on
-Discord. ``content`` over 2000 characters, an empty message, or an embed over
-Discord's limits is a 400 "Invalid Form Body" (code 50035).
+Discord. ``content`` over 2000 characters, an empty message, or embeds over
+Discord's limits are a 400 "Invalid Form Body" (code 50035).
 
 Errors have Discord's shape ``{"message", "code"}``: a wrong token → 401
 "Invalid Webhook Token" (50027), an unknown id or a deleted webhook (the
 "revoked" switch, or ``delete()``) → 404 "Unknown Webhook" (10015), "429" →
 ``{"message": "You are being rate limited.", "retry_after": s, "global":
 false}`` with ``Retry-After``, ``X-RateLimit-Reset-After`` and
-``X-RateLimit-Scope``, "500" → JSON, "503" → a Cloudflare HTML page.
+``X-RateLimit-Scope: shared``; "429_global" → the same with ``"global":
+true``, ``X-RateLimit-Global: true`` and ``X-RateLimit-Scope: global``; "500" →
+JSON, "503" → a Cloudflare HTML page.
 
 Scopes: POST is "create", GET is "read".
 """
@@ -34,10 +58,94 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.fakehttp import FakeServer, Reply, Request
+from tests.fakes.fakehttp import FAULT_KINDS, FakeServer, Reply, Request
 
 _PATH = re.compile(r"^/api(?:/(v\d+))?/webhooks/(\d+)/([^/]+)/?$")
 _EVERYONE = re.compile(r"@(everyone|here)\b")
+#: Embed Limits: (path in the embed, limit).
+_EMBED_TEXT_LIMITS = (("title", 256), ("description", 4096), ("footer.text", 2048),
+                      ("author.name", 256))
+#: What makes an embed show something (a url alone does not).
+_EMBED_VISIBLE = ("title", "description", "fields", "image", "thumbnail", "author", "footer",
+                  "video")
+_URL_FIELDS = ("url", "image.url", "thumbnail.url", "author.url", "author.icon_url",
+               "footer.icon_url")
+
+
+def _get(embed: dict[str, Any], path: str) -> Any:
+    node: Any = embed
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _too_long(limit: int) -> dict[str, Any]:
+    return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                         "message": f"Must be {limit} or fewer in length."}]}
+
+
+def _embed_errors(embeds: list[Any]) -> tuple[dict[str, Any], bool]:
+    """Discord's field errors for ``embeds`` and whether one shows nothing."""
+    errors: dict[str, Any] = {}
+    empty = False
+    total = 0
+    if len(embeds) > 10:
+        return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                             "message": "Must be 10 or fewer in length."}]}, False
+    for i, embed in enumerate(embeds):
+        mine: dict[str, Any] = {}
+        if not isinstance(embed, dict):
+            errors[str(i)] = {"_errors": [{"code": "DICT_TYPE_CONVERT",
+                                           "message": "Only dictionaries may be used."}]}
+            continue
+        if not any(embed.get(key) for key in _EMBED_VISIBLE):
+            empty = True
+        for path, limit in _EMBED_TEXT_LIMITS:
+            text = str(_get(embed, path) or "")
+            total += len(text)
+            if len(text) > limit:
+                head, _, tail = path.partition(".")
+                mine[head] = {tail: _too_long(limit)} if tail else _too_long(limit)
+        fields = embed.get("fields") or []
+        if len(fields) > 25:
+            mine["fields"] = _too_long(25)
+        else:
+            for j, item in enumerate(fields):
+                item = item if isinstance(item, dict) else {}
+                problems: dict[str, Any] = {}
+                for key, limit in (("name", 256), ("value", 1024)):
+                    if key not in item:
+                        problems[key] = {"_errors": [{"code": "BASE_TYPE_REQUIRED",
+                                                      "message": "This field is required"}]}
+                    elif len(str(item[key])) > limit:
+                        problems[key] = _too_long(limit)
+                    total += len(str(item.get(key) or ""))
+                if problems:
+                    mine.setdefault("fields", {})[str(j)] = problems
+        for path in _URL_FIELDS:
+            url = _get(embed, path)
+            if url is None:
+                continue
+            scheme = str(url).partition(":")[0].lower() if ":" in str(url) else ""
+            if not scheme or " " in str(url):
+                problem = {"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}
+            elif scheme not in ("http", "https", "attachment"):
+                problem = {"code": "URL_TYPE_INVALID_SCHEME",
+                           "message": f'Scheme "{scheme}" is not supported. Scheme must be one '
+                                      "of ('http', 'https')."}
+            else:
+                continue
+            head, _, tail = path.partition(".")
+            if tail:
+                mine.setdefault(head, {})[tail] = {"_errors": [problem]}
+            else:
+                mine[head] = {"_errors": [problem]}
+        if mine:
+            errors[str(i)] = mine
+    if total > 6000 and not errors:
+        errors["_errors"] = [{"code": "MAX_EMBED_SIZE_EXCEEDED",
+                              "message": "Embed size exceeds maximum size of 6000"}]
+    return errors, empty
 
 
 @dataclass
@@ -54,6 +162,8 @@ class Message:
 
 class FakeDiscord(FakeServer):
     """A fake Discord webhook (see the module docstring)."""
+
+    fault_kinds = FAULT_KINDS | {"429_global"}
 
     def __init__(
         self,
@@ -121,6 +231,11 @@ class FakeDiscord(FakeServer):
 
     def rate_limited(self, request: Request, kind: str, reset: float) -> Reply:
         seconds = max(0.0, reset - time.time())
+        if kind == "429_global":
+            return Reply(429, {"message": "You are being rate limited.",
+                               "retry_after": round(seconds, 3), "global": True},
+                         {"Retry-After": str(math.ceil(seconds)), "X-RateLimit-Global": "true",
+                          "X-RateLimit-Scope": "global"})
         headers = {
             "Retry-After": str(math.ceil(seconds)),
             "X-RateLimit-Limit": "5",
@@ -167,15 +282,18 @@ class FakeDiscord(FakeServer):
         if len(content) > 2000:
             errors["content"] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
                                               "message": "Must be 2000 or fewer in length."}]}
-        for i, embed in enumerate(embeds if isinstance(embeds, list) else []):
-            if len(str(embed.get("title") or "")) > 256:
-                errors.setdefault("embeds", {})[str(i)] = {"title": {"_errors": [{
-                    "code": "BASE_TYPE_MAX_LENGTH",
-                    "message": "Must be 256 or fewer in length."}]}}
-            if len(str(embed.get("description") or "")) > 4096:
-                errors.setdefault("embeds", {})[str(i)] = {"description": {"_errors": [{
-                    "code": "BASE_TYPE_MAX_LENGTH",
-                    "message": "Must be 4096 or fewer in length."}]}}
+        if not isinstance(embeds, list):
+            errors["embeds"] = {"_errors": [{"code": "LIST_TYPE_CONVERT",
+                                             "message": "Only iterables may be used in a "
+                                                        "ListType."}]}
+        else:
+            embed_errors, empty = _embed_errors(embeds)
+            if embed_errors:
+                errors["embeds"] = embed_errors
+            elif empty:
+                # Discord's answer to an embed that shows nothing: no message, no code.
+                return Reply(400, {"embeds": [str(i) for i, e in enumerate(embeds) if not any(
+                    isinstance(e, dict) and e.get(k) for k in _EMBED_VISIBLE)]})
         if errors:
             return self.error(400, "Invalid Form Body", 50035, errors=errors)
         if not content and not embeds:

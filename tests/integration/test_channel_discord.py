@@ -270,3 +270,60 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., DiscordChannel],
     for text in texts:
         assert WEBHOOK_TOKEN not in text
         assert "/webhooks/" not in text
+
+
+# --- what the stricter FakeDiscord checks (Embed Limits, Execute Webhook) ------------------
+
+
+def _raw(fake: FakeDiscord, payload: object) -> httpx.Response:
+    return httpx.post(fake.webhook_url, params={"wait": "true"}, json=payload, timeout=5)
+
+
+def test_fake_refuses_what_discord_refuses(fake: FakeDiscord) -> None:
+    """The fake's limits, straight over HTTP: these are the platform's, not the adapter's."""
+    eleven = _raw(fake, {"embeds": [{"title": str(i)} for i in range(11)]})
+    assert eleven.status_code == 400 and eleven.json()["code"] == 50035
+    assert "10 or fewer" in str(eleven.json()["errors"]["embeds"])
+    big = _raw(fake, {"embeds": [{"title": "t", "description": "d" * 4000},
+                                 {"description": "e" * 2500}]})
+    assert big.json()["errors"]["embeds"]["_errors"][0]["code"] == "MAX_EMBED_SIZE_EXCEEDED"
+    field = _raw(fake, {"embeds": [{"title": "t", "fields": [{"name": "n"}]}]})
+    assert field.json()["errors"]["embeds"]["0"]["fields"]["0"]["value"]["_errors"][0][
+        "code"] == "BASE_TYPE_REQUIRED"
+    scheme = _raw(fake, {"embeds": [{"title": "t", "image": {"url": "ftp://x/y.png"}}]})
+    assert scheme.json()["errors"]["embeds"]["0"]["image"]["url"]["_errors"][0][
+        "code"] == "URL_TYPE_INVALID_SCHEME"
+    empty = _raw(fake, {"content": "hello", "embeds": [{"url": LINK}]})
+    assert (empty.status_code, empty.json()) == (400, {"embeds": ["0"]})
+    assert fake.messages == []
+
+
+def test_link_without_title_summary_or_image_sends_no_empty_embed(channel: DiscordChannel,
+                                                                   fake: FakeDiscord) -> None:
+    """An embed holding only the link shows nothing and Discord refuses the
+    whole message; Discord unfurls the link in the content by itself."""
+    request = PublishRequest(post_id=8, idempotency_key="k-8", text=f"Read this: {LINK}",
+                             link=LINK)
+    result = channel.publish(request)
+    [message] = fake.messages
+    assert message.content == f"Read this: {LINK}"
+    assert message.embeds == []
+    assert result.remote_id == message.id
+
+
+def test_the_largest_embed_the_adapter_makes_fits_discords_limits(channel: DiscordChannel,
+                                                                   fake: FakeDiscord) -> None:
+    request = PublishRequest(post_id=9, idempotency_key="k-9", text="Long one", link=LINK,
+                             title="T" * 400, summary="S" * 5000,
+                             image=Image("https://news.example.org/a.jpg"))
+    channel.publish(request)
+    [embed] = fake.messages[0].embeds
+    assert (len(embed["title"]), len(embed["description"])) == (256, 4096)
+
+
+def test_global_rate_limit_says_so(channel: DiscordChannel, fake: FakeDiscord) -> None:
+    fake.fail_next("429_global")
+    with pytest.raises(RateLimited, match=r"\(global\)") as caught:
+        channel.publish(_request())
+    assert caught.value.until > datetime.now(UTC)
+    assert fake.messages == []
