@@ -1,8 +1,10 @@
 """``publisher run``: the daemon.
 
 APScheduler 3.x only says *when to look*: one interval job per feed (with
-jitter), a dispatch tick every second (and an immediate one when posts are
-planned), a reaper for expired leases and stale posts, and a heartbeat.
+jitter), a reaper for expired leases and stale posts, and a heartbeat.  The
+dispatcher runs its own loop (``Dispatcher.serve``) on a thread: it sleeps
+until a post is due, a gate opens or a slot frees, and is woken at once when
+posts are planned.
 *What is due* lives in the database, so the jobs are thin calls into the app
 (``coalesce=True``, ``max_instances=1``) and a restart loses nothing.
 
@@ -28,7 +30,6 @@ from publisher.config import FeedConfig
 
 log = logging.getLogger("publisher.daemon")
 
-DISPATCH_INTERVAL = 1.0
 REAP_INTERVAL = 15.0
 HEARTBEAT_INTERVAL = 15.0
 
@@ -67,11 +68,9 @@ class Daemon:
         if self.app.add_recurring(name):
             self.wake()
 
-    def _dispatch(self) -> None:
-        self.app.dispatcher.tick()
-
     def _reap(self) -> None:
-        self.app.plan_pending()  # articles left pending by a crash between stages
+        if self.app.plan_pending():  # articles left pending by a crash between stages
+            self.wake()
         self.app.dispatcher.reap()
         self.app.dispatcher.expire_stale()
 
@@ -80,10 +79,8 @@ class Daemon:
                                  pid=os.getpid(), stopping=stopping)
 
     def wake(self) -> None:
-        """Run the dispatch tick now instead of at its next second."""
-        job = self._scheduler.get_job("dispatch")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        """Posts were added: the dispatcher claims now instead of at its next wake."""
+        self.app.dispatcher.notify()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -99,7 +96,6 @@ class Daemon:
         # post is an orphan of a crash and is reconciled now, not in 5 minutes.
         app.dispatcher.reap(everything=app.store.dialect == "sqlite")
         app.plan_pending()
-        app.dispatcher.continuous = True
         sched = self._scheduler
         for feed in app.config.feeds:
             sched.add_job(self._poll, IntervalTrigger(seconds=feed.poll_interval,
@@ -109,8 +105,6 @@ class Daemon:
             sched.add_job(self._recurring, CronTrigger.from_crontab(rec.cron,
                                                                     timezone=app.config.timezone),
                           args=[rec.name], id=f"recurring:{rec.name}")
-        sched.add_job(self._dispatch, IntervalTrigger(seconds=DISPATCH_INTERVAL), id="dispatch",
-                      next_run_time=datetime.now(UTC))
         # Expired leases are looked for at least twice per lease.
         sched.add_job(self._reap, IntervalTrigger(seconds=min(REAP_INTERVAL,
                                                               app.lease_seconds / 2)), id="reap")
@@ -120,6 +114,9 @@ class Daemon:
         log.info("daemon started worker=%s feeds=%d channels=%d database=%s", app.worker,
                  len(app.config.feeds), len(app.config.channels), app.store.dialect)
         sched.start()
+        dispatching = threading.Thread(target=app.dispatcher.serve, name="dispatcher",
+                                       daemon=True)
+        dispatching.start()
         try:
             while not self._stop.wait(1.0):
                 pass
@@ -128,6 +125,7 @@ class Daemon:
                      self.grace)
             sched.shutdown(wait=False)
             finished = app.dispatcher.stop(grace=self.grace)
+            dispatching.join(timeout=self.grace)
             if not finished:
                 log.warning("posts still in flight after %.0f s: their leases will be "
                             "reconciled on the next start", self.grace)

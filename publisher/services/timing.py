@@ -23,8 +23,8 @@ Over a cap or the budget posts wait for the next slot; they never fail for it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -219,10 +219,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def channel_gates(config: Config, store: StoreAPI, now: datetime) -> dict[str, Gate]:
+def channel_gates(config: Config, store: StoreAPI, now: datetime, *,
+                  resets: Mapping[str, datetime] | None = None) -> dict[str, Gate]:
     """Per configured channel: may it publish now, and if not, until when and
     why.  One read of the channels' states, and of the publishing of each
-    channel that has timing rules."""
+    channel that has timing rules.  ``resets``: rate-limit resets a daemon
+    knows before the database does (its in-memory gate); the later one wins."""
     states = store.channel_states()
     tz = config.timezone
     hour, day, month = local_starts(now, tz)
@@ -232,7 +234,12 @@ def channel_gates(config: Config, store: StoreAPI, now: datetime) -> dict[str, G
         stats = None
         if not _empty(rules):
             stats = store.publish_stats(name, hour_start=hour, day_start=day, month_start=month)
-        gates[name] = gate_for(name, rules, state=states.get(name), stats=stats, now=now, tz=tz)
+        state = states.get(name)
+        reset = (resets or {}).get(name)
+        if reset is not None and (state is None or state.rate_limited_until is None
+                                  or state.rate_limited_until < reset):
+            state = replace(state or ChannelState(name), rate_limited_until=reset)
+        gates[name] = gate_for(name, rules, state=state, stats=stats, now=now, tz=tz)
     return gates
 
 
