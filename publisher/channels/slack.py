@@ -20,8 +20,9 @@ one request per attempt and the dispatcher decides about retries.
   5xx (``rollup_error``) → ``Transient``.
 - An incoming webhook answers no message id: the remote id is the post's
   idempotency key. Delivery class REVIEW: it cannot read the channel, so
-  ``find`` raises ``NotImplementedError``, and ``whoami`` cannot check anything
-  without posting (it does not post).
+  ``find`` raises ``NotImplementedError``. ``whoami`` (``publisher check``)
+  sends an empty JSON object, which a working hook refuses with ``no_text``
+  without posting and a removed, wrong or archived one with its error code.
 
 The webhook URL is the secret (credential ``webhook_url``); a channel's
 ``base_url`` replaces its scheme and host. Every httpx error is translated in
@@ -131,8 +132,18 @@ class SlackChannel:
         raise NotImplementedError("a Slack incoming webhook cannot read the channel")
 
     def whoami(self) -> str:
-        """What can be said without posting (Slack webhooks have no read endpoint)."""
-        return "incoming webhook (cannot be checked without posting)"
+        """Ask Slack about the hook without posting: an empty JSON object is
+        refused with a payload error (``no_text``) by a hook that can post, and
+        with ``no_service``, ``invalid_token``, ``channel_is_archived`` … (an
+        ``AuthFailed``) by one that cannot. Webhooks have no read endpoint."""
+        response = http.call(self._http, "POST", self._url, what="credential check",
+                             where="Slack", write=False, json={})
+        code = _error_code(response)
+        if response.status_code == 400 and code in PAYLOAD_ERRORS:
+            return "incoming webhook (Slack knows it; checked without posting)"
+        if 200 <= response.status_code < 300:
+            return "incoming webhook (Slack accepted an empty message)"
+        raise self._error("credential check", response)
 
     def close(self) -> None:
         """Release the HTTP connections."""

@@ -208,17 +208,48 @@ def test_connection_refused_is_transient(make: Callable[..., SlackChannel]) -> N
         make(webhook_url=url).publish(_request())
 
 
-def test_find_and_whoami_do_not_post(channel: SlackChannel, fake: FakeSlack) -> None:
+def test_find_is_not_possible_and_whoami_asks_slack_without_posting(
+        channel: SlackChannel, fake: FakeSlack) -> None:
     with pytest.raises(NotImplementedError):
         channel.find(_request())
-    assert channel.whoami() == "incoming webhook (cannot be checked without posting)"
-    assert fake.requests == []
+    assert channel.whoami() == "incoming webhook (Slack knows it; checked without posting)"
+    assert [r.status for r in fake.requests] == [400]  # no_text: nothing was posted
+    assert fake.messages == []
+
+
+@pytest.mark.parametrize(("switch", "code"), [
+    ("revoked", "no_service"),
+    ("archived", "channel_is_archived"),
+    ("channel_missing", "channel_not_found"),
+    ("prohibited", "action_prohibited"),
+])
+def test_whoami_fails_when_the_hook_cannot_post(channel: SlackChannel, fake: FakeSlack,
+                                                switch: str, code: str) -> None:
+    setattr(fake, switch, True)
+    with pytest.raises(AuthFailed, match=code):
+        channel.whoami()
+    assert fake.messages == []
+
+
+def test_whoami_with_a_wrong_token_fails(make: Callable[..., SlackChannel],
+                                         fake: FakeSlack) -> None:
+    with pytest.raises(AuthFailed, match="invalid_token"):
+        make(webhook_url=fake.webhook_url.replace(HOOK_TOKEN, "wrongwrongwrong")).whoami()
+
+
+def test_team_disabled_fails_auth(channel: SlackChannel, fake: FakeSlack) -> None:
+    fake.refuse = (403, "team_disabled")
+    with pytest.raises(AuthFailed, match="team_disabled"):
+        channel.publish(_request())
 
 
 def test_secrets_never_in_messages_or_repr(make: Callable[..., SlackChannel],
                                            fake: FakeSlack) -> None:
     channel = make(timeout=0.5)
     texts = [repr(channel), str(channel), channel.whoami()]
+    fake.revoked = True
+    texts += raised(channel.whoami, AuthFailed)
+    fake.revoked = False
     texts += fault_texts(fake, {
         "create": lambda kind: channel.publish(_request(text=f"{kind} {TEXT}")),
     })
