@@ -105,6 +105,12 @@ REGISTRY: dict[str, ChannelType] = {
             DeliveryClass.REVIEW,
             credentials=("url", "signing_secret"),
         ),
+        ChannelType(
+            "email",
+            "publisher.channels.email:EmailChannel",
+            DeliveryClass.REVIEW,
+            optional_credentials=("username", "password"),
+        ),
     )
 }
 
