@@ -496,6 +496,8 @@ class ChannelRules:
     rule_name: str = ""
     tag_link: Callable[[str], str] | None = None
     link_in_text: bool = False
+    #: False when the channel was removed from the configuration.
+    configured: bool = True
 
     def tagged(self, url: str) -> str:
         return self.tag_link(url) if self.tag_link is not None else url
@@ -655,6 +657,10 @@ def _refused(item: OutboxItem, action: str, allowed: Sequence[PostStatus]) -> Re
                   f"{' or '.join(s.value for s in allowed)} posts can be {action}")
 
 
+def _gone(item: OutboxItem, rules: ChannelRules) -> Refuse:
+    return Refuse(f"post {item.id} is on \"{rules.name}\", which is no longer configured")
+
+
 def _requeue(item: OutboxItem, rules: ChannelRules, now: datetime) -> dict[str, object]:
     """Due now, with a fresh attempts budget and a fresh max_age.
 
@@ -682,6 +688,8 @@ def edit(item: OutboxItem, target: ChannelRules, *, text: str | None = None,
     is queued again at its new time, with its expiry pushed along."""
     if item.status not in _EDITABLE:
         return _refused(item, "edited", _EDITABLE)
+    if not target.configured:
+        return _gone(item, target)
     changes: dict[str, object] = {}
     moved = target.name != item.channel
     if (text is not None or moved) and in_doubt:
@@ -736,6 +744,8 @@ def retry(item: OutboxItem, rules: ChannelRules, *, by: str, now: datetime) -> E
     dispatcher sends it instead of sending it back to review."""
     if item.status not in _RETRYABLE:
         return _refused(item, "retried", _RETRYABLE)
+    if not rules.configured:
+        return _gone(item, rules)
     if not item.text.strip():
         return Refuse(f"post {item.id} has no text ({item.last_error or 'it never rendered'})"
                       f": queue a new one with `publisher queue add --text … --channel "
@@ -745,7 +755,7 @@ def retry(item: OutboxItem, rules: ChannelRules, *, by: str, now: datetime) -> E
                   LogRow(outcome, f"retried by {by}: queued again with a fresh attempts budget"))
 
 
-def resolve(item: OutboxItem, rules: ChannelRules | None, *, by: str,
+def resolve(item: OutboxItem, rules: ChannelRules, *, by: str,
             published_url: str | None, now: datetime) -> EditorDecision:
     """Settle a needs_review post: it is on the platform (``published_url``)
     or it is not (queued to be sent again; ``rules`` of its channel)."""
@@ -756,7 +766,7 @@ def resolve(item: OutboxItem, rules: ChannelRules | None, *, by: str,
                       (PostStatus.NEEDS_REVIEW,),
                       LogRow(Outcome.RECONCILED, f"resolved by {by}: published",
                              remote_url=published_url))
-    if rules is None:
-        return Refuse(f"post {item.id} is on {item.channel}, which is no longer configured")
+    if not rules.configured:
+        return _gone(item, rules)
     return Change(_requeue(item, rules, now), (PostStatus.NEEDS_REVIEW,),
                   LogRow(Outcome.NOT_FOUND, f"resolved by {by}: not published"))

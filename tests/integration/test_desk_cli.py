@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from publisher.cli import app, state
 from publisher.config import load_config
+from publisher.render import length_rule
 from publisher.services.dispatch import ChannelPool, Dispatcher
 from publisher.store import FeedSpec, schema
 from publisher.types import (
@@ -173,7 +174,9 @@ def test_add_text_json_link_image_priority(site, tmp_path):
     assert item.priority is Priority.BREAKING
     assert item.link == "https://news.example/live"
     assert item.image is not None and item.image.url == picture.resolve().as_uri()
-    assert post["length"] == len("Live: election night") and post["limit"] == 280
+    # X shows a link only from the text: the link given beside it goes into it.
+    assert item.text == "Live: election night\n\nhttps://news.example/live"
+    assert post["length"] == length_rule("x", {}).count(item.text) and post["limit"] == 280
 
 
 def test_add_text_without_channels_asks_for_them(site):
@@ -248,38 +251,26 @@ def test_list_filters_and_json(site):
     assert "unknown status" in site.bad("queue", "list", "--status", "gone")
 
 
-def test_list_quick_and_full_paths_agree(site, monkeypatch):
-    """``queue list`` reads through ``publisher.store.lite`` (no SQLAlchemy)
-    when it can and through the full desk otherwise; both print the same."""
-    import publisher.store.lite as lite
+def test_list_builds_only_the_store(site, monkeypatch):
+    """``queue list`` gets its app from ``make_app`` like every command, and
+    uses the configuration and the store of it, nothing else: no renderer,
+    fetcher, channel or dispatcher is built (that is why it starts fast)."""
+    import publisher.app as app_module
 
-    site.post("archive", "First post", image=Image("https://news.example/i.jpg", "alt"))
-    site.clock.advance(3600)
-    site.post("x", "Second post\nwith a second line", link="https://news.example/2",
-              priority=Priority.BREAKING)
-    site.post("wire", "A draft", status=PostStatus.DRAFT)
-    site.post("x", "Did not fit", status=PostStatus.FAILED, last_error="too long: 301/280")
-    commands = [("queue", "list"), ("queue", "list", "--json"),
-                ("queue", "list", "-c", "x", "--status", "failed,queued", "--json"),
-                ("queue", "list", "--since", "30m", "--limit", "1"),
-                ("-s", str(site.tmp / "schedules" / "site.toml"), "queue", "list", "--json")]
-    bad = [("queue", "list", "-c", "nope"), ("queue", "list", "--since", "tomorrow"),
-           ("queue", "list", "--limit", "0"), ("queue", "list", "--status", "sent")]
-    opened: list[object] = []
-    real = lite.open_reader
+    built: list[app_module.App] = []
+    real = app_module.make_app
 
-    def spy(url: str) -> object:
-        opened.append(reader := real(url))
-        return reader
+    def spy(*args: Any, **kwargs: Any) -> app_module.App:
+        built.append(a := real(*args, **kwargs))
+        return a
 
-    monkeypatch.setattr(lite, "open_reader", spy)
-    quick = [site.ok(*c).stdout for c in commands]
-    quick_bad = [site.bad(*c) for c in bad]
-    assert len(opened) == len(commands) + len(bad) and all(opened)
-    monkeypatch.setattr(lite, "open_reader", lambda url: None)
-    assert [site.ok(*c).stdout for c in commands] == quick
-    assert [site.bad(*c) for c in bad] == quick_bad
-    assert len(json.loads(quick[1])) == 4 and "Second post" in quick[0]
+    monkeypatch.setattr(app_module, "make_app", spy)
+    site.post("x", "Second post\nwith a second line", link="https://news.example/2")
+    assert "Second post" in site.ok("queue", "list").stdout
+    [a] = built
+    assert a._store is not None
+    assert (a._renderer, a._fetcher, a._channels, a._dispatcher, a._planner) == (
+        None, None, None, None, None)
 
 
 def test_texts_and_errors_show_as_written(site):
@@ -503,10 +494,12 @@ def test_log_filters_and_json(site):
 
 
 def test_log_follower_shows_an_attempt_when_it_starts_and_ends(site):
+    from publisher.app import make_app
+    from publisher.config import Settings
     from publisher.services import desk as ops
 
-    d = ops.Desk(None, load_config(site.tmp / "schedules"), site.store,  # type: ignore[arg-type]
-                 now=site.clock)
+    d = make_app(Settings(schedules=site.tmp / "schedules"), store=site.store, clock=site.clock,
+                 upgrade=False, strict=False)
     follower = ops.LogFollower(d, ops.log_query(d))
     assert follower.poll() == []
     post_id = site.post()
