@@ -18,6 +18,12 @@ where there is no public posting API; see docs/webhook-bridge.md.
   ``RateLimited`` (``Retry-After``, else a minute); 401/403 → ``AuthFailed``;
   408 → ``Transient`` (the receiver gave up reading); other 4xx and 3xx (no
   redirect is followed) → ``Permanent``; 5xx → ``Transient``.
+- Every delivery carries ``X-Publisher-Event: post``. With ``options.check =
+  true`` the receiver also takes a check event: ``publisher check`` sends
+  ``{"event": "check", "channel"}``, signed the same way, with
+  ``X-Publisher-Event: check`` and no ``Idempotency-Key``; the receiver
+  answers 2xx without publishing anything (401/403 fail the check). Off by
+  default: a receiver written before would take it for a post.
 - Delivery class REVIEW: an arbitrary receiver cannot be asked whether it got a
   post, so ``find`` raises ``NotImplementedError``; the receiver's own dedupe by
   ``Idempotency-Key`` is what makes an editor's retry safe.
@@ -57,6 +63,8 @@ log = logging.getLogger("publisher.channels.webhook")
 SIGNATURE_HEADER = "X-Publisher-Signature"
 TIMESTAMP_HEADER = "X-Publisher-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: ``post`` on every delivery; ``check`` on the check event (``options.check``).
+EVENT_HEADER = "X-Publisher-Event"
 #: How old (or how far ahead) a timestamp may be, in seconds, by default.
 DEFAULT_TOLERANCE = 300
 _DEFAULT_RATE_WAIT = timedelta(seconds=60)
@@ -128,6 +136,7 @@ class WebhookChannel:
             shown = parts
         host = shown.hostname or ""
         self._where = f"{shown.scheme}://{host}" + (f":{shown.port}" if shown.port else "")
+        self._check = spec.flag("check", False)
         self._http = http.client(spec.timeout)
 
     def __repr__(self) -> str:
@@ -153,6 +162,7 @@ class WebhookChannel:
         timestamp = int(datetime.now(UTC).timestamp())
         headers = {
             "Content-Type": "application/json",
+            EVENT_HEADER: "post",
             IDEMPOTENCY_HEADER: request.idempotency_key,
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self._signing_secret, timestamp, body),
@@ -169,8 +179,23 @@ class WebhookChannel:
         raise NotImplementedError("a webhook receiver cannot be asked what it received")
 
     def whoami(self) -> str:
-        """Where posts go, without the path (it may hold a token), and without posting."""
-        return f"webhook to {self._where} (signed)"
+        """Where posts go, without the path (it may hold a token). Nothing is
+        sent unless ``options.check`` is on: then a signed check event (see the
+        module docstring) must be answered 2xx, so that a wrong secret or a
+        receiver that dropped us fails ``publisher check``."""
+        if not self._check:
+            return f"webhook to {self._where} (signed)"
+        body = json.dumps({"event": "check", "channel": self.name},
+                          separators=(",", ":")).encode()
+        timestamp = int(datetime.now(UTC).timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: "check",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self._signing_secret, timestamp, body),
+        }
+        self._send("check", False, content=body, headers=headers)
+        return f"webhook to {self._where} (signed; the receiver answered the check)"
 
     def close(self) -> None:
         """Release the HTTP connections."""

@@ -1,8 +1,14 @@
 """FakeWebhookReceiver: a receiver for the generic webhook channel, over real HTTP.
 
+There is no platform here: the contract is our own, published in
+docs/webhook-bridge.md and the docstring of ``publisher.channels.webhook``
+(signed JSON POSTs, ``Idempotency-Key``, the status codes a receiver answers,
+the optional check event). This fake is a receiver that follows it strictly.
+
 ::
 
     POST {path}   signed JSON → 200 {"id": "rcv-N", "url": "https://bridge.example.net/p/N"}
+    POST {path}   signed check event (X-Publisher-Event: check) → 200 {"ok": true}, nothing stored
 
 It checks every request as docs/webhook-bridge.md tells receivers to: the
 signature with ``publisher.channels.webhook.verify_signature`` (bad or missing
@@ -14,8 +20,8 @@ with the first delivery's id and ``"duplicate": true`` and not stored again.
 Deliveries are kept in ``deliveries`` (key, timestamp, headers, raw body,
 parsed JSON). ``answer_with_id = False`` answers 204 without a body.
 Faults: "429" → ``Retry-After`` (whole seconds), "500" → JSON, "503" → HTML,
-"revoked" → 403 ``{"error": "forbidden"}`` (the receiver dropped us). POST is
-scope "create".
+"revoked" → 403 ``{"error": "forbidden"}`` (the receiver dropped us). A post
+is scope "create", a check event "read".
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publisher.channels.webhook import (
+    EVENT_HEADER,
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -63,6 +70,8 @@ class FakeWebhookReceiver(FakeServer):
         self.deliveries: list[Delivery] = []
         self.rejected: list[Request] = []
         self.duplicates: list[Request] = []
+        #: Check events received (and answered) with a good signature.
+        self.checks: list[Request] = []
         self._count = 0
 
     @property
@@ -70,6 +79,8 @@ class FakeWebhookReceiver(FakeServer):
         return self.base_url + self.path
 
     def scope_of(self, request: Request) -> str:
+        if request.headers.get(EVENT_HEADER.lower()) == "check":
+            return "read"  # a check event stores nothing
         return "create" if request.method == "POST" else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -105,7 +116,16 @@ class FakeWebhookReceiver(FakeServer):
             json.loads(request.body)
         except ValueError:
             return Reply(400, {"error": "body is not JSON"})
+        event = request.headers.get(EVENT_HEADER.lower())
+        if event == "check":
+            with self.lock:
+                self.checks.append(request)
+            return Reply(200, {"ok": True})
+        if event not in (None, "post"):
+            return Reply(400, {"error": f"unknown event {event!r}"})
         key = request.headers.get(IDEMPOTENCY_HEADER.lower())
+        if not key:
+            return Reply(400, {"error": "no Idempotency-Key"})
         with self.lock:
             if self.dedupe and key:
                 earlier = next((d for d in self.deliveries if d.key == key), None)

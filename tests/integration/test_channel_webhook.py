@@ -276,3 +276,50 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., WebhookChannel],
         for secret in (SECRET, PATH_TOKEN, "querysecret42"):
             assert secret not in text, text
     assert json.dumps(texts)  # all plain strings
+
+
+# --- the opt-in check event (docs/webhook-bridge.md) ----------------------------------------
+
+
+def test_every_delivery_says_it_is_a_post(channel: WebhookChannel,
+                                          fake: FakeWebhookReceiver) -> None:
+    channel.publish(_request())
+    assert fake.deliveries[0].headers["x-publisher-event"] == "post"
+
+
+def test_check_event_is_signed_and_posts_nothing(make: Callable[..., WebhookChannel],
+                                                 fake: FakeWebhookReceiver) -> None:
+    channel = make(check=True)
+    assert channel.whoami() == (f"webhook to {fake.base_url} (signed; the receiver answered "
+                                "the check)")
+    [check] = fake.checks
+    assert json.loads(check.body) == {"event": "check", "channel": "bridge"}
+    assert "idempotency-key" not in check.headers
+    assert fake.deliveries == [] and fake.rejected == []
+
+
+@pytest.mark.parametrize(("breakage", "match"), [
+    ("revoked", "403"),
+    ("secret", "401"),
+])
+def test_check_event_fails_when_the_receiver_refuses_us(make: Callable[..., WebhookChannel],
+                                                        fake: FakeWebhookReceiver,
+                                                        breakage: str, match: str) -> None:
+    if breakage == "revoked":
+        fake.revoked = True
+        channel = make(check=True)
+    else:
+        channel = make(check=True, secret="another-secret-0123456789abcdef")
+    with pytest.raises(AuthFailed, match=match) as caught:
+        channel.whoami()
+    assert SECRET not in str(caught.value)
+    assert fake.checks == []
+
+
+def test_check_is_off_by_default_and_must_be_true_or_false(
+        make: Callable[..., WebhookChannel], fake: FakeWebhookReceiver) -> None:
+    fake.revoked = True
+    assert make().whoami() == f"webhook to {fake.base_url} (signed)"  # nothing sent
+    assert fake.requests == []
+    with pytest.raises(ConfigError, match=r"options\.check"):
+        make(check="yes")
