@@ -9,33 +9,26 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from publisher.exceptions import (
-    Ambiguous,
-    AuthFailed,
-    ChannelError,
-    Permanent,
-    RateLimited,
-    Transient,
-)
-from publisher.types import Outcome, PostStatus
+from publisher.exceptions import ChannelError
+from publisher.services import lifecycle
+from publisher.services.lifecycle import ChannelFacts, PostFacts
+from publisher.types import DeliveryClass, Outcome, PostStatus
 
 #: A feed that keeps failing is polled at most this rarely.
 MAX_FEED_BACKOFF = 6 * 3600.0
 #: How far in the future a server's Retry-After / max-age may push a poll.
 MAX_SERVER_DELAY = 24 * 3600.0
 
+#: A post past its expiry is old news (``lifecycle.is_stale``).
+is_stale = lifecycle.is_stale
+
 
 def backoff_delay(attempt: int, *, base: float, cap: float,
                   rand: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with full jitter (AWS architecture blog): a delay
-    drawn uniformly from [0, min(cap, base * 2**(attempt-1))].
-
-    Full jitter spreads retries of many posts that failed together (one 503
-    burst) instead of sending them back in lock-step."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return rand() * ceiling
+    """``lifecycle.backoff_delay``: exponential backoff with full jitter."""
+    return lifecycle.backoff_delay(attempt, base=base, cap=cap, rand=rand)
 
 
 def next_poll_delay(interval: float, *, error_count: int = 0,
@@ -53,11 +46,6 @@ def next_poll_delay(interval: float, *, error_count: int = 0,
     return delay
 
 
-def is_stale(expires_at: datetime | None, now: datetime) -> bool:
-    """A post past its expiry is old news: it fails instead of going out late."""
-    return expires_at is not None and now >= expires_at
-
-
 @dataclass(frozen=True)
 class Verdict:
     """What the dispatcher does after a channel error."""
@@ -73,29 +61,22 @@ class Verdict:
 def judge_error(error: ChannelError, *, attempt: int, max_attempts: int, base: float,
                 cap: float, now: datetime,
                 rand: Callable[[], float] = random.random) -> Verdict:
-    """Map a channel error to the post's next state (DESIGN.md, error taxonomy)."""
-    if isinstance(error, RateLimited):
-        until = max(error.until, now)
-        # A rate limit is the platform's pacing, not the post's failure: it does
-        # not use up an attempt's budget beyond the one already counted.
-        return Verdict(Outcome.RATE_LIMITED, PostStatus.WAITING, next_attempt_at=until,
-                       rate_limited_until=until)
-    if isinstance(error, AuthFailed):
-        return Verdict(Outcome.AUTH_FAILED, PostStatus.FAILED, pause_channel=True)
-    if isinstance(error, Ambiguous):
-        return Verdict(Outcome.AMBIGUOUS, PostStatus.WAITING, next_attempt_at=now, reconcile=True)
-    if isinstance(error, Transient):
-        if attempt >= max_attempts:
-            return Verdict(Outcome.FAILED, PostStatus.FAILED)
-        delay = backoff_delay(attempt, base=base, cap=cap, rand=rand)
-        return Verdict(Outcome.RETRYING, PostStatus.WAITING,
-                       next_attempt_at=now + timedelta(seconds=delay))
-    if isinstance(error, Permanent):
-        return Verdict(Outcome.FAILED, PostStatus.FAILED)
-    # An unknown ChannelError subclass is treated as transient: retrying is
-    # safe because any ambiguity would have been raised as Ambiguous.
-    if attempt >= max_attempts:
-        return Verdict(Outcome.FAILED, PostStatus.FAILED)
-    delay = backoff_delay(attempt, base=base, cap=cap, rand=rand)
-    return Verdict(Outcome.RETRYING, PostStatus.WAITING,
-                   next_attempt_at=now + timedelta(seconds=delay))
+    """Map a channel error to the post's next state (DESIGN.md, error taxonomy):
+    ``lifecycle.on_outcome``'s decision, as the dispatcher of today reads it."""
+    channel = ChannelFacts(DeliveryClass.RECONCILABLE, max_attempts=max_attempts,
+                           retry_base=base, retry_cap=cap)
+    decision = lifecycle.on_outcome(error, PostFacts(0, PostStatus.PUBLISHING, attempt),
+                                    channel, attempt=attempt, now=now, rand=rand)
+    pause = isinstance(decision, lifecycle.PauseChannel)
+    if isinstance(decision, lifecycle.PauseChannel):
+        decision = decision.then
+    if isinstance(decision, lifecycle.Wait):
+        outcome = decision.outcome or Outcome.RETRYING
+        if outcome is Outcome.AMBIGUOUS:
+            return Verdict(outcome, PostStatus.WAITING, next_attempt_at=now, reconcile=True)
+        return Verdict(outcome, PostStatus.WAITING, next_attempt_at=decision.until,
+                       pause_channel=pause, rate_limited_until=decision.gate_until)
+    if isinstance(decision, lifecycle.Fail):
+        return Verdict(decision.outcome or Outcome.FAILED, PostStatus.FAILED,
+                       pause_channel=pause)
+    raise AssertionError(f"no verdict for {decision!r}")  # on_outcome of an error never else
