@@ -1,13 +1,21 @@
 """The LinkedIn channel: the versioned Posts API for an organization page, over plain httpx.
 
 Why httpx and no SDK: LinkedIn's own Python client (``linkedin-api-client``)
-is a thin, beta Rest.li wrapper that adds nothing the two calls we make need.
+is a thin, beta Rest.li wrapper that adds nothing the calls we make need.
 
 - Posts with ``POST /rest/posts`` as the organization (``options.organization``,
-  ``urn:li:organization:NNN``), headers ``LinkedIn-Version`` (``options.version``,
-  YYYYMM) and ``X-Restli-Protocol-Version: 2.0.0``; the body is an article post
-  (``content.article`` with the link, title and summary) when the post has a
-  link. LinkedIn answers 201 with the new post's URN in ``x-restli-id``.
+  ``urn:li:organization:NNN``), headers ``LinkedIn-Version`` (``options.api_version``,
+  YYYYMM; ``options.version`` is the older name) and ``X-Restli-Protocol-Version:
+  2.0.0``; LinkedIn answers 201 with the new post's URN in ``x-restli-id``.
+- **An article card is built by us, not scraped.** The Posts API "does not
+  support url scraping for article post creation" (LinkedIn, "Article Post
+  API"): a post with a link carries ``content.article`` with ``source`` and
+  ``title`` (required), ``description`` (the summary) and a ``thumbnail``: the
+  article image, fitted (JPEG/PNG/GIF, under 36,152,320 pixels) and uploaded
+  through the Images API (``POST /rest/images?action=initializeUpload`` with the
+  organization as owner, then ``PUT`` of the bytes to the ``uploadUrl``), its
+  ``urn:li:image:…`` in ``thumbnail`` and the CMS alt text in
+  ``thumbnailAltText``. A picture never fails a post: it is skipped with a note.
 - The commentary is LinkedIn's "little" text format, where ``| { } @ [ ] ( )
   < > # \\ * _ ~`` are markup: unescaped, LinkedIn cuts the text short at the
   first one (or refuses it). ``little_text`` escapes all of them, except that a
@@ -15,16 +23,24 @@ is a thin, beta Rest.li wrapper that adds nothing the two calls we make need.
   so it stays a real hashtag.
 - ``find`` reads the organization's last 50 posts (``GET /rest/posts?author=…
   &q=author``) and matches ``content.article.source`` (``canonical_link``) or
-  the exact commentary.
+  the exact commentary. **Reading posts needs ``r_organization_social``**
+  besides ``w_organization_social`` for posting (Posts API, Permissions):
+  without it the first post in doubt is a 403 and the channel pauses, so
+  ``check_warnings`` (``publisher check``) tries the read and names the
+  missing permission.
 - LinkedIn refuses a post that repeats a recent one (422 "Content is a duplicate
   of urn:li:share:…"). After an ambiguous attempt that *is* our post: it is
   returned as published with that URN; otherwise it is ``Permanent``.
 - Rate limits (429) come without a reset header: ``Retry-After`` when present,
   else the next midnight UTC for LinkedIn's daily quotas ("… DAY limit …", they
   reset at midnight UTC), else an hour.
-- A LinkedIn-Version that LinkedIn retired (426 NONEXISTENT_VERSION) fails
-  every call of the channel until ``options.version`` is updated: it is
-  ``AuthFailed``, so the channel pauses instead of failing each post.
+- **Versions are retired about a year after release** (LinkedIn, "Marketing
+  API Versioning" and the "Migrations" table of sunset dates). A retired
+  LinkedIn-Version is answered 426 NONEXISTENT_VERSION ("Requested version
+  20240901 is not active"): every call fails until ``options.api_version`` is
+  updated, so it is ``AuthFailed`` (the channel pauses instead of failing each
+  post). ``check_warnings`` warns from ``SUNSET_WARNING`` (60 days) before the
+  version's sunset (the published date, else the 15th of its month a year on).
 
 Every httpx error is translated in ``_send`` and nowhere else.
 """
@@ -35,16 +51,17 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
-from publisher.channels.media import canonical_link, redact
+from publisher.channels.images import prepared_image
+from publisher.channels.media import ImageError, canonical_link, redact
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -54,12 +71,26 @@ from publisher.exceptions import (
     RateLimited,
     Transient,
 )
-from publisher.types import DeliveryClass, PublishRequest, PublishResult
+from publisher.types import DeliveryClass, Image, PublishRequest, PublishResult
 
 log = logging.getLogger("publisher.channels.linkedin")
 
-#: A LinkedIn-Version LinkedIn served when this was written; versions live about a year.
-DEFAULT_VERSION = "202510"
+#: A LinkedIn-Version LinkedIn serves (July 2026, retired about July 2027).
+DEFAULT_VERSION = "202607"
+#: Sunset dates LinkedIn published ("Migrations" page); other versions are
+#: taken to be retired on the 15th of their month a year later.
+KNOWN_SUNSETS = {
+    "202408": date(2025, 8, 18), "202409": date(2025, 9, 15), "202410": date(2025, 10, 15),
+    "202411": date(2025, 11, 17), "202510": date(2026, 10, 15), "202511": date(2026, 11, 16),
+    "202601": date(2027, 1, 15), "202602": date(2027, 2, 15), "202603": date(2027, 3, 16),
+}
+#: ``check_warnings`` warns this long before a version's sunset.
+SUNSET_WARNING = timedelta(days=60)
+#: The permissions the channel needs (LinkedIn, Posts API and Organization Access Control).
+SCOPES = ("w_organization_social", "r_organization_social", "rw_organization_admin")
+# Images API: "total pixel count (width X height) less than 36,152,320", JPG, PNG, GIF.
+_IMAGE_MAX_SIDE = 6000  # 6000 x 6000 = 36,000,000 pixels at most
+_IMAGE_MAX_BYTES = 8_000_000  # our own cap: a card's thumbnail needs no more
 _DEFAULT_BASE = "https://api.linkedin.com"
 _ORGANIZATION = re.compile(r"^urn:li:organization:(\d+)$")
 _VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
@@ -119,17 +150,22 @@ class LinkedInChannel:
             ])
         self._organization = organization
         self._organization_id = match.group(1)
-        version = str(options.get("version", DEFAULT_VERSION))
+        key = "api_version" if "api_version" in options else "version"
+        version = str(options.get(key, DEFAULT_VERSION))
         if not _VERSION.match(version):
             raise ConfigError([
-                f"channel {spec.name!r}: options.version must be a LinkedIn-Version like "
+                f"channel {spec.name!r}: options.{key} must be a LinkedIn-Version like "
                 f"{DEFAULT_VERSION!r} (YYYYMM), not {version!r}"
             ])
         self._version = version
+        self._with_image = spec.flag("with_image", True)
+        self._allow_private_images = spec.flag("allow_private_images", False)
+        self._timeout = spec.timeout
         token = spec.secrets["access_token"]
+        self._token = str(token)
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
-        self._http = http.client(spec.timeout,
-                                 base_url=(spec.base_url or _DEFAULT_BASE).rstrip("/"),
+        self._base_url = (spec.base_url or _DEFAULT_BASE).rstrip("/")
+        self._http = http.client(spec.timeout, base_url=self._base_url,
                                  headers={"Authorization": f"Bearer {token}",
                                           "LinkedIn-Version": version,
                                           "X-Restli-Protocol-Version": "2.0.0"})
@@ -153,6 +189,7 @@ class LinkedInChannel:
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
+        notes: list[str] = []
         if request.link:
             article: dict[str, Any] = {
                 "source": request.link,
@@ -160,6 +197,12 @@ class LinkedInChannel:
             }
             if request.summary:
                 article["description"] = request.summary[:_DESCRIPTION_MAX]
+            if request.image is not None and self._with_image:
+                thumbnail = self._upload(request.image, notes)
+                if thumbnail is not None:
+                    article["thumbnail"] = thumbnail
+                    if request.image.alt:
+                        article["thumbnailAltText"] = request.image.alt
             body["content"] = {"article": article}
         try:
             response = self._send("post", True, "POST", "/rest/posts", json=body)
@@ -169,7 +212,8 @@ class LinkedInChannel:
                          request.post_id, self.name, duplicate.urn)
                 return PublishResult(
                     duplicate.urn, _post_url(duplicate.urn), http_status=duplicate.http_status,
-                    notes=("LinkedIn refused a duplicate: the earlier attempt had posted it",),
+                    notes=(*notes,
+                           "LinkedIn refused a duplicate: the earlier attempt had posted it"),
                 )
             raise Permanent(str(duplicate), http_status=duplicate.http_status) from None
         urn = response.headers.get("x-restli-id") or response.headers.get("x-linkedin-id")
@@ -178,15 +222,13 @@ class LinkedInChannel:
         if not urn:
             raise Ambiguous(f"LinkedIn answered {response.status_code} without the post's id",
                             http_status=response.status_code)
-        return PublishResult(urn, _post_url(urn), http_status=response.status_code)
+        return PublishResult(urn, _post_url(urn), http_status=response.status_code,
+                             notes=tuple(notes))
 
     def find(self, request: PublishRequest) -> PublishResult | None:
         """Look for ``request`` among the organization's last 50 posts."""
         # Rest.li 2.0 wants the URN percent-encoded in the query (":" too).
-        query = (f"author={quote(self._organization, safe='')}&q=author"
-                 f"&count={_FIND_COUNT}&sortBy=LAST_MODIFIED")
-        response = self._send("look-up", False, "GET", f"/rest/posts?{query}",
-                              headers={"X-RestLi-Method": "FINDER"})
+        response = self._read_posts("look-up", _FIND_COUNT)
         wanted_link = canonical_link(request.link) if request.link else None
         commentaries = {_normal(little_text(request.text)), _normal(request.text)}
         for post in _json(response).get("elements") or []:
@@ -229,9 +271,79 @@ class LinkedInChannel:
         who = body.get("name") or body.get("sub") or "an unnamed member"
         return f"{who}: the token {needs} ({self._organization})"
 
+    def check_warnings(self, today: date | None = None) -> list[str]:
+        """What ``publisher check`` should say though the channel can post: a
+        LinkedIn-Version near or past its sunset, and a token that cannot read
+        the page's posts back (``r_organization_social``)."""
+        lines = []
+        warning = version_warning(self._version, today or datetime.now(UTC).date())
+        if warning:
+            lines.append(warning)
+        try:
+            self._read_posts("permission check", 1)
+        except _Forbidden:
+            lines.append(
+                f"the token cannot read {self._organization}'s posts back (needs "
+                "r_organization_social): a post in doubt would pause the channel instead "
+                "of being looked up; grant w_organization_social, r_organization_social "
+                "and rw_organization_admin")
+        except ChannelError as exc:
+            lines.append(f"could not check that the token may read the page's posts: {exc}")
+        return lines
+
     def close(self) -> None:
         """Release the HTTP connections."""
         self._http.close()
+
+    # --- steps -------------------------------------------------------------------
+
+    def _read_posts(self, what: str, count: int) -> httpx.Response:
+        # Rest.li 2.0 wants the URN percent-encoded in the query (":" too).
+        query = (f"author={quote(self._organization, safe='')}&q=author"
+                 f"&count={count}&sortBy=LAST_MODIFIED")
+        return self._send(what, False, "GET", f"/rest/posts?{query}",
+                          headers={"X-RestLi-Method": "FINDER"})
+
+    def _upload(self, image: Image, notes: list[str]) -> str | None:
+        """The ``urn:li:image:…`` of the article image uploaded through the Images
+        API, or None with a note. Raises only what says the account cannot post
+        now (AuthFailed, RateLimited)."""
+        try:
+            picture = prepared_image(image.url, allow_private=self._allow_private_images,
+                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                     max_side=_IMAGE_MAX_SIDE)
+        except ImageError as exc:
+            notes.append(f"image skipped: {exc}")
+            return None
+        try:
+            response = self._send(
+                "image upload", False, "POST", "/rest/images?action=initializeUpload",
+                json={"initializeUploadRequest": {"owner": self._organization}})
+            value = _json(response).get("value")
+            upload_url = value.get("uploadUrl") if isinstance(value, Mapping) else None
+            urn = value.get("image") if isinstance(value, Mapping) else None
+            if not isinstance(upload_url, str) or not isinstance(urn, str) or not urn:
+                notes.append("image skipped: LinkedIn's initializeUpload answer had no "
+                             "uploadUrl or image")
+                return None
+            headers = {"Content-Type": picture.content_type}
+            if not self._trusted(upload_url):
+                notes.append("image skipped: LinkedIn's uploadUrl is not on a LinkedIn host")
+                return None
+            self._send("image upload", False, "PUT", upload_url, content=picture.data,
+                       headers=headers)
+        except (AuthFailed, RateLimited):
+            raise
+        except ChannelError as exc:
+            notes.append(f"image skipped: upload failed ({exc})")
+            return None
+        return urn
+
+    def _trusted(self, url: str) -> bool:
+        """The bearer token goes only to LinkedIn (or to the configured base URL's host)."""
+        host = (urlsplit(url).hostname or "").lower()
+        return (host == "linkedin.com" or host.endswith(".linkedin.com")
+                or host == (urlsplit(self._base_url).hostname or "").lower())
 
     # --- the one boundary for httpx errors ---------------------------------------------
 
@@ -257,16 +369,21 @@ class LinkedInChannel:
             return AuthFailed(f"{what}: LinkedIn refused the access token (401): {detail}",
                               http_status=401)
         if status == 403:
-            message = (f"{what}: LinkedIn refused the permission (403; posting as "
-                       f"{self._organization} needs w_organization_social and a page role of "
-                       f"ADMINISTRATOR or CONTENT_ADMIN): {detail}")
-            if what == "credential check":
+            if what in ("look-up", "permission check"):
+                needs = (f"reading {self._organization}'s posts needs r_organization_social "
+                         "and a page role of ADMINISTRATOR, CONTENT_ADMIN or "
+                         "DIRECT_SPONSORED_CONTENT_POSTER")
+            else:
+                needs = (f"posting as {self._organization} needs w_organization_social and a "
+                         "page role of ADMINISTRATOR or CONTENT_ADMIN")
+            message = f"{what}: LinkedIn refused the permission (403; {needs}): {detail}"
+            if what in ("credential check", "permission check"):
                 return _Forbidden(message, http_status=403)
             return AuthFailed(message, http_status=403)
         if status == 426 or code in ("NONEXISTENT_VERSION", "VERSION_MISSING"):
             return AuthFailed(f"{what}: LinkedIn does not serve LinkedIn-Version {self._version} "
-                              f"(set options.version to a current YYYYMM): {detail}",
-                              http_status=status)
+                              f"any more (set options.api_version to a current YYYYMM, e.g. "
+                              f"{DEFAULT_VERSION}): {detail}", http_status=status)
         if status >= 500:
             return Transient(f"{what}: LinkedIn answered {status}: {detail}", http_status=status)
         if status == 422 and ("duplicate" in detail.lower() or "DUPLICATE_POST" in detail):
@@ -281,6 +398,30 @@ class _Forbidden(AuthFailed):
 
 
 # --- helpers -----------------------------------------------------------------------
+
+
+def version_sunset(version: str) -> date:
+    """When LinkedIn retires ``version`` (YYYYMM[.NN]): its published sunset date,
+    else the 15th of its month a year later."""
+    month = version[:6]
+    if month in KNOWN_SUNSETS:
+        return KNOWN_SUNSETS[month]
+    return date(int(month[:4]) + 1, int(month[4:6]), 15)
+
+
+def version_warning(version: str, today: date) -> str | None:
+    """A line for ``publisher check`` when ``version`` is within ``SUNSET_WARNING``
+    of its sunset or past it, else None. Pure: a function of the version and the day."""
+    sunset = version_sunset(version)
+    left = sunset - today
+    if left <= timedelta(0):
+        return (f"LinkedIn-Version {version} was retired on {sunset:%Y-%m-%d}: LinkedIn "
+                f"refuses every call; set options.api_version to a current version "
+                f"(e.g. {DEFAULT_VERSION})")
+    if left <= SUNSET_WARNING:
+        return (f"LinkedIn-Version {version} is retired on {sunset:%Y-%m-%d}, in "
+                f"{left.days} days: set options.api_version to a newer version")
+    return None
 
 
 def _post_url(urn: str) -> str:

@@ -1,41 +1,72 @@
 """FakeLinkedIn: the parts of LinkedIn's versioned REST API an organization publisher uses.
 
+Written from LinkedIn's public documents (learn.microsoft.com/linkedin/…):
+
+- "Posts API" (marketing/community-management/shares/posts-api): the post
+  schema, its required fields, ``x-restli-id``, the ``q=author`` finder, and the
+  Permissions table: ``w_organization_social`` to post, ``r_organization_social``
+  to retrieve an organization's posts;
+- "Article Post API" (…/article-ads-integrations): no URL scraping; an article
+  needs ``source`` and ``title``, ``description``, ``thumbnail`` (an image URN)
+  and ``thumbnailAltText`` are optional;
+- "Images API" (…/shares/images-api): ``POST /rest/images?action=initializeUpload``
+  with ``initializeUploadRequest.owner`` → ``{"value": {"uploadUrlExpiresAt",
+  "uploadUrl", "image"}}``, then ``PUT`` of the bytes to ``uploadUrl`` → 201;
+  JPG, PNG and GIF under 36,152,320 pixels;
+- "Marketing API Versioning" and "Migrations": ``LinkedIn-Version`` (YYYYMM) is
+  required, versions are retired about a year after release, and a retired one
+  is answered ``426 {"status": 426, "code": "NONEXISTENT_VERSION", "message":
+  "Requested version 20240901 is not active"}`` (the body LinkedIn sends, as
+  quoted in public bug reports, e.g. PipedreamHQ/pipedream#18398);
+- "Organization Access Control": reading an organization needs
+  ``rw_organization_admin`` (or ``r_organization_admin``).
+
 Over real HTTP, with the real paths, headers and error bodies::
 
     POST /rest/posts                          create a post → 201, empty body,
                                               ``x-restli-id: urn:li:share:N``
     GET  /rest/posts?author=<urn>&q=author&count=N   the author's posts, newest first
+    POST /rest/images?action=initializeUpload        an upload slot for an image
+    PUT  /dms-uploads/<id>                    the image's bytes (the ``uploadUrl``)
     GET  /rest/organizations/{id}             {"id", "localizedName", "vanityName"}
     GET  /v2/userinfo                         the member behind the token (OpenID)
 
 Every ``/rest/`` call needs ``LinkedIn-Version``: missing → 400 VERSION_MISSING,
-not served (in ``retired_versions``, or not YYYYMM) → 426 NONEXISTENT_VERSION,
-as LinkedIn answers. The versions and ``X-Restli-Protocol-Version`` values seen
-are kept in ``versions`` and ``protocol_versions``.
+retired (in ``retired_versions``) or not YYYYMM → 426 NONEXISTENT_VERSION. The
+versions and ``X-Restli-Protocol-Version`` values seen are kept in ``versions``
+and ``protocol_versions``.
 
-Errors have LinkedIn's shape ``{"status", "serviceErrorCode", "code", "message"}``:
-401 EMPTY/INVALID/REVOKED_ACCESS_TOKEN, 403 ACCESS_DENIED (``can_post`` /
-``can_read_organization`` False), 422 for a missing field and for a duplicate
-("Content is a duplicate of urn:li:share:…", DUPLICATE_POST), 429
-TOO_MANY_REQUESTS ("… APPLICATION DAY limit …", no reset header unless
-``send_retry_after``), 500 JSON, 503 a plain-text proxy page.
+``scopes`` are the token's permissions (all three by default): a call without
+the one it needs is 403 ACCESS_DENIED "Not enough permissions to access:
+<resource>.<METHOD>.<version>01", as LinkedIn words it. Errors have LinkedIn's
+shape ``{"status", "serviceErrorCode", "code", "message"}``: 401
+EMPTY/INVALID/REVOKED_ACCESS_TOKEN, 403 ACCESS_DENIED, 422 for a missing field
+and for a duplicate ("Content is a duplicate of urn:li:share:…",
+DUPLICATE_POST), 429 TOO_MANY_REQUESTS ("… APPLICATION DAY limit …", no reset
+header unless ``send_retry_after``), 500 JSON, 503 a plain-text proxy page. The
+wording of the refusal of a thumbnail that was never uploaded is ours.
 
 The commentary is read as LinkedIn reads "little" text: ``\\x`` is a literal
 ``x``, ``{hashtag|\\#|Word}`` a hashtag, ``@[Name](urn)`` a mention, and the
 text is *cut* at the first other unescaped reserved character, so a test can
 see what an unescaped headline would have become (``StoredPost.shown``).
 
-Scopes: ``POST /rest/posts`` is "create", GETs are "read".
+Scopes for the fault switches: ``POST /rest/posts`` is "create", the Images API
+calls are "upload", GETs are "read".
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.fakehttp import FakeServer, Reply, Request
 
@@ -44,6 +75,14 @@ _HASHTAG_TEMPLATE = re.compile(r"\{hashtag\|\\?[#＃]\|([^{}|\\]+)\}")
 _MENTION = re.compile(r"@\[([^\]]*)\]\((urn:li:[a-zA-Z]+:[\w-]+)\)")
 _VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
 _REQUIRED = ("author", "commentary", "visibility", "distribution", "lifecycleState")
+_ARTICLE_REQUIRED = ("source", "title")
+_MAX_PIXELS = 36_152_320
+ALL_SCOPES = frozenset({"w_organization_social", "r_organization_social",
+                        "rw_organization_admin"})
+#: Versions retired by December 2026: every one up to 202511 (the "Migrations"
+#: table: 202511's sunset was November 16, 2026).
+RETIRED_VERSIONS = frozenset(f"{y}{m:02d}" for y in (2022, 2023, 2024, 2025)
+                             for m in range(1, 13) if f"{y}{m:02d}" <= "202511")
 
 
 def read_little(commentary: str) -> tuple[str, list[str]]:
@@ -121,10 +160,15 @@ class FakeLinkedIn(FakeServer):
         #: The token requests must carry (None: any non-empty token).
         self.access_token = access_token
         self.member_name = member_name
-        self.can_post = True
-        self.can_read_organization = True
+        #: The token's permissions.
+        self.scopes: set[str] = set(ALL_SCOPES)
         self.can_read_userinfo = True
-        self.retired_versions: set[str] = {"202401", "202404"}
+        self.retired_versions: set[str] = set(RETIRED_VERSIONS)
+        #: Images by URN: {"owner", "status" (WAITING_UPLOAD | AVAILABLE), "data",
+        #: "format", "size"}; ``uploads`` maps an upload id to its image URN.
+        self.images: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, str] = {}
+        self._version = "202607"  # the last version seen, for ACCESS_DENIED messages
         #: Add ``Retry-After: rate_limit_seconds`` to a "429" (LinkedIn sends none).
         self.send_retry_after = False
         self.posts: list[StoredPost] = []
@@ -137,6 +181,8 @@ class FakeLinkedIn(FakeServer):
     def scope_of(self, request: Request) -> str:
         if request.method == "POST" and request.path == "/rest/posts":
             return "create"
+        if request.path == "/rest/images" or request.path.startswith("/dms-uploads/"):
+            return "upload"
         return "read" if request.method == "GET" else "other"
 
     def _token(self, request: Request) -> str | None:
@@ -185,6 +231,8 @@ class FakeLinkedIn(FakeServer):
                               service_code=65600)
         if request.method == "GET" and request.path == "/v2/userinfo":
             return self._userinfo()
+        if request.method == "PUT" and request.path.startswith("/dms-uploads/"):
+            return self._upload(request)
         if not request.path.startswith("/rest/"):
             return self.error(404, "NOT_FOUND", f"No virtual resource found: {request.path}")
         version = request.headers.get("linkedin-version")
@@ -197,18 +245,68 @@ class FakeLinkedIn(FakeServer):
         if not version:
             return self.error(400, "VERSION_MISSING", "A version must be present. Please "
                               "specify a version by adding the LinkedIn-Version header.")
-        if not _VERSION.match(version) or version in self.retired_versions:
+        if not _VERSION.match(version) or version[:6] in self.retired_versions:
             return self.error(426, "NONEXISTENT_VERSION",
-                              f"Requested version {version} is not active")
+                              f"Requested version {version[:6]}01 is not active")
+        self._version = version[:6]
         if request.path == "/rest/posts":
             if request.method == "POST":
                 return self._create(request)
             if request.method == "GET":
                 return self._find(request)
+        if request.path == "/rest/images" and request.method == "POST":
+            return self._initialize_upload(request)
         m = re.fullmatch(r"/rest/organizations/(\d+)", request.path)
         if m and request.method == "GET":
             return self._organization(m.group(1))
         return self.error(404, "NOT_FOUND", f"No virtual resource found: {request.path}")
+
+    def _denied(self, resource: str) -> Reply:
+        return self.error(403, "ACCESS_DENIED", "Not enough permissions to access: "
+                          f"{resource}.{self._version}01",
+                          service_code=100)
+
+    def _initialize_upload(self, request: Request) -> Reply:
+        if request.param("action") != "initializeUpload":
+            return self.error(400, "ILLEGAL_ARGUMENT", "Invalid action")
+        if "w_organization_social" not in self.scopes:
+            return self._denied("images.ACTION-initializeUpload")
+        try:
+            body = request.json()
+            owner = body["initializeUploadRequest"]["owner"]
+        except (ValueError, KeyError, TypeError):
+            return Reply(422, {"message": "ERROR :: /initializeUploadRequest/owner :: field is "
+                               "required but not found and has no default value\n",
+                               "status": 422})
+        if owner != self.organization_urn:
+            return self._denied("images.ACTION-initializeUpload")
+        upload_id = secrets.token_urlsafe(12)
+        urn = f"urn:li:image:C4E10AQ{secrets.token_hex(8)}"
+        with self.lock:
+            self.images[urn] = {"owner": owner, "status": "WAITING_UPLOAD"}
+            self.uploads[upload_id] = urn
+        expires = int((time.time() + 3600) * 1000)
+        return Reply(200, {"value": {"uploadUrlExpiresAt": expires,
+                                     "uploadUrl": f"{self.base_url}/dms-uploads/{upload_id}",
+                                     "image": urn}})
+
+    def _upload(self, request: Request) -> Reply:
+        with self.lock:
+            urn = self.uploads.get(request.path.rsplit("/", 1)[-1])
+        if urn is None:
+            return Reply(404, "Not Found", content_type="text/plain")
+        try:
+            with Image.open(io.BytesIO(request.body)) as picture:
+                fmt, size = picture.format, picture.size
+        except (UnidentifiedImageError, OSError):
+            return Reply(400, {"status": 400, "message": "Unsupported media type"})
+        if fmt not in ("JPEG", "PNG", "GIF") or size[0] * size[1] >= _MAX_PIXELS:
+            return Reply(400, {"status": 400, "message": f"Image {fmt} {size[0]}x{size[1]} "
+                               "is not supported"})
+        with self.lock:
+            self.images[urn].update(status="AVAILABLE", data=request.body, format=fmt,
+                                    size=size)
+        return Reply(201, None)
 
     def _userinfo(self) -> Reply:
         if not self.can_read_userinfo:
@@ -218,18 +316,16 @@ class FakeLinkedIn(FakeServer):
                            "given_name": self.member_name.split()[0], "locale": "en-US"})
 
     def _organization(self, org_id: str) -> Reply:
-        if not self.can_read_organization:
-            return self.error(403, "ACCESS_DENIED", "Not enough permissions to access: "
-                              "organizations.GET.20251001", service_code=100)
+        if not self.scopes & {"rw_organization_admin", "r_organization_admin"}:
+            return self._denied("organizations.GET")
         if org_id != self.organization_id:
             return self.error(404, "NOT_FOUND", f"Organization {org_id} not found")
         return Reply(200, {"id": int(org_id), "localizedName": self.organization_name,
                            "vanityName": "riverside-ledger"})
 
     def _create(self, request: Request) -> Reply:
-        if not self.can_post:
-            return self.error(403, "ACCESS_DENIED", "Not enough permissions to access: "
-                              "partnerApiPostsExternal.CREATE.20251001", service_code=100)
+        if "w_organization_social" not in self.scopes:
+            return self._denied("partnerApiPostsExternal.CREATE")
         try:
             body = request.json()
         except ValueError:
@@ -247,10 +343,21 @@ class FakeLinkedIn(FakeServer):
             return self.error(403, "ACCESS_DENIED", f"Member is not authorized to create "
                               f"content as {body['author']}", service_code=100)
         article = (body.get("content") or {}).get("article")
-        if article is not None and not (isinstance(article, dict) and article.get("source")):
-            return Reply(422, {"message": "ERROR :: /content/article/source :: field is "
-                               "required but not found and has no default value\n",
-                               "status": 422})
+        if article is not None:
+            if not isinstance(article, dict):
+                article = {}
+            missing = [f for f in _ARTICLE_REQUIRED if not article.get(f)]
+            if missing:
+                return Reply(422, {"message": "".join(
+                    f"ERROR :: /content/article/{f} :: field is required but not found and "
+                    "has no default value\n" for f in missing), "status": 422})
+            thumbnail = article.get("thumbnail")
+            if thumbnail is not None:
+                with self.lock:
+                    image = self.images.get(str(thumbnail))
+                if image is None or image["status"] != "AVAILABLE":
+                    return Reply(422, {"message": f"ERROR :: /content/article/thumbnail :: "
+                                       f"image {thumbnail} was not uploaded\n", "status": 422})
         commentary = str(body["commentary"])
         with self.lock:
             earlier = next((p for p in self.posts if p.commentary == commentary
@@ -277,10 +384,8 @@ class FakeLinkedIn(FakeServer):
             return self.error(400, "ILLEGAL_ARGUMENT", "Invalid query parameters passed to "
                               "request")
         author = unquote(request.param("author") or "")
-        if author != self.organization_urn:
-            return self.error(403, "ACCESS_DENIED", "Not enough permissions to access: "
-                              "partnerApiPostsExternal.FINDER-author.20251001",
-                              service_code=100)
+        if author != self.organization_urn or "r_organization_social" not in self.scopes:
+            return self._denied("partnerApiPostsExternal.FINDER-author")
         count = request.param("count", "10") or "10"
         if not count.isdigit():
             return self.error(400, "ILLEGAL_ARGUMENT", "Invalid value for param count")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from PIL import Image as PILImage
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.linkedin import LinkedInChannel, little_text
+from publisher.channels.images import shared_cache
+from publisher.channels.linkedin import (
+    DEFAULT_VERSION,
+    LinkedInChannel,
+    little_text,
+    version_sunset,
+    version_warning,
+)
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -19,14 +28,14 @@ from publisher.exceptions import (
     RateLimited,
     Transient,
 )
-from publisher.types import DeliveryClass, PublishRequest
+from publisher.types import DeliveryClass, Image, PublishRequest
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
     fault_texts,
     raised,
 )
-from tests.fakes.fakehttp import Reply
+from tests.fakes.fakehttp import FileServer, Reply, Request
 from tests.fakes.linkedin_server import FakeLinkedIn, read_little
 
 TOKEN = "AQVlinkedin-TOKEN-0a1b2c3d4e5f"
@@ -69,11 +78,31 @@ def channel(make: Callable[..., LinkedInChannel]) -> LinkedInChannel:
     return make()
 
 
-def _request(text: str = TEXT, *, link: str | None = LINK,
+def _request(text: str = TEXT, *, link: str | None = LINK, image: Image | None = None,
              after_ambiguous: bool = False) -> PublishRequest:
-    return PublishRequest(post_id=7, idempotency_key="k-7", text=text, link=link,
+    return PublishRequest(post_id=7, idempotency_key="k-7", text=text, link=link, image=image,
                           title="Flood warning", summary="Levels rise (again) tonight.",
                           after_ambiguous=after_ambiguous)
+
+
+def _png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), (20, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_image_cache() -> Iterator[None]:
+    shared_cache().clear()
+    yield
+    shared_cache().clear()
+
+
+@pytest.fixture
+def images() -> Iterator[FileServer]:
+    with FileServer({"/photo.png": (_png(), "image/png"),
+                     "/notes.txt": (b"not a picture", "text/plain")}) as site:
+        yield site
 
 
 # --- little text ---------------------------------------------------------------------
@@ -110,6 +139,7 @@ def test_an_unescaped_headline_would_be_cut_short() -> None:
     ({"organization": "12345"}, "organization"),
     ({"organization": "urn:li:person:abc"}, "organization"),
     ({"organization": ORG, "version": "2025-10"}, "version"),
+    ({"organization": ORG, "api_version": "latest"}, "api_version"),
 ])
 def test_bad_options_are_config_errors(options: dict[str, str], key: str) -> None:
     with pytest.raises(ConfigError, match=rf"options\.{key}"):
@@ -139,7 +169,7 @@ def test_publish_article_post_with_escaped_commentary(channel: LinkedInChannel,
     assert result.remote_id == post.urn
     assert result.remote_url == f"https://www.linkedin.com/feed/update/{post.urn}/"
     assert result.http_status == 201
-    assert fake.versions == {"202510"}
+    assert fake.versions == {DEFAULT_VERSION}
     assert fake.protocol_versions == {"2.0.0"}
 
 
@@ -148,17 +178,18 @@ def test_post_without_link_has_no_article(channel: LinkedInChannel, fake: FakeLi
     assert "content" not in fake.posts[0].body
 
 
-def test_version_option(make: Callable[..., LinkedInChannel], fake: FakeLinkedIn) -> None:
-    make(version="202509").publish(_request())
-    assert fake.versions == {"202509"}
+def test_api_version_option(make: Callable[..., LinkedInChannel], fake: FakeLinkedIn) -> None:
+    make(api_version="202603").publish(_request())
+    make(version="202602").publish(_request(text="The older option name"))
+    assert fake.versions == {"202603", "202602"}
 
 
 def test_retired_version_pauses_the_channel(make: Callable[..., LinkedInChannel],
                                             fake: FakeLinkedIn) -> None:
-    with pytest.raises(AuthFailed, match=r"options\.version") as caught:
-        make(version="202401").publish(_request())
+    with pytest.raises(AuthFailed, match=r"options\.api_version") as caught:
+        make(api_version="202510").publish(_request())
     assert caught.value.http_status == 426
-    assert "NONEXISTENT_VERSION" in str(caught.value) or "not active" in str(caught.value)
+    assert "Requested version 20251001 is not active" in str(caught.value)
 
 
 def test_fake_requires_the_version_header(fake: FakeLinkedIn) -> None:
@@ -246,7 +277,7 @@ def test_status_mapping(channel: LinkedInChannel, fake: FakeLinkedIn, status: in
 
 
 def test_missing_permission_names_it(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
-    fake.can_post = False
+    fake.scopes.discard("w_organization_social")
     with pytest.raises(AuthFailed, match="w_organization_social") as caught:
         channel.publish(_request())
     assert "partnerApiPostsExternal.CREATE" in str(caught.value)
@@ -325,7 +356,7 @@ def test_whoami(channel: LinkedInChannel) -> None:
 
 def test_whoami_without_organization_permission_names_it(channel: LinkedInChannel,
                                                          fake: FakeLinkedIn) -> None:
-    fake.can_read_organization = False
+    fake.scopes.discard("rw_organization_admin")
     answer = channel.whoami()
     assert answer.startswith("Dana Editor: the token cannot read the organization")
     assert "rw_organization_admin" in answer and "w_organization_social" in answer
@@ -364,3 +395,150 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., LinkedInChannel],
     texts += raised(lambda: channel.publish(_request()), Permanent)
     for text in texts:
         assert TOKEN not in text
+
+
+
+# --- the article card: fields LinkedIn requires, a thumbnail through the Images API ----
+
+
+def test_article_thumbnail_is_uploaded_through_the_images_api(
+        make: Callable[..., LinkedInChannel], fake: FakeLinkedIn, images: FileServer) -> None:
+    channel = make(allow_private_images=True)
+    result = channel.publish(_request(image=Image(images.url("/photo.png"), alt="The river")))
+    [post] = fake.posts
+    assert post.article is not None
+    urn = post.article["thumbnail"]
+    assert urn.startswith("urn:li:image:")
+    assert post.article["thumbnailAltText"] == "The river"
+    assert (post.article["source"], post.article["title"]) == (LINK, "Flood warning")
+    image = fake.images[urn]
+    assert (image["status"], image["owner"], image["format"]) == ("AVAILABLE", ORG, "PNG")
+    assert image["data"] == _png()
+    steps = [(r.method, r.path.split("/")[1]) for r in fake.requests]
+    assert steps == [("POST", "rest"), ("PUT", "dms-uploads"), ("POST", "rest")]
+    assert result.notes == ()
+
+
+def test_image_that_cannot_be_used_leaves_a_card_without_thumbnail(
+        make: Callable[..., LinkedInChannel], fake: FakeLinkedIn, images: FileServer) -> None:
+    channel = make(allow_private_images=True)
+    result = channel.publish(_request(image=Image(images.url("/notes.txt"))))
+    [post] = fake.posts
+    assert post.article is not None and "thumbnail" not in post.article
+    assert result.notes and result.notes[0].startswith("image skipped")
+
+
+def test_private_image_address_is_refused_by_default(channel: LinkedInChannel,
+                                                     fake: FakeLinkedIn,
+                                                     images: FileServer) -> None:
+    result = channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.images == {} and result.notes[0].startswith("image skipped")
+    assert fake.posts[0].article is not None and "thumbnail" not in fake.posts[0].article
+
+
+def test_failed_upload_is_a_note_not_a_failed_post(make: Callable[..., LinkedInChannel],
+                                                   fake: FakeLinkedIn,
+                                                   images: FileServer) -> None:
+    fake.fail_next("500", on="upload")
+    result = make(allow_private_images=True).publish(
+        _request(image=Image(images.url("/photo.png"))))
+    assert result.notes[0].startswith("image skipped: upload failed")
+    assert len(fake.posts) == 1
+
+
+def test_token_is_never_sent_to_an_upload_url_off_linkedin(
+        make: Callable[..., LinkedInChannel], fake: FakeLinkedIn, images: FileServer) -> None:
+    serve = fake.handle
+
+    def elsewhere(request: Request) -> Reply:
+        if request.path == "/rest/images":
+            return Reply(200, {"value": {"uploadUrl": "https://uploads.example.net/x",
+                                         "image": "urn:li:image:C4E10AQfake"}})
+        return serve(request)
+
+    fake.handle = elsewhere  # type: ignore[method-assign]
+    result = make(allow_private_images=True).publish(
+        _request(image=Image(images.url("/photo.png"))))
+    assert "not on a LinkedIn host" in result.notes[0]
+    assert fake.posts[0].article is not None and "thumbnail" not in fake.posts[0].article
+
+
+def test_fake_requires_the_article_fields_linkedin_requires(fake: FakeLinkedIn) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "LinkedIn-Version": DEFAULT_VERSION,
+               "X-Restli-Protocol-Version": "2.0.0"}
+    body = {"author": ORG, "commentary": "x", "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED"}, "lifecycleState": "PUBLISHED",
+            "content": {"article": {"source": LINK}}}
+    answer = httpx.post(fake.base_url + "/rest/posts", json=body, headers=headers)
+    assert answer.status_code == 422 and "/content/article/title" in answer.json()["message"]
+    body["content"] = {"article": {"source": LINK, "title": "t",
+                                   "thumbnail": "urn:li:image:never-uploaded"}}
+    answer = httpx.post(fake.base_url + "/rest/posts", json=body, headers=headers)
+    assert answer.status_code == 422 and "thumbnail" in answer.json()["message"]
+    assert fake.posts == []
+
+
+# --- the permission to read posts back: r_organization_social -------------------------
+
+
+def test_fake_refuses_reads_without_r_organization_social(fake: FakeLinkedIn) -> None:
+    fake.scopes.discard("r_organization_social")
+    answer = httpx.get(fake.base_url + "/rest/posts",
+                       params={"author": ORG, "q": "author", "count": "1"},
+                       headers={"Authorization": f"Bearer {TOKEN}",
+                                "LinkedIn-Version": DEFAULT_VERSION})
+    assert answer.status_code == 403
+    assert answer.json() == {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                             "message": "Not enough permissions to access: "
+                                        f"partnerApiPostsExternal.FINDER-author.{DEFAULT_VERSION}01"}
+
+
+def test_look_up_without_the_read_permission_names_it(channel: LinkedInChannel,
+                                                      fake: FakeLinkedIn) -> None:
+    fake.scopes.discard("r_organization_social")
+    channel.publish(_request())  # posting needs only w_organization_social
+    with pytest.raises(AuthFailed, match="needs r_organization_social") as caught:
+        channel.find(_request())
+    assert caught.value.http_status == 403
+
+
+def test_check_warns_when_posts_cannot_be_read_back(channel: LinkedInChannel,
+                                                    fake: FakeLinkedIn) -> None:
+    today = date(2026, 12, 2)
+    assert channel.check_warnings(today) == []
+    fake.scopes.discard("r_organization_social")
+    assert channel.whoami() == f"Riverside Ledger ({ORG})"  # it can post...
+    [line] = channel.check_warnings(today)  # ...but check says what is missing
+    assert "needs r_organization_social" in line and "pause" in line
+
+
+# --- LinkedIn-Version: a setting, and warned about before its sunset ------------------
+
+
+@pytest.mark.parametrize(("version", "today", "expected"), [
+    ("202510", date(2026, 12, 2), "was retired on 2026-10-15"),  # the old default
+    ("202511", date(2026, 11, 16), "was retired on 2026-11-16"),
+    ("202601", date(2026, 12, 2), "is retired on 2027-01-15, in 44 days"),
+    ("202603", date(2027, 1, 15), "is retired on 2027-03-16, in 60 days"),
+    ("202603", date(2027, 1, 14), None),
+    ("202607", date(2026, 12, 2), None),
+    ("202607", date(2027, 6, 1), "is retired on 2027-07-15, in 44 days"),
+    ("202608.01", date(2027, 9, 1), "was retired on 2027-08-15"),
+])
+def test_version_warning(version: str, today: date, expected: str | None) -> None:
+    warning = version_warning(version, today)
+    if expected is None:
+        assert warning is None
+    else:
+        assert warning is not None and expected in warning and "options.api_version" in warning
+
+
+def test_default_version_is_one_linkedin_serves_a_year_from_its_release() -> None:
+    assert version_sunset(DEFAULT_VERSION) > date(2026, 12, 2) + timedelta(days=180)
+
+
+def test_check_warns_about_a_version_near_its_sunset(make: Callable[..., LinkedInChannel]
+                                                     ) -> None:
+    channel = make(api_version="202601")
+    [line] = channel.check_warnings(date(2026, 12, 2))
+    assert line.startswith("LinkedIn-Version 202601 is retired on 2027-01-15")
