@@ -99,6 +99,47 @@ _TAG = regex.compile(
 )
 _TAG_TRAILING = regex.compile(r"\p{P}+$")
 _TAG_MAX = 64
+#: app.bsky.feed.post's ``langs``: "maxLength": 3, items of "format": "language".
+LANGS_MAX = 3
+# A well-formed BCP 47 tag (RFC 5646 section 2.1, the syntax the lexicon's
+# "language" format checks): language[-extlang][-script][-region]*(-variant)
+# *(-extension)[-privateuse], or a private-use or grandfathered tag.
+_ALNUM = "[A-Za-z0-9]"
+_LANGTAG = (
+    r"(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})"  # language (+ extlang)
+    r"(?:-[A-Za-z]{4})?"  # script
+    r"(?:-(?:[A-Za-z]{2}|[0-9]{3}))?"  # region
+    rf"(?:-(?:{_ALNUM}{{5,8}}|[0-9]{_ALNUM}{{3}}))*"  # variants
+    rf"(?:-[0-9A-WY-Za-wy-z](?:-{_ALNUM}{{2,8}})+)*"  # extensions
+    rf"(?:-[xX](?:-{_ALNUM}{{1,8}})+)?"  # private use
+)
+_GRANDFATHERED = (
+    "en-GB-oed|i-ami|i-bnn|i-default|i-enochian|i-hak|i-klingon|i-lux|i-mingo|i-navajo|"
+    "i-pwn|i-tao|i-tay|i-tsu|sgn-BE-FR|sgn-BE-NL|sgn-CH-DE|art-lojban|cel-gaulish|no-bok|"
+    "no-nyn|zh-guoyu|zh-hakka|zh-min|zh-min-nan|zh-xiang"
+)
+_LANGUAGE_TAG = re.compile(
+    rf"^(?:{_LANGTAG}|[xX](?:-{_ALNUM}{{1,8}})+|(?:{_GRANDFATHERED}))$")
+
+
+def _langs(channel: str, langs: Any) -> list[str] | None:
+    """``options.langs`` as app.bsky.feed.post takes it: at most
+    ``LANGS_MAX`` BCP 47 language tags; anything else is a ConfigError naming the
+    channel and the option, so ``publisher check`` refuses it before any post."""
+    if langs is None:
+        return None
+    if isinstance(langs, str) or not isinstance(langs, list | tuple) or not all(
+            isinstance(x, str) for x in langs):
+        raise ConfigError([f"channel {channel!r}: options.langs must be a list of "
+                           "language codes (e.g. [\"en\", \"de\"])"])
+    if len(langs) > LANGS_MAX:
+        raise ConfigError([f"channel {channel!r}: options.langs has {len(langs)} languages; "
+                           f"Bluesky takes at most {LANGS_MAX} (app.bsky.feed.post)"])
+    bad = [x for x in langs if not _LANGUAGE_TAG.match(x)]
+    if bad:
+        raise ConfigError([f"channel {channel!r}: options.langs: {bad[0]!r} is not a "
+                           "language code (BCP 47, e.g. \"en\" or \"pt-BR\")"])
+    return list(langs) or None
 
 
 def record_key(idempotency_key: str) -> str:
@@ -179,12 +220,7 @@ class BlueskyChannel:
         self._base_url = self._base_url.rstrip("/")
         self._with_image = spec.flag("with_image", True)
         self._allow_private_images = spec.flag("allow_private_images", False)
-        langs = options.get("langs")
-        if langs is not None and (not isinstance(langs, list | tuple)
-                                  or not all(isinstance(x, str) for x in langs)):
-            raise ConfigError([f"channel {spec.name!r}: options.langs must be a list of "
-                               "language codes"])
-        self._langs = list(langs) if langs else None
+        self._langs = _langs(spec.name, options.get("langs"))
         session_dir = Path(str(options.get("session_dir", "var/")))
         digest = hashlib.sha256(f"{self._base_url}\n{self._handle.lower()}".encode()).hexdigest()
         safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)

@@ -1,5 +1,13 @@
 """FakeBluesky: the XRPC methods of a PDS that publisher uses, over real HTTP.
 
+Written from the AT Protocol's published contract: the lexicons of
+github.com/bluesky-social/atproto (``app.bsky.feed.post``,
+``app.bsky.richtext.facet``, ``app.bsky.embed.external``/``images``, copied
+with their licence into tests/data/recorded/bluesky and applied by
+``tests.fakes.lexicon``), the XRPC and Lexicon specs (atproto.com/specs), the
+HTTP API reference (docs.bsky.app: createSession, refreshSession, createRecord,
+getRecord, uploadBlob, rate limits) and the reference PDS's answers.
+
 Paths, status codes, headers and JSON bodies follow the reference PDS::
 
     POST /xrpc/com.atproto.server.createSession   {identifier, password} → tokens (+ didDoc)
@@ -14,8 +22,10 @@ Tokens are JWT-shaped (the SDK reads ``exp`` to refresh early) but unsigned.
 An access token past its ``exp`` (or expired by ``expire_access_tokens()``)
 gets 400 ``ExpiredToken``; an unknown one 401 ``InvalidToken``; a wrong password
 401 ``AuthenticationRequired``. ``app.bsky.feed.post`` record keys must have TID
-syntax (400 ``InvalidRequest``), the text at most 300 graphemes, blobs at most
-``blob_limit`` bytes (413 ``PayloadTooLarge``). Like today's reference PDS, a
+syntax (400 ``InvalidRequest``) and the record must pass its lexicon (text 300
+graphemes and 3000 bytes, ``langs`` at most 3, a card's thumbnail at most
+1,000,000 bytes of ``image/*``, facets with byte ranges inside the text);
+uploads are at most ``blob_limit`` bytes (413 ``PayloadTooLarge``). Like today's reference PDS, a
 create under a record key that exists answers 500 ``InternalServerError``;
 ``existing_rkey = "409"`` answers ``RecordAlreadyExists`` (the coming lexicon
 error) and ``"400"`` an ``InvalidRequest`` saying it exists. Every answer
@@ -48,9 +58,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
 from tests.fakes.fakehttp import FakeServer, Reply, Request
+from tests.fakes.lexicon import LexiconError, validate_record
 
 _TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
@@ -306,29 +315,38 @@ class FakeBluesky(FakeServer):
         return Reply(200, body_out, self._headers())
 
     def _validate_post(self, rkey: str, record: Any) -> str | None:
+        """What the PDS says of an ``app.bsky.feed.post`` it refuses, else None:
+        the lexicon (text 300 graphemes / 3000 bytes, langs at most 3 language
+        tags, facets and embed shapes, blob sizes and types), then what the
+        lexicon cannot say: facet byte ranges inside the text, on character
+        boundaries, and blobs that were uploaded, with their type and size."""
         if not _TID.match(rkey):
             return f"Invalid record key for {POST}: must be a TID"
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            return f"Invalid {POST} record: Record must have the property \"text\""
-        if "createdAt" not in record:
-            return f"Invalid {POST} record: Record must have the property \"createdAt\""
-        text = record["text"]
-        if len(regex.findall(r"\X", text)) > 300:
-            return f"Invalid {POST} record: Record/text must not be longer than 300 graphemes"
-        if len(text.encode()) > 3000:
-            return f"Invalid {POST} record: Record/text must not be longer than 3000 characters"
-        for facet in record.get("facets") or []:
-            index = facet.get("index") or {}
-            start, end = index.get("byteStart"), index.get("byteEnd")
-            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end):
-                return f"Invalid {POST} record: Record/facets has an invalid index"
+        try:
+            validate_record(POST, record)
+        except LexiconError as exc:
+            return f"Invalid {POST} record: {exc}"
+        text = record["text"].encode("utf-8")
+        for i, facet in enumerate(record.get("facets") or []):
+            start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+            if not start < end <= len(text):
+                return (f"Invalid {POST} record: Record/facets/{i}/index is outside the text "
+                        f"({start}..{end} of {len(text)} bytes)")
+            try:
+                text[start:end].decode("utf-8")
+            except UnicodeDecodeError:
+                return (f"Invalid {POST} record: Record/facets/{i}/index splits a character")
         for blob in _blobs(record):
-            link = (blob.get("ref") or {}).get("$link")
+            link = blob["ref"]["$link"]
             stored = self.blobs.get(str(link))
             if stored is None:
                 return f"Could not find blob: {link}"
-            if stored.size > 1_000_000:
-                return f"Invalid {POST} record: blob too large"
+            if blob["mimeType"] != stored.mime_type:
+                return ("Referenced Mimetype does not match stored blob. Expected: "
+                        f"{stored.mime_type}, Got: {blob['mimeType']}")
+            if blob["size"] != stored.size:
+                return ("Referenced Size does not match stored blob. Expected: "
+                        f"{stored.size}, Got: {blob['size']}")
         return None
 
     def _get_record(self, request: Request) -> Reply:

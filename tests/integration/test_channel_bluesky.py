@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import regex
 from PIL import Image as PILImage
 
+from publisher.channels import make_channel
 from publisher.channels.base import ChannelSpec
 from publisher.channels.bluesky import BlueskyChannel, build_facets, record_key
 from publisher.channels.images import shared_cache
@@ -412,3 +414,127 @@ def test_default_template_renders_within_300_graphemes(channel: BlueskyChannel,
     stored = fake.posts()[0].value
     assert [f["features"][0]["tag"] for f in stored["facets"]] == ["Community", "Events"]
     assert stored["embed"]["external"]["uri"] == LINK
+
+
+# --- langs: at most 3, refused when the channel is built (so `publisher check` says so) ------
+
+
+def test_more_than_three_langs_is_a_config_error_naming_channel_and_option() -> None:
+    spec = ChannelSpec("bsky-news", "bluesky", secrets=SECRETS,
+                       options={"langs": ["en", "de", "fr", "it"]})
+    with pytest.raises(ConfigError) as caught:
+        make_channel(spec)
+    assert "'bsky-news'" in str(caught.value)
+    assert "options.langs" in str(caught.value)
+    assert "at most 3" in str(caught.value)
+
+
+@pytest.mark.parametrize("langs", [["en_US"], ["e"], [""], [3]])
+def test_a_malformed_language_tag_is_a_config_error(langs: list[object]) -> None:
+    with pytest.raises(ConfigError, match=r"'b'.*options\.langs"):
+        BlueskyChannel(ChannelSpec("b", "bluesky", secrets=SECRETS, options={"langs": langs}))
+
+
+def test_three_langs_go_out_with_every_post(make: Callable[..., BlueskyChannel],
+                                            fake: FakeBluesky) -> None:
+    make(langs=["en", "de", "pt-BR"]).publish(PublishRequest(
+        post_id=1, idempotency_key=KEY, text="Flood warning"))
+    [post] = fake.posts()
+    assert post.value["langs"] == ["en", "de", "pt-BR"]
+
+
+# --- the strict fake: app.bsky.feed.post's lexicon, whatever the client ----------------------
+
+
+class _Raw:
+    """Plain XRPC calls to the fake, to hold it to the lexicon without our adapter."""
+
+    def __init__(self, fake: FakeBluesky) -> None:
+        self.fake = fake
+        self.client = httpx.Client(base_url=fake.base_url, timeout=5)
+        session = self.client.post("/xrpc/com.atproto.server.createSession",
+                                   json={"identifier": HANDLE, "password": PASSWORD}).json()
+        self.client.headers["Authorization"] = f"Bearer {session['accessJwt']}"
+
+    def upload(self, data: bytes, mime: str) -> dict[str, object]:
+        answer = self.client.post("/xrpc/com.atproto.repo.uploadBlob", content=data,
+                                  headers={"Content-Type": mime})
+        blob: dict[str, object] = answer.json()["blob"]
+        return blob
+
+    def post(self, **fields: object) -> httpx.Response:
+        record = {"$type": "app.bsky.feed.post", "text": "Flood warning",
+                  "createdAt": "2026-06-01T12:00:00.000Z", **fields}
+        return self.client.post("/xrpc/com.atproto.repo.createRecord", json={
+            "repo": self.fake.did, "collection": "app.bsky.feed.post",
+            "rkey": record_key(str(fields)), "record": record})
+
+
+@pytest.fixture
+def raw(fake: FakeBluesky) -> Iterator[_Raw]:
+    client = _Raw(fake)
+    yield client
+    client.client.close()
+
+
+FAMILY = "\U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one grapheme, 25 bytes
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"langs": ["en", "de", "fr", "it"]}, "Record/langs must not have more than 3 elements"),
+    ({"langs": ["en_US"]}, "Record/langs/0 must be a valid language"),
+    ({"text": "x" * 301}, "Record/text must not be longer than 300 graphemes"),
+    ({"text": FAMILY * 121}, "Record/text must not be longer than 3000 characters"),
+    ({"createdAt": None}, 'Record must have the property "createdAt"'),
+    ({"facets": [{"index": {"byteStart": 0, "byteEnd": 40},
+                  "features": [{"$type": "app.bsky.richtext.facet#link",
+                                "uri": "https://example.org"}]}]},
+     "Record/facets/0/index is outside the text"),
+    ({"text": "Zürich", "facets": [{"index": {"byteStart": 0, "byteEnd": 2},
+                                    "features": [{"$type": "app.bsky.richtext.facet#tag",
+                                                  "tag": "z"}]}]},
+     "Record/facets/0/index splits a character"),
+    ({"facets": [{"index": {"byteStart": 0, "byteEnd": 5},
+                  "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "x" * 65}]}]},
+     "Record/facets/0/features/0/tag must not be longer than 64 graphemes"),
+    ({"embed": {"$type": "app.bsky.embed.external",
+                "external": {"uri": "https://example.org", "title": "t"}}},
+     'Record/embed/external must have the property "description"'),
+    ({"embed": {"$type": "app.bsky.embed.images", "images": [{"alt": ""}]}},
+     'Record/embed/images/0 must have the property "image"'),
+])
+def test_the_fake_refuses_what_the_lexicon_refuses(raw: _Raw, fields: dict[str, object],
+                                                   message: str) -> None:
+    answer = raw.post(**fields)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "InvalidRequest"
+    assert message in answer.json()["message"]
+    assert raw.fake.posts() == []
+
+
+def test_the_fake_refuses_a_card_thumbnail_over_a_million_bytes(raw: _Raw) -> None:
+    raw.fake.blob_limit = 2_000_000  # the upload itself is allowed (images take 2 MB)
+    blob = raw.upload(b"\xff\xd8\xff" + b"\0" * 1_000_000, "image/jpeg")
+    card = {"uri": "https://example.org", "title": "t", "description": "", "thumb": blob}
+    answer = raw.post(embed={"$type": "app.bsky.embed.external", "external": card})
+    assert answer.status_code == 400
+    assert "Record/embed/external/thumb is too large" in answer.json()["message"]
+    images = {"images": [{"image": blob, "alt": "a picture"}]}
+    assert raw.post(embed={"$type": "app.bsky.embed.images", **images}).status_code == 200
+
+
+def test_the_fake_refuses_a_thumbnail_that_is_no_image(raw: _Raw) -> None:
+    blob = raw.upload(b"%PDF-1.7 not a picture", "application/pdf")
+    card = {"uri": "https://example.org", "title": "t", "description": "", "thumb": blob}
+    answer = raw.post(embed={"$type": "app.bsky.embed.external", "external": card})
+    assert answer.status_code == 400
+    assert "wrong type of file" in answer.json()["message"]
+
+
+def test_the_fake_takes_a_valid_post_at_the_limits(raw: _Raw) -> None:
+    text = "é" * 299 + "!"
+    answer = raw.post(text=text, langs=["en", "de", "fr"], facets=[{
+        "index": {"byteStart": 0, "byteEnd": len(text.encode())},
+        "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.org"}]}])
+    assert answer.status_code == 200, answer.text
+    assert len(raw.fake.posts()) == 1
