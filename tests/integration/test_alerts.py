@@ -155,7 +155,13 @@ options = {{ path = "{tmp_path / 'wire.jsonl'}" }}
 [channels.ops-mail]
 type = "email"
 credentials = {{ username = "SMTP_USER", password = "SMTP_PASSWORD" }}
-options = {{ host = "127.0.0.1", port = {smtp.port}, from = "desk@news.example", to = ["ops@news.example"], ca_file = "{smtp.ca_file}" }}
+
+[channels.ops-mail.options]
+host = "127.0.0.1"
+port = {smtp.port}
+from = "desk@news.example"
+to = ["ops@news.example"]
+ca_file = "{smtp.ca_file}"
 
 [channels.ops-slack]
 type = "slack"
