@@ -45,6 +45,7 @@ from publisher.channels.media import (
     redact,
 )
 from publisher.exceptions import (
+    AccountBlocked,
     Ambiguous,
     AuthFailed,
     ChannelError,
@@ -63,6 +64,11 @@ _METADATA_URL = "https://api.x.com/2/media/metadata"
 _DUPLICATE = "duplicate content"
 #: Problem types that mean the app or token lacks a permission: the channel must pause.
 _PERMISSION_PROBLEMS = ("oauth1-permissions", "client-forbidden", "unsupported-authentication")
+#: Problem types and titles of X's 402 on the pay-per-use plan when the
+#: prepaid credits are spent (``…/2/problems/credits`` with title
+#: ``CreditsDepleted``; also seen as ``…/2/problems/credits-depleted``).
+_CREDIT_PROBLEMS = ("/problems/credits", "/problems/credits-depleted")
+_CREDIT_TITLE = "creditsdepleted"
 _DEFAULT_RATE_WAIT = timedelta(minutes=15)
 _ALT_TEXT_MAX = 1000
 _LOOKBACK = 100
@@ -216,8 +222,8 @@ class XChannel:
                     data={"media_category": "tweet_image"},
                 ),
             )
-            media_id = str(_json(response, write=False)["data"]["id"])
-        except (AuthFailed, RateLimited):
+            media_id = _media_id(_json(response, write=False))
+        except (AuthFailed, AccountBlocked, RateLimited):
             raise
         except ChannelError as exc:
             notes.append(f"image skipped: upload failed ({exc})")
@@ -232,7 +238,7 @@ class XChannel:
             try:
                 self._send("alt text", False,
                            lambda: self._session.post(_METADATA_URL, json=body, auth=self._oauth))
-            except (AuthFailed, RateLimited):
+            except (AuthFailed, AccountBlocked, RateLimited):
                 raise
             except ChannelError as exc:
                 notes.append(f"alt text skipped: {exc}")
@@ -287,6 +293,8 @@ class XChannel:
                                until=until, http_status=429)
         if status == 401:
             return AuthFailed("X rejected the credentials (401)", http_status=401)
+        if status == 402:
+            return self._payment_required(response, detail)
         if status >= 500:
             return Transient(f"{what}: X answered {status}: {detail}", http_status=status)
         if status == 403 and _DUPLICATE in detail.lower():
@@ -294,6 +302,18 @@ class XChannel:
         if status == 403 and _problem_type(response).endswith(_PERMISSION_PROBLEMS):
             return AuthFailed(f"{what}: X refused the permission: {detail}", http_status=403)
         return Permanent(f"{what}: X refused it ({status}): {detail}", http_status=status)
+
+    def _payment_required(self, response: Any, detail: str) -> AccountBlocked:
+        """X's 402: the account may not call the API until someone pays. Nothing a
+        retry changes, and nothing wrong with the post: the channel pauses."""
+        resume = f"then `publisher resume {self.name}`"
+        problem = _problem_type(response).lower().rstrip("/")
+        title = str(_body(response).get("title") or "").replace(" ", "").lower()
+        if problem.endswith(_CREDIT_PROBLEMS) or title == _CREDIT_TITLE:
+            return AccountBlocked(f"X credits depleted: add credits, {resume}", http_status=402)
+        return AccountBlocked(
+            f"X requires payment before it takes more requests (402: {detail}): "
+            f"settle it in the X developer console, {resume}", http_status=402)
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -310,6 +330,16 @@ def _body(response: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _media_id(body: Mapping[str, Any]) -> str:
+    """The media id of a v2 upload answer: ``data.id`` as the API reference shows it
+    today; the first v2 answers (2025) carried ``id`` at the top level."""
+    data = body.get("data")
+    value = (data if isinstance(data, Mapping) else body)["id"]
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value):
+        raise KeyError("id")
+    return str(value)
 
 
 def _problem_message(response: Any) -> str:

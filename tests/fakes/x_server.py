@@ -1,6 +1,34 @@
 """FakeX: the parts of the X API v2 that publisher uses, over real HTTP.
 
-Paths, status codes, headers and JSON bodies follow X's API v2::
+It follows X's published contract, not our adapter:
+
+- X API v2 reference, https://docs.x.com/x-api/ : "Create or Edit Post"
+  (``POST /2/tweets``), "Get my User" (``GET /2/users/me``), "Get Posts"
+  (``GET /2/users/{id}/tweets``, ``max_results`` 5-100, ``pagination_token``),
+  "Media Upload" (``POST /2/media/upload``, ``tweet_image`` up to 5 MB) and
+  "Create Media metadata" (``POST /2/media/metadata``, alt text up to 1,000);
+  X's OpenAPI description, https://api.x.com/2/openapi.json (the Problem
+  schema: ``type``, ``title``, ``detail``, ``status``; ``errors[]`` with
+  ``parameters`` and ``message`` for an invalid request).
+- "Response codes and errors", https://docs.x.com/x-api/fundamentals/response-codes-and-errors
+  (401 for a bad or revoked token, 403 for a missing permission or a
+  duplicate, 429 with the rate-limit headers).
+- "Rate limits", https://docs.x.com/x-api/fundamentals/rate-limits
+  (``x-rate-limit-limit`` / ``-remaining`` / ``-reset`` in epoch seconds, and
+  the 24-hour user limit's ``x-user-limit-24hour-*``).
+- "Pricing" (pay-per-use credits), https://docs.x.com/x-api/getting-started/pricing :
+  with no credits left every request is answered 402.  The body is the one
+  X sends (no documentation page shows it; quoted from published answers):
+  ``{"account_id": …, "title": "CreditsDepleted", "detail": "Your enrolled
+  account [id] does not have any credits to fulfill this request.", "type":
+  "https://api.twitter.com/2/problems/credits"}``.
+- "Counting characters", https://docs.x.com/resources/fundamentals/counting-characters ,
+  and twitter-text: a post over 280 weighted characters is refused (400,
+  "Your Tweet text is too long. …"), counted by
+  ``tests.fakes.twitter_text_reference`` (built from twitter-text's own
+  files), never by publisher's counter.
+
+Paths, status codes, headers and JSON bodies::
 
     GET  /2/users/me                      the account ({"data": {id, name, username}})
     GET  /2/users/:id/tweets              recent posts, newest first, from ``posts``
@@ -15,6 +43,15 @@ Requests must carry an ``Authorization: OAuth …`` header; when the fake was
 given ``consumer_key`` / ``access_token`` they must match (the signature is
 not checked: the SDK signed for api.twitter.com, not for this address).
 
+Switches (states, not one-shot faults):
+
+- ``credits_depleted = True``: every request is answered 402 CreditsDepleted;
+- ``read_only = True``: the app has Read permission only: writes (post,
+  upload, alt text) are answered 403 ``oauth1-permissions``;
+- ``revoked = True`` (or ``fail_next("revoked")``): 401 from then on;
+- ``reject_duplicates = False``: a repeated text is stored (to see a double
+  post instead of X hiding it).
+
 Use::
 
     with FakeX() as x:
@@ -23,13 +60,14 @@ Use::
         ...
         assert x.posts[0].text == "..."
 
-The timeline pages like X's (``meta.next_token`` / ``pagination_token``), and
-``reject_duplicates = False`` turns off the 403 for a repeated text (to see a
-double post instead of X hiding it).
+The timeline pages like X's (``meta.next_token`` / ``pagination_token``).
 
 Fault kinds: those of ``tests.fakes.fakehttp`` plus ``"429_daily"`` (the
 24-hour user limit is spent: ``x-user-limit-24hour-remaining: 0`` and its
 reset, ``daily_limit_seconds`` ahead, is the one announced).
+
+``recorded`` replaces the body of an answer with bytes X really sent (see
+``tests/data/recorded/x/``): ``recorded[("POST", "/2/tweets")] = (201, body)``.
 """
 
 from __future__ import annotations
@@ -45,10 +83,16 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import unquote
 
+from tests.fakes import twitter_text_reference
 from tests.fakes.fakehttp import FAULT_KINDS, FakeServer, Reply, Request
 
-_URL = re.compile(r"https?://\S+")
-_TRAILING = ".,;:!?)]}'\"»”"
+_URL = twitter_text_reference.URL
+_TRAILING = twitter_text_reference.URL_TRAILING
+_MAX_WEIGHTED_LENGTH = 280
+_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+_ALT_TEXT_MAX = 1000
+_TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines "
+             "text length see https://github.com/twitter/twitter-text.")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _TWEETS_PATH = re.compile(r"^/2/users/([^/]+)/tweets$")
 
@@ -115,6 +159,13 @@ class FakeX(FakeServer):
         #: X refuses a post whose text equals an earlier one (403 "duplicate
         #: content"). A test that must *see* a double post turns this off.
         self.reject_duplicates = True
+        #: No credits left on the pay-per-use plan: every request is answered 402.
+        self.credits_depleted = False
+        #: The app has Read permission only: writes are answered 403.
+        self.read_only = False
+        #: (method, path) → (status, raw body): answers X really sent, replayed.
+        self.recorded: dict[tuple[str, str], tuple[int, bytes]] = {}
+        self.account_id = "1553086854915936256"
         self.media: dict[str, StoredMedia] = {}
         self._ids = itertools.count(1_800_000_000_000_000_001)
         self._tco = itertools.count(1)
@@ -187,9 +238,40 @@ class FakeX(FakeServer):
     def _unauthorized(self) -> Reply:
         return self._problem(401, "Unauthorized", "Unauthorized")
 
+    def _credits_depleted(self) -> Reply:
+        body = {
+            "account_id": int(self.account_id),
+            "title": "CreditsDepleted",
+            "detail": f"Your enrolled account [{self.account_id}] does not have any credits "
+                      "to fulfill this request.",
+            "type": "https://api.twitter.com/2/problems/credits",
+        }
+        return Reply(402, body, self._headers())
+
+    def _not_permitted(self) -> Reply:
+        return self._problem(
+            403, "Forbidden",
+            "Your client app is not configured with the appropriate oauth1 app permissions "
+            "for this endpoint.",
+            "https://api.twitter.com/2/problems/oauth1-permissions",
+        )
+
     def handle(self, request: Request) -> Reply:
         if not self._auth_ok(request):
             return self._unauthorized()
+        method, path = request.method, request.path
+        if self.credits_depleted:
+            return self._credits_depleted()
+        if self.read_only and method == "POST":
+            return self._not_permitted()
+        reply = self._route(request)
+        recorded = self.recorded.get((method, path))
+        if recorded is not None and 200 <= reply.status < 300:
+            status, raw = recorded
+            return Reply(status, raw, reply.headers)
+        return reply
+
+    def _route(self, request: Request) -> Reply:
         method, path = request.method, request.path
         if method == "GET" and path == "/2/users/me":
             return Reply(200, {"data": self._me()}, self._headers())
@@ -267,6 +349,8 @@ class FakeX(FakeServer):
         media_ids = [str(m) for m in ((body or {}).get("media") or {}).get("media_ids", [])]
         if not text and not media_ids:
             return self._invalid("You must provide a text or media.", "text", None)
+        if text and twitter_text_reference.weighted_length(text) > _MAX_WEIGHTED_LENGTH:
+            return self._invalid(_TOO_LONG, "text", text)
         with self.lock:
             unknown = [m for m in media_ids if m not in self.media]
             if unknown:
@@ -354,6 +438,9 @@ class FakeX(FakeServer):
             return self._invalid("The `media` field is required", "media", None)
         data = parts["media"][0]
         category = parts.get("media_category", (b"tweet_image", ""))[0].decode()
+        if category == "tweet_image" and len(data) > _IMAGE_MAX_BYTES:
+            return self._invalid(
+                f"Image file size must be <= {_IMAGE_MAX_BYTES} bytes", "media", None)
         content_type = _sniff(data)
         if content_type is None:
             return self._invalid("media type unrecognized.", "media", None)
@@ -379,6 +466,10 @@ class FakeX(FakeServer):
             alt = body["metadata"]["alt_text"]["text"]
         except (ValueError, KeyError, TypeError):
             return self._invalid("Invalid metadata request", "id", None)
+        if not isinstance(alt, str) or len(alt) > _ALT_TEXT_MAX:
+            return self._invalid(
+                f"alt_text.text must be at most {_ALT_TEXT_MAX} characters",
+                "metadata.alt_text.text", None)
         with self.lock:
             media = self.media.get(media_id)
             if media is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -13,6 +14,7 @@ from publisher.channels import make_channel
 from publisher.channels.base import ChannelSpec
 from publisher.channels.x import XChannel, _rate_limit_until
 from publisher.exceptions import (
+    AccountBlocked,
     Ambiguous,
     AuthFailed,
     ChannelError,
@@ -21,7 +23,9 @@ from publisher.exceptions import (
     RateLimited,
     Transient,
 )
+from publisher.render import length_rule
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes import twitter_text_reference
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
@@ -29,7 +33,9 @@ from tests.fakes.conformance import (
     raised,
 )
 from tests.fakes.fakehttp import FileServer, Reply
-from tests.fakes.x_server import FakeX
+from tests.fakes.x_server import FakeX, StoredMedia
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded" / "x"
 
 SECRETS = {
     "api_key": "ck-consumer-KEY-7f3a9",
@@ -353,12 +359,12 @@ def test_secrets_never_in_messages_or_repr(make: Callable[..., XChannel], fake: 
 
 
 def test_missing_write_permission_fails_auth(channel: XChannel, fake: FakeX) -> None:
-    fake.handle = lambda request: fake._problem(  # type: ignore[method-assign]
-        403, "Forbidden",
-        "Your client app is not configured with the appropriate oauth1 app permissions "
-        "for this endpoint.", "https://api.twitter.com/2/problems/oauth1-permissions")
-    with pytest.raises(AuthFailed, match="oauth1 app permissions"):
+    fake.read_only = True  # the app has Read permission only
+    assert channel.whoami() == f"@{fake.username} (id {fake.user_id})"  # reads still work
+    with pytest.raises(AuthFailed, match="oauth1 app permissions") as caught:
         channel.publish(_request())
+    assert caught.value.http_status == 403
+    assert fake.posts == []
 
 
 def test_unreadable_success_answer_is_ambiguous(channel: XChannel, fake: FakeX) -> None:
@@ -376,3 +382,131 @@ def test_a_rate_limit_on_the_account_read_stops_the_post_before_it_is_sent(
     with pytest.raises(RateLimited):
         channel.publish(_request())
     assert fake.posts == [] and fake.requests_to("POST", "/2/tweets") == []
+
+
+# --- out of credit (issue 11) -------------------------------------------------------
+
+
+def test_credits_depleted_blocks_the_account_with_an_editors_message(
+        channel: XChannel, fake: FakeX) -> None:
+    fake.credits_depleted = True
+    with pytest.raises(AccountBlocked) as caught:
+        channel.publish(_request())
+    assert type(caught.value) is AccountBlocked
+    assert str(caught.value) == "X credits depleted: add credits, then `publisher resume x`"
+    assert caught.value.http_status == 402
+    assert fake.posts == []
+    # `publisher check` reads the account: it says the same.
+    with pytest.raises(AccountBlocked, match="X credits depleted"):
+        channel.whoami()
+    fake.credits_depleted = False
+    assert channel.publish(_request()).remote_id == fake.posts[0].id
+
+
+def test_credits_depleted_at_the_image_upload_stops_before_the_post(
+        channel: XChannel, fake: FakeX, images: FileServer) -> None:
+    channel.whoami()  # the account was read while credits were left
+    fake.credits_depleted = True
+    with pytest.raises(AccountBlocked):
+        channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert fake.requests_to("POST", "/2/tweets") == []
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param({"title": "Payment Required", "detail": "credits depleted", "status": 402,
+                  "type": "https://api.x.com/2/problems/credits-depleted"},
+                 id="api.x.com-credits-depleted"),
+    pytest.param({"title": "CreditsDepleted", "detail": "Your enrolled account does not have "
+                  "any credits"}, id="title-only"),
+])
+def test_other_shapes_of_credits_depleted(channel: XChannel, fake: FakeX,
+                                          body: dict[str, object]) -> None:
+    channel.whoami()
+    fake.handle = lambda request: Reply(402, body)  # type: ignore[method-assign]
+    with pytest.raises(AccountBlocked, match=r"^X credits depleted: add credits, then "
+                       r"`publisher resume x`$"):
+        channel.publish(_request())
+
+
+def test_any_other_402_blocks_the_account_saying_what_x_said(channel: XChannel,
+                                                             fake: FakeX) -> None:
+    channel.whoami()
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        402, {"title": "Payment Required", "status": 402, "type": "about:blank",
+              "detail": "Your monthly spending limit has been reached."})
+    with pytest.raises(AccountBlocked) as caught:
+        channel.publish(_request())
+    message = str(caught.value)
+    assert "Your monthly spending limit has been reached." in message
+    assert "402" in message and message.endswith("`publisher resume x`")
+    assert caught.value.http_status == 402
+
+
+# --- the fake counts length as X does, not as we do -----------------------------------
+
+
+def test_a_post_over_280_for_x_is_refused_with_xs_answer(channel: XChannel,
+                                                         fake: FakeX) -> None:
+    # 🐻‍❄️ is newer than twitter-text's emoji pattern: X counts it 2 + 1 + 2.
+    text = "🐻‍❄️" * 57
+    assert twitter_text_reference.weighted_length(text) == 285
+    assert length_rule("x").count(text) == 285  # the planner would have shortened it
+    with pytest.raises(Permanent) as caught:
+        channel.publish(_request(text=text, link=None))
+    assert caught.value.http_status == 400
+    assert "Your Tweet text is too long" in str(caught.value)
+    assert fake.posts == []
+
+
+def test_a_post_of_exactly_280_for_x_goes_out(channel: XChannel, fake: FakeX) -> None:
+    text = "a" + "🐻‍❄️" * 51 + " " + LINK
+    assert twitter_text_reference.weighted_length(text) == 1 + 255 + 1 + 23
+    assert length_rule("x").count(text) == 280
+    channel.publish(_request(text=text))
+    assert [p.text for p in fake.posts] == [text]
+
+
+# --- answers X really sent (tests/data/recorded/x/README.md) ---------------------------
+
+
+def _recorded(name: str) -> bytes:
+    return (RECORDED / name).read_bytes()
+
+
+def test_recorded_users_me_and_create_tweet_are_read(channel: XChannel, fake: FakeX) -> None:
+    fake.recorded[("GET", "/2/users/me")] = (200, _recorded("tweepy/users_me.200.json"))
+    fake.recorded[("POST", "/2/tweets")] = (201, _recorded("tweepy/create_tweet.201.json"))
+    assert channel.whoami() == "@TweepyDev (id 1072250532645998596)"
+    result = channel.publish(_request(text="Test Tweet", link=None))
+    assert result.remote_id == "1456012973835788293"
+    assert result.remote_url == "https://x.com/TweepyDev/status/1456012973835788293"
+    assert result.http_status == 201
+
+
+def test_recorded_invalid_request_is_permanent_with_xs_words(channel: XChannel,
+                                                             fake: FakeX) -> None:
+    channel.whoami()
+    raw = _recorded("python-twitter/invalid_request.400.json")
+    fake.handle = lambda request: Reply(400, raw)  # type: ignore[method-assign]
+    with pytest.raises(Permanent) as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 400
+    assert str(caught.value) == (
+        "post: X refused it (400): One or more parameters to your request was invalid. "
+        "JSON doesn't match expected schema")
+
+
+def test_recorded_v2_media_upload_answer_gives_the_media_id(
+        channel: XChannel, fake: FakeX, images: FileServer) -> None:
+    # An upload answer with the id at the top level (the first v2 answers): the post
+    # must carry that id, not go out without its picture.
+    raw = _recorded("python-twitter/media_upload_v2.200.json")
+    fake.recorded[("POST", "/2/media/upload")] = (200, raw)
+    # The recorded answer names a media id the fake did not store: store it as X would.
+    fake.media["1726817595448610817"] = StoredMedia(
+        "1726817595448610817", "3_1726817595448610817", 1864939, "image/jpeg", "tweet_image")
+    result = channel.publish(_request(image=Image(images.url("/photo.png"), alt="a street")))
+    assert result.notes == ()
+    assert fake.posts[0].media_ids == ["1726817595448610817"]
+    assert fake.media["1726817595448610817"].alt_text == "a street"
+
