@@ -101,8 +101,10 @@ class XWeightedLength:
     """An X post: twitter-text's weighted length (configuration v3 unless told), 280.
 
     Most scripts up to Georgian and the common punctuation count 1, everything else
-    2 (CJK, most symbols), an emoji sequence 2 in total, and every URL 23 however
-    long it is, bare domains included. The text is NFC-normalised first.
+    2 (CJK, most symbols), every URL 23 however long it is, bare domains included,
+    and an emoji 2 in total when twitter-text's own emoji pattern matches it (an
+    unknown ZWJ chain is counted piece by piece: see ``twitter_text``). The text is
+    NFC-normalised first.
     """
 
     def __init__(self, config: TwitterTextConfig = V3):
