@@ -14,6 +14,9 @@ It follows these public documents (Meta for Developers), not our adapter:
   ``pages_read_engagement``) with a Page token; reading ``/published_posts``
   or ``/feed`` needs ``pages_read_engagement``; the ``link`` field of a post
   was removed in v3.3.
+- Graph API reference, Page Photos (docs/graph-api/reference/page/photos):
+  a photo given by ``url`` is fetched by Facebook; JPEG, BMP, PNG, GIF, TIFF
+  (and WebP) up to 4 MB; anything else is code 324.
 - Recorded answers in sns-sdks/python-facebook's ``testdata/`` (see
   ``tests/data/recorded/facebook/README.md``): the permission error a read
   without ``pages_read_engagement`` gets is that recorded body, word for word.
@@ -89,6 +92,9 @@ MISSING_READ_ENGAGEMENT = (
     "https://developers.facebook.com/docs/apps/review/feature#page-public-metadata-access "
     "for details."
 )
+#: The picture formats /photos takes (Page Photos reference), by their first bytes.
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM",
+                b"II*\x00", b"MM\x00*", b"RIFF")
 #: Throttling fault kinds: (code, message, X-App-Usage at its limit).
 _THROTTLES = {
     "429_app": (4, "(#4) Application request limit reached", True),
@@ -444,8 +450,12 @@ class FakeGraph(FakeServer):
             return self.error(400, 324, "(#324) Requires upload file")
         try:
             with urllib.request.urlopen(url, timeout=self.fetch_timeout) as response:
-                size = len(response.read())
+                data = response.read()
         except (urllib.error.URLError, OSError, ValueError):
+            return self.error(400, 324, "(#324) Missing or invalid image file")
+        size = len(data)
+        # Page Photos reference: JPEG, BMP, PNG, GIF or TIFF (WebP too), at most 4 MB.
+        if size > 4 * 1024 * 1024 or not data.startswith(_IMAGE_MAGIC):
             return self.error(400, 324, "(#324) Missing or invalid image file")
         message = form.get("caption") or form.get("message") or ""
         with self.lock:

@@ -436,3 +436,15 @@ def test_look_up_without_read_engagement_permission_pauses_the_channel(
     with pytest.raises(AuthFailed) as caught:
         channel.find(_request())
     assert "pages_read_engagement" in str(caught.value)
+
+
+def test_picture_facebook_cannot_take_posts_to_feed_with_a_note(
+        make: Callable[..., FacebookChannel], fake: FakeGraph) -> None:
+    """Page Photos takes JPEG/PNG/GIF/BMP/TIFF up to 4 MB; an SVG is refused (324)."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    with FileServer({"/logo.svg": (svg, "image/svg+xml")}) as site:
+        result = make(post_as="photos").publish(
+            _request(image=Image(site.url("/logo.svg"), alt="Logo")))
+    [post] = fake.posts
+    assert post.photo_id is None and post.link == LINK
+    assert "324" in result.notes[0]
