@@ -542,3 +542,21 @@ def test_check_warns_about_a_version_near_its_sunset(make: Callable[..., LinkedI
     channel = make(api_version="202601")
     [line] = channel.check_warnings(date(2026, 12, 2))
     assert line.startswith("LinkedIn-Version 202601 is retired on 2027-01-15")
+
+
+# Real answers LinkedIn gave, as quoted in public bug reports (no SDK repository
+# publishes recorded LinkedIn answers): PipedreamHQ/pipedream#18398 (2025-09-17)
+# and n8n-io/n8n#14737 (2025-04-18).
+@pytest.mark.parametrize("body", [
+    {"status": 426, "code": "NONEXISTENT_VERSION",
+     "message": "Requested version 20240901 is not active"},
+    {"status": 426, "code": "NONEXISTENT_VERSION",
+     "message": "Requested version 20240401 is not active"},
+])
+def test_real_retired_version_answer_pauses_the_channel(channel: LinkedInChannel,
+                                                        fake: FakeLinkedIn,
+                                                        body: dict[str, object]) -> None:
+    fake.handle = lambda request: Reply(426, body)  # type: ignore[method-assign]
+    with pytest.raises(AuthFailed, match=r"options\.api_version") as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 426 and str(body["message"]) in str(caught.value)

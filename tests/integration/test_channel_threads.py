@@ -614,3 +614,39 @@ def test_check_warns_a_week_before_expiry(make: Callable[..., ThreadsChannel],
     assert fake.refreshed == [data["access_token"]]
     [warning] = later.check_warnings()
     assert "expires in 5 days" in warning
+
+
+# --- Meta's published answers (tests/data/recorded/threads/SOURCE.md) -----------------
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded" / "threads"
+
+
+def _recorded(name: str) -> object:
+    return json.loads((RECORDED / name).read_text(encoding="utf-8"))
+
+
+def test_adapter_parses_metas_published_answers(make: Callable[..., ThreadsChannel],
+                                                fake: FakeThreads, tmp_path: Path) -> None:
+    def published(request: Request) -> Reply:
+        path = request.path
+        if path == "/refresh_access_token":
+            return Reply(200, _recorded("long_lived_token.json"))
+        if request.method == "POST" and path.endswith("/threads"):
+            return Reply(200, _recorded("create_container.json"))
+        if request.method == "POST" and path.endswith("/threads_publish"):
+            return Reply(200, _recorded("publish.json"))
+        if path.endswith("/me/threads"):
+            return Reply(200, _recorded("user_threads.json"))
+        if path.endswith("/me"):
+            return Reply(200, _recorded("me.json"))
+        return Reply(200, _recorded("container_status.json"))  # GET /{container-id}
+
+    fake.handle = published  # type: ignore[method-assign]
+    channel = make()
+    assert channel.whoami() == ("@string (threads; token valid 59 more days, "
+                                "refreshed automatically)")
+    assert json.loads(_token_files(tmp_path)[0].read_text())["access_token"] == "string"
+    found = channel.find(_request(text="This is a test post", link=None))
+    assert found is not None and (found.remote_id, found.remote_url) == ("string", "string")
+    result = channel.publish(_request())
+    assert result.remote_id == "string"
