@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from publisher.app import App
 
-__all__ = ["WebContext", "make_web_app"]
+__all__ = ["WebContext", "make_web_app", "make_websub", "poll_now"]
 
 log = logging.getLogger("publisher.web")
 
@@ -147,6 +147,29 @@ def make_web_app(ctx: WebContext) -> Starlette:
     return Starlette(routes=routes)
 
 
+def poll_now(ctx: WebContext, feed: str) -> int:
+    """A push said ``feed`` changed: poll it now, plan what it brought, wake
+    the dispatcher.  Returns the number of posts planned."""
+    report = ctx.app.poll(feed)
+    posts = [p for r in ctx.app.plan_pending() for p in r.posts] if report.new else []
+    if posts:
+        ctx.wake()
+    log.info("feed=%s push: polled status=%s new=%d posts=%d", feed, report.status,
+             report.new, len(posts), extra={"feed": feed, "action": "push"})
+    return len(posts)
+
+
+def make_websub(ctx: WebContext) -> Any:
+    """The WebSub subscriber for ``ctx`` when ``[site] public_url`` is set, else None."""
+    public_url = ctx.app.config.public_url
+    if not public_url:
+        return None
+    from publisher.web.websub import WebSub
+
+    ctx.websub = WebSub(ctx.app, public_url, on_change=lambda feed: poll_now(ctx, feed))
+    return ctx.websub
+
+
 def _take_notice(ctx: WebContext, feed: Any, body: bytes) -> Response:
     """A verified notice: read the post from the site, plan it, wake the dispatcher."""
     from starlette.responses import JSONResponse
@@ -165,10 +188,8 @@ def _take_notice(ctx: WebContext, feed: Any, body: bytes) -> Response:
                 count_hook(feed.name, "ignored")
                 return JSONResponse({"status": "ignored", "detail": reason}, status_code=202)
             case push.PollFeed():
-                report = app.poll(feed.name)
-                planned = app.plan_pending() if report.new else []
-                status, detail = "polled", f"new={report.new}"
-                posts = [p for r in planned for p in r.posts]
+                count = poll_now(ctx, feed.name)
+                status, detail, posts = "polled", f"posts={count}", list[int]()
             case push.ReadPost(query):
                 result = push.read_post(feed, query, store=app.store, fetcher=app.fetcher,
                                         now=app.now, environ=app.environ)
