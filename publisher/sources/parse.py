@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -30,7 +31,7 @@ from publisher.sources.normalize import (
 )
 from publisher.types import ArticleData, Image
 
-__all__ = ["SUMMARY_MAX", "TITLE_FROM_SUMMARY_MAX", "parse_feed"]
+__all__ = ["SUMMARY_MAX", "TITLE_FROM_SUMMARY_MAX", "is_feed_proxy", "parse_feed"]
 
 log = logging.getLogger("publisher.sources")
 
@@ -45,6 +46,19 @@ _ENTITY_REF_IN_DECL = re.compile(
     rb"<!ENTITY\s+[^\s>]+\s+([\"'])[^\"']*(?:&[A-Za-z_:]|%)[^\"']*\1", re.I
 )
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html)", re.I)
+# A feed proxy keeps the publisher's own link beside its tracking redirect:
+# <feedburner:origLink>, <pheedo:origLink> (feedparser: "feedburner_origlink"…).
+_ORIGINAL_LINK_SUFFIX = "_origlink"
+_FEED_PROXY_HOSTS = (
+    "feedproxy.google.com",
+    "feeds.feedburner.com",
+    "feeds2.feedburner.com",
+    "feedburner.google.com",
+    "feedburner.com",
+    "pheedo.com",
+    "feedsportal.com",
+    "feedblitz.com",
+)
 # The footer WordPress (and Yoast) append to every description.
 _WP_FOOTER = re.compile(r"\s*The post .{1,400}? appeared first on .{1,200}?\.?\s*$")
 
@@ -163,6 +177,13 @@ def _entry_to_article(entry: Mapping[str, Any], base: str) -> ArticleData | None
 
 
 def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
+    """The article's own link: a feed proxy's ``origLink`` first, then the
+    entry's links and a permalink guid, those on a proxy's host last (a
+    FeedBurner entry's ``<link>`` is a tracking redirect, and the same story in
+    the site's own feed must have the same URL)."""
+    raw: dict[str, Any] = entry  # type: ignore[assignment]  # a FeedParserDict is a dict
+    originals = [str(value) for key, value in raw.items()
+                 if key.endswith(_ORIGINAL_LINK_SUFFIX) and isinstance(value, str)]
     candidates = [entry.get("link") or ""]
     candidates += [
         link.get("href") or ""
@@ -171,11 +192,32 @@ def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
     ]
     if entry.get("guidislink"):
         candidates.append(entry.get("id") or "")
-    for candidate in candidates:
-        url = canonical_url(candidate, base) if candidate else None
-        if url:
-            return url
+    urls = [url for url in (canonical_url(c, base) if c else None
+                            for c in originals + candidates) if url]
+    proxied = [url for url in urls if is_feed_proxy(url)]
+    direct = [url for url in urls if not is_feed_proxy(url)]
+    if direct:
+        return direct[0]
+    if proxied:
+        # A proxied entry without its original link: the story's own URL may
+        # still be its guid (an http(s) permalink on another host).
+        raw_guid = str(entry.get("id") or "").strip()
+        # Only an absolute link: a relative guid ("ghi-123") is a name, not a URL.
+        guid = (canonical_url(raw_guid) if raw_guid.lower().startswith(("http://", "https://"))
+                else None)
+        parts = urlsplit(guid) if guid else None
+        if guid and parts and not is_feed_proxy(guid) and (
+                parts.path not in ("", "/") or parts.query):
+            return guid
+        return proxied[0]
     return None
+
+
+def is_feed_proxy(url: str) -> bool:
+    """Is ``url`` on a feed proxy's host (FeedBurner, Pheedo, Feedsportal,
+    FeedBlitz): a tracking redirect or pixel, never the article itself."""
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == proxy or host.endswith("." + proxy) for proxy in _FEED_PROXY_HOSTS)
 
 
 def _first_content(entry: Mapping[str, Any]) -> str:
@@ -226,13 +268,14 @@ def _image(entry: Mapping[str, Any], base: str) -> Image | None:
         for link in entry.get("links") or ()
         if link.get("rel") == "enclosure" and (link.get("type") or "").lower().startswith("image/")
     ]
+    # A feed proxy's pictures are its tracking pixel and its FeedFlare buttons.
     for candidate in candidates:
         url = absolute_http_url(candidate, base) if candidate else None
-        if url:
+        if url and not is_feed_proxy(url):
             return Image(url, _alt_for(url, entry, html_imgs, base))
     for src, alt in html_imgs:
         url = absolute_http_url(src, base)
-        if url:
+        if url and not is_feed_proxy(url):
             return Image(url, plain_text(alt))
     return None
 

@@ -12,6 +12,7 @@ import pytest
 
 from publisher.exceptions import ParseError
 from publisher.sources import parse_feed
+from publisher.sources.parse import is_feed_proxy
 from publisher.types import Image
 
 FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"
@@ -278,3 +279,60 @@ def test_bundled_example_feed():
     assert all(
         a.published and a.published.year == 2026 and a.published.month == 11 for a in articles
     )
+
+
+# --- feed proxies: the article's own link, never the proxy's --------------------------------
+
+_PROXIED_RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"
+     xmlns:pheedo="http://www.pheedo.com/namespace/pheedo">
+<channel><title>T</title><link>https://news.example/</link>
+<item><title>Burner</title><link>http://feedproxy.google.com/~r/news/~3/abc/</link>
+<guid isPermaLink="false">https://news.example/?p=1</guid>
+<feedburner:origLink>https://news.example/2025/01/burner/?utm_source=feedburner</feedburner:origLink>
+<description>Text &lt;img src="http://feeds.feedburner.com/~r/news/~4/abc" height="1"
+ width="1" alt=""/&gt;</description></item>
+<item><title>Pheedo</title><link>http://ads.pheedo.com/click.phdo?s=xyz&amp;p=1</link>
+<pheedo:origLink>https://news.example/2025/01/pheedo/</pheedo:origLink></item>
+<item><title>Proxy only, permalink guid</title><link>http://feedproxy.google.com/~r/news/~3/def/</link>
+<guid isPermaLink="false">https://news.example/2025/01/guid-story/</guid></item>
+<item><title>Proxy only</title><link>http://feedproxy.google.com/~r/news/~3/ghi/</link>
+<guid isPermaLink="false">ghi-123</guid></item>
+</channel></rss>"""
+
+_PROXIED_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+<entry><title>Two alternates</title><id>tag:news.example,2025:1</id>
+<link rel="alternate" type="text/html" href="http://feeds.feedburner.com/~r/news/~3/1/story.html"/>
+<link rel="alternate" type="text/html" hreflang="en" href="https://news.example/2025/01/story.html"/>
+<content type="html">&lt;img src="http://feeds.feedburner.com/~ff/news?i=x" /&gt; Body</content>
+<updated>2025-01-01T00:00:00Z</updated></entry>
+</feed>"""
+
+
+def test_feedburner_and_pheedo_origlink_are_the_articles_url():
+    burner, pheedo, guid_story, proxy_only = parse_feed(_PROXIED_RSS, base_url=BASE)
+    assert burner.url == "https://news.example/2025/01/burner/"  # tracking params dropped
+    assert burner.image is None  # the proxy's tracking pixel is no picture
+    assert pheedo.url == "https://news.example/2025/01/pheedo/"
+    assert guid_story.url == "https://news.example/2025/01/guid-story/"
+    # nothing better than the proxy: kept, so the story is not lost
+    assert proxy_only.url == "http://feedproxy.google.com/~r/news/~3/ghi/"
+
+
+def test_atom_alternate_on_the_site_beats_the_proxys_alternate():
+    [entry] = parse_feed(_PROXIED_ATOM, base_url=BASE)
+    assert entry.url == "https://news.example/2025/01/story.html"
+    assert entry.image is None
+
+
+@pytest.mark.parametrize(("url", "proxy"), [
+    ("http://feedproxy.google.com/~r/x/~3/y/", True),
+    ("http://feeds.feedburner.com/~r/x/~4/y", True),
+    ("http://ads.pheedo.com/click.phdo?s=1", True),
+    ("http://da.feedsportal.com/r/1/rss.htm", True),
+    ("https://news.example/feedburner-story", False),
+    ("https://notfeedburner.com/x", False),
+])
+def test_is_feed_proxy(url, proxy):
+    assert is_feed_proxy(url) is proxy
