@@ -28,12 +28,14 @@ from publisher.exceptions import ChannelError, ConfigError, PublisherError
 if TYPE_CHECKING:
     from publisher.channels import Channel
     from publisher.render import Renderer
+    from publisher.services.desk_input import PostLister
     from publisher.services.dispatch import ChannelPool, Dispatcher
     from publisher.services.ingest import PollReport
     from publisher.services.plan import Planner, PlanReport
     from publisher.services.timing import Gate, Spend
     from publisher.sources import Fetcher
     from publisher.store.api import StoreAPI
+    from publisher.store.listing import PostReader
 
 log = logging.getLogger("publisher.app")
 
@@ -69,6 +71,8 @@ class App:
         self._environ = environ
         self._create_store = create_store
         self._channels: ChannelPool | None = None
+        self._posts: PostLister | None = None
+        self._reader: PostReader | None = None
         self._planner: Planner | None = None
         self._dispatcher: Dispatcher | None = None
 
@@ -90,6 +94,26 @@ class App:
 
             self._store = open_store(self.settings.database_url, create=self._create_store)
         return self._store
+
+    @store.setter
+    def store(self, store: StoreAPI) -> None:
+        self._store = store
+
+    @property
+    def posts(self) -> PostLister:
+        """The outbox's listing, read-only.  Through the database driver
+        alone when the store is not built yet and the URL allows it (no
+        SQLAlchemy import: ``queue list`` starts fast), else the store; the
+        statement is the same (``publisher.store.listing``)."""
+        if self._posts is None:
+            reader = None
+            if self._store is None:
+                from publisher.store.listing import open_reader
+
+                reader = open_reader(self.settings.database_url)
+            self._reader = reader
+            self._posts = reader if reader is not None else self.store
+        return self._posts
 
     @property
     def renderer(self) -> Renderer:
@@ -240,6 +264,8 @@ class App:
             self._channels.close()
         if self._fetcher is not None:
             self._fetcher.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._store is not None:
             self._store.close()
 

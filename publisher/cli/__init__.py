@@ -3,11 +3,11 @@
 Exit codes: 0 ok; 1 failed or unhealthy; 2 bad input or invalid
 configuration.  A ``PublisherError`` becomes one red line on stderr
 (tracebacks only with ``-v``), and so does a usage error (an unknown
-option, a missing argument).  Heavy modules (SQLAlchemy, httpx, platform
-SDKs) are imported inside the commands, so ``publisher --help`` starts fast;
-the desk's read-only commands open the store and the schedules without
-building the whole app (``publisher.services.desk.Desk``), and ``queue list``
-without pydantic or SQLAlchemy when it can (``listing()``).
+option, a missing argument).  Every command gets its app from
+``publisher.app.make_app``, the one wiring point, which builds each part
+when it is first used: ``publisher --help`` imports neither the app nor
+SQLAlchemy, and ``queue list`` builds the configuration (cached) and the
+store, nothing else.
 
 One module per command group: ``queue`` (editors), ``preview``,
 ``control`` (pause, resume), ``log`` and ``status`` (ops).
@@ -30,7 +30,6 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from publisher.app import App
     from publisher.config import Settings
-    from publisher.services.desk import Desk
     from publisher.services.desk_input import Listing
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -142,49 +141,28 @@ def build_app(**kwargs: Any) -> App:
 
 
 @contextmanager
-def desk() -> Iterator[Desk]:
-    """The light app of the desk commands (config and store, the rest on demand)."""
-    from publisher.services.desk import open_desk
+def desk() -> Iterator[App]:
+    """The app of the desk's commands: no credentials required (editors need
+    no secrets), the database must exist already, each part built when the
+    command first uses it."""
+    from publisher.app import make_app
 
-    d = open_desk(settings(), now=state.clock)
+    a = make_app(settings(), clock=state.clock, upgrade=False, strict=False)
     try:
-        yield d
+        yield a
     finally:
-        d.close()
+        a.close()
 
 
 @contextmanager
 def listing() -> Iterator[Listing]:
-    """What ``queue list`` reads.  Quickly when it can: the environment and the
-    schedules read with the standard library (``publisher.quickconfig``), the
-    posts with the database driver alone (``publisher.store.lite``), neither
-    pydantic nor SQLAlchemy imported.  Otherwise (options in the database URL,
-    a configuration the quick reader cannot vouch for) through the full desk,
-    which reads the same values or names the problem."""
-    from publisher.quickconfig import quick_schedules, quick_settings
+    """What ``queue list`` reads: the site's time zone, the channels, the
+    outbox's listing (``App.posts``) and the clock, from the desk's app."""
     from publisher.services.desk_input import Listing
-    from publisher.store.lite import open_reader
 
-    quick = quick_settings(schedules=state.schedules)
-    schedules = quick_schedules(quick.schedules) if quick is not None else None
-    reader = open_reader(quick.database_url) if quick and schedules else None
-    if reader is not None and schedules is not None:
-        try:
-            yield Listing(timezone=schedules.timezone, channels=schedules.channels,
-                          store=reader, now=state.clock or _utc_now)
-        finally:
-            reader.close()
-        return
-    from publisher.services.desk import listing as full_listing
-
-    with desk() as d:
-        yield full_listing(d)
-
-
-def _utc_now() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
+    with desk() as a:
+        yield Listing(timezone=a.config.timezone, channels=tuple(a.config.channels),
+                      store=a.posts, now=a.now)
 
 
 def setup_logs(app_: App | None = None) -> None:

@@ -12,7 +12,7 @@ from publisher.cli import EXIT_CODES, app, desk, handle_errors, listing
 from publisher.cli.output import JSON_HELP, console, first_line, print_json, when
 
 if TYPE_CHECKING:
-    from publisher.services.desk import Desk
+    from publisher.app import App
     from publisher.types import OutboxItem
 
 queue_app = typer.Typer(help="Queue, list and steer posts.", no_args_is_help=True,
@@ -45,7 +45,7 @@ def _post_row(item: OutboxItem) -> dict[str, object]:
             "remote_url": item.remote_url, "expires_at": item.expires_at}
 
 
-def _done(d: Desk, item: OutboxItem, verb: str, as_json: bool) -> None:
+def _done(d: App, item: OutboxItem, verb: str, as_json: bool) -> None:
     from publisher.services.desk import why_waiting
 
     if as_json:

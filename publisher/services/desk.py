@@ -77,8 +77,8 @@ from publisher.services.desk_status import (
 )
 from publisher.services.ports import AppPorts
 from publisher.services.timing import Gate, Spend, channel_gates, channel_spend
+from publisher.store import require_database
 from publisher.store.api import StoreAPI
-from publisher.store.lite import require_database
 
 if TYPE_CHECKING:
     from publisher.render import Renderer

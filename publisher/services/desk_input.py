@@ -1,10 +1,10 @@
 """What editors type, read; and the queue listing built on it.
 
 This module imports nothing heavier than the standard library and
-``dateparser`` (only when a time is given in words), so the quick path of
-``publisher queue list`` (``publisher.quickconfig`` and
-``publisher.store.lite``, no pydantic, no SQLAlchemy) shares every rule with
-the full desk in ``publisher.services.desk``, which re-exports these.
+``dateparser`` (only when a time is given in words), so ``publisher queue
+list`` (the cached configuration and ``publisher.store.listing``, no
+pydantic, no SQLAlchemy) shares every rule with the full desk in
+``publisher.services.desk``, which re-exports these.
 
 Bad input raises ``InputError`` (``NotFoundError`` for an unknown id or
 channel) naming the option and the value.
@@ -20,8 +20,8 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from publisher.config import parse_duration
 from publisher.exceptions import InputError, NotFoundError
-from publisher.quickconfig import parse_duration
 from publisher.types import OutboxItem, Outcome, PostStatus, Priority
 
 E = TypeVar("E", bound=StrEnum)
@@ -197,7 +197,7 @@ def _split(values: Iterable[str]) -> list[str]:
 
 
 class PostLister(Protocol):
-    """``list_posts`` of ``publisher.store.Store`` or ``publisher.store.lite.PostReader``."""
+    """``list_posts`` of ``publisher.store.Store`` or ``publisher.store.listing.PostReader``."""
 
     def list_posts(self, *, statuses: Collection[PostStatus] | None = None,
                    channels: Collection[str] | None = None, since: datetime | None = None,

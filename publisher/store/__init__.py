@@ -11,20 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from publisher.store.api import Expired, FeedSpec, StoreAPI
+from publisher.store.listing import require_database
 
 if TYPE_CHECKING:
     from publisher.store.db import Store, open_store, sqlite_url_for
 
 __all__ = ["Expired", "FeedSpec", "Store", "StoreAPI", "open_store", "require_database",
            "sqlite_url_for"]
-
-
-def require_database(url: str) -> None:
-    """Refuse a SQLite database that does not exist yet (``StoreError`` saying
-    how to make one); ``open_store(url, create=False)`` does the same."""
-    from publisher.store import db
-
-    db.open_store(url, create=False).close()
 
 
 def __getattr__(name: str) -> Any:

@@ -51,7 +51,7 @@ from sqlalchemy.exc import (
 )
 
 from publisher.exceptions import AlreadyRunning, NotFoundError, StoreError
-from publisher.store import schema
+from publisher.store import listing, schema
 from publisher.store.api import Expired, FeedSpec, Finish, PublishStats
 from publisher.store.desk import DeskQueries
 from publisher.store.migrations import HEAD_REVISION
@@ -282,9 +282,8 @@ class Store(DeskQueries):
         if self.dialect == "sqlite":
             assert sa_url.database is not None
             self._path = Path(sa_url.database).expanduser().resolve()
-            if not create and (not self._path.is_file() or self._path.stat().st_size == 0):
-                raise StoreError(f"no database at {self._path}: start the daemon (publisher "
-                                 "run) or run `publisher db upgrade` first")
+            if not create:
+                listing.require_file(self._path)
             self._create_sqlite_file(self._path)
             sa_url = sa_url.set(database=str(self._path))
         self._engine = self._make_engine(sa_url)
@@ -743,17 +742,16 @@ class Store(DeskQueries):
     def list_posts(self, *, statuses: Collection[PostStatus] | None = None,
                    channels: Collection[str] | None = None, since: datetime | None = None,
                    limit: int = 200) -> list[OutboxItem]:
-        """Newest (created) first; ``since`` filters on created_at."""
-        stmt = _post_select()
-        if statuses is not None:
-            stmt = stmt.where(posts.c.status.in_([str(s) for s in statuses]))
-        if channels is not None:
-            stmt = stmt.where(posts.c.channel.in_(list(channels)))
-        if since is not None:
-            stmt = stmt.where(posts.c.created_at >= _aware(since, "since"))
-        stmt = stmt.order_by(posts.c.created_at.desc(), posts.c.id.desc()).limit(limit)
+        """Newest (created) first; ``since`` filters on created_at.  The
+        statement is ``publisher.store.listing``'s, which ``queue list`` also
+        runs through the driver alone."""
+        query = listing.list_posts_sql(self.dialect, statuses=statuses, channels=channels,
+                                       since=_aware(since, "since") if since else None,
+                                       limit=limit)
+        if query is None:
+            return []
         with self._read() as conn:
-            return [_item(r) for r in conn.execute(stmt)]
+            return [listing.item_from_row(r) for r in conn.exec_driver_sql(*query)]
 
     def next_due(self, *, channels: Collection[str] | None = None) -> datetime | None:
         """The earliest due time of a claimable post (queued or waiting)."""

@@ -1,8 +1,9 @@
 """``publisher --help`` and ``publisher queue list`` start fast because of
-what they do not import: no SQLAlchemy, no pydantic (nor pydantic-settings),
-no HTTP client, template engine, scheduler or platform SDK.  Each command
-runs as its own process on SQLite and PostgreSQL; the modules it loaded are
-checked here, its time is measured by ``bench/startup.py``."""
+what they do not import: no SQLAlchemy, no pydantic (the configuration comes
+from ``load_config``'s cache while the schedules are unchanged), no HTTP
+client, template engine, scheduler or platform SDK.  Each command runs as
+its own process on SQLite and PostgreSQL; the modules it loaded are checked
+here, its time is measured by ``bench/startup.py``."""
 
 from __future__ import annotations
 
@@ -34,11 +35,14 @@ main()
 """
 
 
-def loaded(tmp: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+Ran = tuple[subprocess.CompletedProcess[str], set[str]]
+
+
+def loaded(tmp: Path, url: str, *args: str, schedules: Path = ROOT / "schedules") -> Ran:
     out = tmp / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "DATABASE_"))}
-    env.update(DATABASE_URL=url, PUBLISHER_SCHEDULES=str(ROOT / "schedules"),
-               PYTHONPATH=str(ROOT), MODULES_OUT=str(out))
+    env.update(DATABASE_URL=url, PUBLISHER_SCHEDULES=str(schedules), PYTHONPATH=str(ROOT),
+               MODULES_OUT=str(out), PUBLISHER_CACHE_DIR=str(tmp / "cache"))
     done = subprocess.run([sys.executable, "-c", RUN, *args], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=60)
     return done, set(json.loads(out.read_text()))
@@ -53,6 +57,7 @@ def test_help_imports_nothing_heavy(tmp_path):
 def test_queue_list_imports_nothing_heavy(store: Store, tmp_path):
     store.add_posts([NewPost(channel="console", text="Bridge reopens")], article_id=None,
                     now=datetime.now(UTC))
+    loaded(tmp_path, store.url, "queue", "list")  # compiles the configuration's cache
     for args in (["queue", "list"], ["queue", "list", "--json", "--status", "queued"]):
         done, modules = loaded(tmp_path, store.url, *args)
         assert done.returncode == 0, done.stderr
@@ -62,11 +67,36 @@ def test_queue_list_imports_nothing_heavy(store: Store, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["queue", "show", "1"], ["status"]])
-def test_other_commands_take_the_full_path(store: Store, tmp_path, args):
-    """The check above is not vacuous: commands that need the whole
-    configuration do import SQLAlchemy and pydantic."""
+def test_other_commands_build_the_store(store: Store, tmp_path, args):
+    """The check above is not vacuous: commands that use the store import
+    SQLAlchemy."""
     store.add_posts([NewPost(channel="console", text="Bridge reopens")], article_id=None,
                     now=datetime.now(UTC))
     done, modules = loaded(tmp_path, store.url, *args)
     assert done.returncode in (0, 1), done.stderr
-    assert {"sqlalchemy", "pydantic"} <= modules
+    assert "sqlalchemy" in modules
+
+
+def test_a_changed_schedule_is_validated_again(sqlite_store: Store, tmp_path):
+    """The cache holds ``load_config``'s output for the files' content: the
+    first run validates (pydantic), an unchanged one does not, an edited
+    schedule is validated again and a broken one is reported, not served
+    from the cache."""
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    site = schedules / "site.toml"
+    site.write_text((ROOT / "schedules" / "site.toml").read_text())
+
+    def run() -> Ran:
+        return loaded(tmp_path, sqlite_store.url, "queue", "list", "-c", "console",
+                      schedules=schedules)
+
+    assert "pydantic" in run()[1]
+    assert "pydantic" not in run()[1]
+    site.write_text(site.read_text().replace("[channels.console]", "[channels.konsole]"))
+    done, modules = run()
+    assert "pydantic" in modules and done.returncode == 2
+    assert 'unknown channel "console"' in done.stderr
+    site.write_text(site.read_text() + "\n[oops\n")
+    done, modules = run()
+    assert done.returncode == 2 and "invalid TOML" in done.stderr

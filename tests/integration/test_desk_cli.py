@@ -251,10 +251,11 @@ def test_list_filters_and_json(site):
     assert "unknown status" in site.bad("queue", "list", "--status", "gone")
 
 
-def test_list_builds_only_the_store(site, monkeypatch):
+def test_list_builds_only_the_listing(site, monkeypatch):
     """``queue list`` gets its app from ``make_app`` like every command, and
-    uses the configuration and the store of it, nothing else: no renderer,
-    fetcher, channel or dispatcher is built (that is why it starts fast)."""
+    uses the configuration and the outbox's listing of it, nothing else: no
+    renderer, fetcher, channel, dispatcher, nor even the SQLAlchemy store is
+    built (that is why it starts fast)."""
     import publisher.app as app_module
 
     built: list[app_module.App] = []
@@ -268,9 +269,44 @@ def test_list_builds_only_the_store(site, monkeypatch):
     site.post("x", "Second post\nwith a second line", link="https://news.example/2")
     assert "Second post" in site.ok("queue", "list").stdout
     [a] = built
-    assert a._store is not None
-    assert (a._renderer, a._fetcher, a._channels, a._dispatcher, a._planner) == (
-        None, None, None, None, None)
+    assert a._reader is not None
+    assert (a._store, a._renderer, a._fetcher, a._channels, a._dispatcher, a._planner) == (
+        None, None, None, None, None, None)
+
+
+def test_list_through_the_driver_or_the_store_prints_the_same(site, monkeypatch):
+    """The listing's statement runs on the driver's connection when it can and
+    on the store's otherwise (a URL the driver alone does not take); both
+    print the same, good input and bad."""
+    import publisher.store.listing as listing
+
+    site.post("archive", "First post", image=Image("https://news.example/i.jpg", "alt"))
+    site.clock.advance(3600)
+    site.post("x", "Second post\nwith a second line", link="https://news.example/2",
+              priority=Priority.BREAKING)
+    site.post("wire", "A draft", status=PostStatus.DRAFT)
+    site.post("x", "Did not fit", status=PostStatus.FAILED, last_error="too long: 301/280")
+    commands = [("queue", "list"), ("queue", "list", "--json"),
+                ("queue", "list", "-c", "x", "--status", "failed,queued", "--json"),
+                ("queue", "list", "--since", "30m", "--limit", "1"),
+                ("-s", str(site.tmp / "schedules" / "site.toml"), "queue", "list", "--json")]
+    bad = [("queue", "list", "-c", "nope"), ("queue", "list", "--since", "tomorrow"),
+           ("queue", "list", "--limit", "0"), ("queue", "list", "--status", "sent")]
+    opened: list[object] = []
+    real = listing.open_reader
+
+    def spy(url: str) -> object:
+        opened.append(reader := real(url))
+        return reader
+
+    monkeypatch.setattr(listing, "open_reader", spy)
+    driver = [site.ok(*c).stdout for c in commands]
+    driver_bad = [site.bad(*c) for c in bad]
+    assert opened and all(opened)
+    monkeypatch.setattr(listing, "open_reader", lambda url: None)
+    assert [site.ok(*c).stdout for c in commands] == driver
+    assert [site.bad(*c) for c in bad] == driver_bad
+    assert len(json.loads(driver[1])) == 4 and "Second post" in driver[0]
 
 
 def test_texts_and_errors_show_as_written(site):

@@ -1,6 +1,8 @@
-"""``publisher.store.lite.PostReader`` (the driver alone) reads the outbox
-exactly as ``Store.list_posts`` (SQLAlchemy) does, on SQLite and PostgreSQL,
-and never writes."""
+"""``publisher.store.listing``: the outbox's one listing statement gives
+what its filters say (checked against every post read one by one), and
+gives it alike through ``Store`` (SQLAlchemy's connection) and
+``PostReader`` (the driver alone), on SQLite and PostgreSQL; the reader
+never writes and never creates a database."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from publisher.exceptions import StoreError
 from publisher.store import Store
 from publisher.store.api import Finish
-from publisher.store.lite import PostReader, open_reader, sqlite_path
+from publisher.store.listing import PostReader, open_reader, sqlite_path
 from publisher.store.migrations import HEAD_REVISION
 from publisher.types import ArticleData, ArticleState, Image, NewPost, Outcome, PostStatus, Priority
 
@@ -90,6 +92,37 @@ def test_reads_what_the_store_reads(store: Store) -> None:
             PostStatus.DRAFT, PostStatus.FAILED, PostStatus.CANCELLED}
         for kw in filters():
             assert reader.list_posts(**kw) == store.list_posts(**kw), kw  # type: ignore[arg-type]
+
+
+def test_the_listing_is_what_its_filters_say(store: Store) -> None:
+    """An oracle apart from the SQL: every post read by id, filtered and
+    ordered in Python."""
+    fill(store)
+    ids = [p.id for p in store.list_posts(limit=1000)]
+    every = [store.get_post(i) for i in sorted(ids)]
+    assert len(every) == 24
+    for kw in filters():
+        statuses, channels = kw["statuses"], kw["channels"]
+        since, limit = kw["since"], kw["limit"]
+        wanted = [p for p in every
+                  if (statuses is None or p.status in statuses)  # type: ignore[operator]
+                  and (channels is None or p.channel in channels)  # type: ignore[operator]
+                  and (since is None or p.created_at >= since)]  # type: ignore[operator]
+        wanted.sort(key=lambda p: (p.created_at, p.id), reverse=True)
+        got = store.list_posts(**kw)  # type: ignore[arg-type]
+        assert [p.id for p in got] == [p.id for p in wanted[:limit]], kw  # type: ignore[misc]
+        assert got == wanted[:limit]  # type: ignore[misc]
+
+
+def test_the_store_refuses_to_create_a_database_it_should_only_read(tmp_path: Path) -> None:
+    from publisher.store import open_store
+
+    path = tmp_path / "none" / "publisher.db"
+    with pytest.raises(StoreError, match="publisher db upgrade"):
+        open_store(f"sqlite:///{path}", create=False)
+    assert not path.parent.exists()
+    open_store(f"sqlite:///{path}").close()  # the daemon's store creates it
+    assert path.is_file()
 
 
 def test_a_naive_since_is_refused(store: Store) -> None:

@@ -1,22 +1,23 @@
-"""A read-only view of the outbox through the database driver alone.
+"""The outbox's listing: one SQL statement and one row reader, on two kinds
+of connection.
 
-``publisher queue list`` must start in well under half a second, and
-importing SQLAlchemy takes longer than that on a small machine.  This
-module answers ``list_posts`` with the standard library's ``sqlite3``, or
-psycopg for PostgreSQL, and hand-written SQL that mirrors ``Store.list_posts``
-(tests compare the two on both databases).  It never writes: SQLite runs
-with ``PRAGMA query_only``, PostgreSQL in a read-only session.
+``Store.list_posts`` runs ``list_posts_sql`` on its SQLAlchemy connection
+and reads each row with ``item_from_row``.  ``open_reader(url)`` runs the
+same statement and reader on a connection of the database driver alone
+(``sqlite3``, or psycopg for PostgreSQL), read-only, for ``publisher queue
+list``: importing SQLAlchemy takes longer than the whole command may.  The
+query exists once, here; the two connections differ only in how they are
+opened (tests run both on both databases).
 
 ``open_reader`` returns ``None`` for anything it does not handle itself (a
 SQLite URL with options, another driver, a database at another schema
-revision);
-the caller then uses ``Store``, which handles or reports it.
+revision); the caller then uses ``Store``, which handles or reports it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,19 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def require_database(url: str) -> None:
-    """Refuse to read a SQLite database that does not exist yet (reading must
+def require_file(path: Path) -> None:
+    """Refuse a SQLite database file that does not exist yet (reading must
     not create it): ``StoreError`` saying how to make one."""
-    path = sqlite_path(url)
-    if path is not None and (not path.is_file() or path.stat().st_size == 0):
+    if not path.is_file() or path.stat().st_size == 0:
         raise StoreError(f"no database at {path}: start the daemon (publisher run) or "
                          "run `publisher db upgrade` first")
+
+
+def require_database(url: str) -> None:
+    """``require_file`` for the database at ``url`` when it is SQLite."""
+    path = sqlite_path(url)
+    if path is not None:
+        require_file(path)
 
 
 def _one_line(exc: BaseException, secret: str | None = None) -> str:
@@ -70,13 +77,66 @@ def _one_line(exc: BaseException, secret: str | None = None) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bind_time(value: datetime, dialect: str) -> Any:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"since={value.isoformat()} is naive; the store takes aware UTC only")
+    value = value.astimezone(UTC)
+    return value.strftime(_SQLITE_TIME) if dialect == "sqlite" else value
+
+
+def list_posts_sql(dialect: str, *, statuses: Collection[PostStatus] | None = None,
+                   channels: Collection[str] | None = None, since: datetime | None = None,
+                   limit: int = 200) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement of ``list_posts`` and its parameters in the driver's
+    style (``?`` for sqlite3, ``%s`` for psycopg); ``None`` when an empty
+    filter means no rows.  Newest (created) first; ``since`` filters on
+    created_at."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    where: list[str] = []
+    params: list[Any] = []
+    for column, values in (("status", statuses), ("channel", channels)):
+        if values is None:
+            continue
+        if not values:
+            return None
+        where.append(f"p.{column} IN ({', '.join([mark] * len(values))})")
+        params.extend(str(v) for v in values)
+    if since is not None:
+        where.append(f"p.created_at >= {mark}")
+        params.append(_bind_time(since, dialect))
+    sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+    sql += f" ORDER BY p.created_at DESC, p.id DESC LIMIT {mark}"
+    params.append(int(limit))
+    return sql, tuple(params)
+
+
+def item_from_row(row: Sequence[Any]) -> OutboxItem:
+    """An ``OutboxItem`` from a row of ``list_posts_sql``."""
+    m = dict(zip(_COLUMNS, row, strict=False))
+    for name in _DATES:
+        m[name] = _time(m[name])
+    title, summary = row[len(_COLUMNS):]
+    url, alt = m.pop("image_url"), m.pop("image_alt")
+    image = Image(url, alt or "") if url else None
+    return OutboxItem(**{**m, "status": PostStatus(m["status"]),
+                         "priority": Priority(m["priority"]), "image": image,
+                         "title": title or "", "summary": summary or ""})
+
+
 class PostReader:
-    """``list_posts`` of ``Store``, read-only, on one connection."""
+    """``list_posts`` of ``Store``, read-only, on one connection of the driver."""
 
     def __init__(self, conn: Any, dialect: str):
         self._conn = conn
         self.dialect = dialect
-        self._mark = "?" if dialect == "sqlite" else "%s"
 
     def close(self) -> None:
         self._conn.close()
@@ -87,13 +147,6 @@ class PostReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        try:
-            cursor = self._conn.execute(sql, params)
-            return list(cursor.fetchall())
-        except Exception as exc:  # sqlite3.Error or psycopg.Error
-            raise StoreError(f"database error: {_one_line(exc)}") from None
-
     def revision(self) -> str | None:
         try:
             cursor = self._conn.execute("SELECT version_num FROM alembic_version")
@@ -102,50 +155,19 @@ class PostReader:
             return None
         return None if row is None else str(row[0])
 
-    def _time(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    def _bind_time(self, value: datetime) -> Any:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"since={value.isoformat()} is naive; the store takes aware UTC only")
-        value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_TIME) if self.dialect == "sqlite" else value
-
     def list_posts(self, *, statuses: Collection[PostStatus] | None = None,
                    channels: Collection[str] | None = None, since: datetime | None = None,
                    limit: int = 200) -> list[OutboxItem]:
         """Newest (created) first; ``since`` filters on created_at."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, values in (("status", statuses), ("channel", channels)):
-            if values is None:
-                continue
-            if not values:
-                return []
-            where.append(f"p.{column} IN ({', '.join([self._mark] * len(values))})")
-            params.extend(str(v) for v in values)
-        if since is not None:
-            where.append(f"p.created_at >= {self._mark}")
-            params.append(self._bind_time(since))
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY p.created_at DESC, p.id DESC LIMIT {self._mark}"
-        params.append(int(limit))
-        return [self._item(row) for row in self._query(sql, params)]
-
-    def _item(self, row: tuple[Any, ...]) -> OutboxItem:
-        m = dict(zip(_COLUMNS, row, strict=False))
-        for name in _DATES:
-            m[name] = self._time(m[name])
-        title, summary = row[len(_COLUMNS):]
-        url, alt = m.pop("image_url"), m.pop("image_alt")
-        image = Image(url, alt or "") if url else None
-        return OutboxItem(**{**m, "status": PostStatus(m["status"]),
-                             "priority": Priority(m["priority"]), "image": image,
-                             "title": title or "", "summary": summary or ""})
+        query = list_posts_sql(self.dialect, statuses=statuses, channels=channels, since=since,
+                               limit=limit)
+        if query is None:
+            return []
+        try:
+            rows = self._conn.execute(*query).fetchall()
+        except Exception as exc:  # sqlite3.Error or psycopg.Error
+            raise StoreError(f"database error: {_one_line(exc)}") from None
+        return [item_from_row(row) for row in rows]
 
 
 def _open_sqlite(path: Path) -> PostReader:
