@@ -179,8 +179,10 @@ class Planner:
         return PlanReport(article.id, tuple(ids), tuple(skipped), tuple(failed))
 
     def plan_pending(self) -> list[PlanReport]:
-        """Plan every pending article, newest first, in batches."""
+        """Plan every pending article in batches of the newest 100, each batch
+        oldest first: posts go out in the order they are planned, and a
+        backfill or a burst must read forwards on the timeline."""
         reports: list[PlanReport] = []
         while batch := self.store.pending_articles(limit=100):
-            reports.extend(self.plan(article) for article in batch)
+            reports.extend(self.plan(article) for article in reversed(batch))
         return reports

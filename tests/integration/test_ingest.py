@@ -118,17 +118,20 @@ def test_an_article_planned_by_another_daemon_is_quietly_left(store, srv, build,
     assert record.levelname == "DEBUG" and "already planned" in record.getMessage()
 
 
-def test_backfill_plans_the_newest_n(store, srv, build):
+def test_backfill_plans_the_newest_n_and_posts_them_oldest_first(store, srv, build):
     items = [item(n, published=now() - timedelta(hours=n)) for n in range(1, 8)]
-    srv.set("/main/", rss(list(reversed(items))))  # document order is oldest first
+    srv.set("/main/", rss(items))  # document order is newest first, as feeds are
     srv.set("/sport/", rss([]))
     app = build(two_feeds(srv, backfill=3))
     app.sync()
     assert app.poll("main").new == 3
     app.plan_pending()
-    planned = [p.link for p in posts(store)]
-    # newest first
-    assert planned == [items[0]["link"], items[1]["link"], items[2]["link"]]
+    # The newest three, planned oldest first; the dispatcher claims by due time,
+    # then id, so they go out oldest first and the timeline reads forwards.
+    planned = posts(store)
+    assert [p.link for p in planned] == [items[2]["link"], items[1]["link"], items[0]["link"]]
+    due = [(p.not_before, p.id) for p in planned]
+    assert due == sorted(due)
 
 
 def test_edited_republished_and_cross_feed_entries_are_never_posted_twice(store, srv, build):
@@ -178,7 +181,7 @@ def test_a_broken_feed_never_stops_the_others(store, srv, build):
     assert sport.error_count == 0 and sport.last_error is None and sport.seeded
 
 
-def test_many_new_entries_are_planned_newest_first_and_old_ones_not_at_all(store, srv, build):
+def test_many_new_entries_are_planned_oldest_first_and_old_ones_not_at_all(store, srv, build):
     srv.set("/main/", rss([]))
     srv.set("/sport/", rss([]))
     app = build(two_feeds(srv, max_age="6h"))
@@ -189,7 +192,8 @@ def test_many_new_entries_are_planned_newest_first_and_old_ones_not_at_all(store
     assert app.poll("main").new == 10
     app.plan_pending()
     planned = [p.link for p in posts(store)]
-    assert planned == [b["link"] for b in burst[:6]]  # 6 h max_age; newest first
+    # 6 h max_age; planned oldest first, so they go out in the order they were published
+    assert planned == [b["link"] for b in reversed(burst[:6])]
     old = store.find_article(burst[8]["link"])
     assert old is not None and old.state is ArticleState.SEEN
 
@@ -254,3 +258,41 @@ categories = ["culture"]
     assert post.image.alt == "The new reading room"
     request = srv.requests_for("/wp-json/wp/v2/posts")[0]
     assert "_embed" in request.path and "status=publish" in request.path
+
+
+FEEDBURNER = ROOT / "tests" / "data" / "feeds" / "feedburner"
+
+
+@pytest.mark.parametrize(("body", "original", "proxy_host"), [
+    ("PaulDixExplainsNothing.xml",
+     "http://www.pauldix.net/2009/01/making-a-ruby-c-library-even-faster.html",
+     "feeds.feedburner.com"),
+    ("TechCrunch.xml",
+     "http://techcrunch.com/2011/11/02/angies-list-prices-ipo-at-11-to-13-per-share-"
+     "valued-at-over-600m/",
+     "feedproxy.google.com"),
+])
+def test_a_feedburner_story_has_its_own_link_and_is_the_same_story_in_the_sites_feed(
+        store, srv, build, body, original, proxy_host):
+    """Real FeedBurner bodies (feedjira's sample feeds): the article's URL is the
+    feed's feedburner:origLink, so the site's own feed brings nothing new and no
+    post carries the proxy's link or its tracking pixel."""
+    srv.set("/main/", rss([]))
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv, max_age="200000h"))
+    app.sync()
+    app.poll_all()  # seed both feeds
+    srv.set("/main/", (FEEDBURNER / body).read_bytes(), content_type="application/xml")
+    report = app.poll("main")
+    assert report.new == report.entries > 0
+    article = store.find_article(original)
+    assert article is not None and article.data.url == original
+    # the same story in the site's own feed, under another guid
+    story = item(1, site="http://example.org", published=now())
+    srv.set("/sport/", rss([dict(story, link=original, guid="site-own-guid-1")]))
+    assert app.poll("sport").new == 0
+    app.plan_pending()
+    made = posts(store)
+    assert made and all(proxy_host not in (p.text + (p.link or "")) for p in made)
+    assert all(p.image is None or "feedburner" not in p.image.url for p in made)
+    assert original in {p.link for p in made}
