@@ -34,6 +34,14 @@ class ChannelType:
     #: less a margin, is reconciled with ``find`` instead of sent again with
     #: the same key.  None: the key never lapses (Bluesky's fixed record key).
     key_lifetime: float | None = None
+    #: After the post: what the platform lets an adapter do to a published
+    #: post (``delete``/``read_back``, ``edit``, ``reply``; channels/base.py).
+    #: ``delete_window``: seconds after publication during which the platform
+    #: still deletes (a Telegram bot: 48 hours); None: no limit.
+    can_delete: bool = False
+    delete_window: float | None = None
+    can_edit: bool = False
+    can_reply: bool = False
 
 
 REGISTRY: dict[str, ChannelType] = {
@@ -48,12 +56,14 @@ REGISTRY: dict[str, ChannelType] = {
             "publisher.channels.x:XChannel",
             DeliveryClass.RECONCILABLE,
             credentials=("api_key", "api_secret", "access_token", "access_token_secret"),
+            can_delete=True, can_reply=True,
         ),
         ChannelType(
             "facebook",
             "publisher.channels.facebook:FacebookChannel",
             DeliveryClass.RECONCILABLE,
             credentials=("page_token",),
+            can_delete=True, can_edit=True, can_reply=True,
         ),
         ChannelType(
             "mastodon",
@@ -62,36 +72,42 @@ REGISTRY: dict[str, ChannelType] = {
             credentials=("access_token",),
             announces_limit=True,
             key_lifetime=3600.0,
+            can_delete=True, can_edit=True, can_reply=True,
         ),
         ChannelType(
             "bluesky",
             "publisher.channels.bluesky:BlueskyChannel",
             DeliveryClass.IDEMPOTENT,
             credentials=("handle", "app_password"),
+            can_delete=True, can_reply=True,
         ),
         ChannelType(
             "telegram",
             "publisher.channels.telegram:TelegramChannel",
             DeliveryClass.REVIEW,
             credentials=("bot_token",),
+            can_delete=True, delete_window=48 * 3600.0, can_edit=True, can_reply=True,
         ),
         ChannelType(
             "threads",
             "publisher.channels.threads:ThreadsChannel",
             DeliveryClass.RECONCILABLE,
             credentials=("access_token",),
+            can_delete=True, can_reply=True,
         ),
         ChannelType(
             "linkedin",
             "publisher.channels.linkedin:LinkedInChannel",
             DeliveryClass.RECONCILABLE,
             credentials=("access_token",),
+            can_delete=True, can_edit=True,
         ),
         ChannelType(
             "discord",
             "publisher.channels.discord:DiscordChannel",
             DeliveryClass.REVIEW,
             credentials=("webhook_url",),
+            can_delete=True, can_edit=True,
         ),
         ChannelType(
             "slack",

@@ -95,3 +95,23 @@ class Channel(Protocol):
 #         """Things `publisher check` should warn about though the channel can
 #         post now (an API version near its sunset, a token expiring in N days),
 #         one line each, said in an editor's words; looked up with getattr."""
+#
+# After the post (optional; ChannelType.can_delete/can_edit/can_reply say
+# which an adapter has, so nothing is built to find out):
+#
+#     def delete(self, remote_id: str) -> None:
+#         """Delete a published post.  A post already gone (404/410 or the
+#         platform's "not found") returns normally: deleting is idempotent.
+#         Raises the taxonomy (Ambiguous when the request may have arrived)."""
+#
+#     def read_back(self, remote_id: str) -> str | None:
+#         """The post's text as the platform now shows it (normalised to
+#         plain text), or None when it is gone.  Settles a delete or an edit
+#         in doubt."""
+#
+#     def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+#         """Replace the text (and link) of a published post in place."""
+#
+#     def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+#         """Publish ``request`` as a reply to (or comment on) the post: a
+#         correction note.  Same idempotency and reconciliation as publish."""
