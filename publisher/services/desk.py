@@ -13,18 +13,14 @@ by what they do, and are re-exported here:
 - ``desk_status``: one post and why it waits, ``status``;
 - ``desk_input``: reading the editor's input and listing the queue.
 
-``Desk``/``open_desk`` below is the light app the quick commands still use
-until the CLI builds the one app (``make_app``) lazily; then it goes.
+The app is ``make_app``'s, built lazily: there is no second, lighter copy.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from publisher.config import Config, Settings, load_config
 from publisher.services.desk_changes import (
     apply,
     approve_post,
@@ -76,91 +72,6 @@ from publisher.services.desk_status import (
     why_waiting,
 )
 from publisher.services.ports import AppPorts
-from publisher.services.timing import Gate, Spend, channel_gates, channel_spend
-from publisher.store import require_database
-from publisher.store.api import StoreAPI
-
-if TYPE_CHECKING:
-    from publisher.render import Renderer
-    from publisher.services.dispatch import ChannelPool
-    from publisher.sources import Fetcher
-
-
-def _system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-class Desk:
-    """A light app for the desk commands: the configuration and the store at
-    once, the renderer, the page fetcher and the channel adapters only when a
-    command uses them."""
-
-    def __init__(self, settings: Settings, config: Config, store: StoreAPI, *,
-                 now: Callable[[], datetime] | None = None,
-                 environ: Mapping[str, str] | None = None):
-        self.settings = settings
-        self.config = config
-        self.store = store
-        self.now = now or _system_clock
-        self._environ = environ
-        self._renderer: Renderer | None = None
-        self._fetcher: Fetcher | None = None
-        self._channels: ChannelPool | None = None
-
-    @property
-    def environ(self) -> Mapping[str, str]:
-        if self._environ is None:
-            self._environ = self.settings.environment()
-        return self._environ
-
-    @property
-    def renderer(self) -> Renderer:
-        if self._renderer is None:
-            from publisher.render import Renderer
-
-            self._renderer = Renderer([self.settings.templates])
-        return self._renderer
-
-    @property
-    def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            from publisher.sources import Fetcher
-
-            self._fetcher = Fetcher()
-        return self._fetcher
-
-    @property
-    def channels(self) -> ChannelPool:
-        if self._channels is None:
-            from publisher.services.dispatch import ChannelPool
-
-            self._channels = ChannelPool(self.config, self.environ)
-        return self._channels
-
-    def gates(self, now: datetime | None = None) -> dict[str, Gate]:
-        """The same decision as ``Dispatcher.gates``: per channel, may it publish now."""
-        return channel_gates(self.config, self.store, now or self.now())
-
-    def spend(self, channel: str, now: datetime | None = None) -> Spend:
-        """Estimated spend of a channel today and this month (site time zone)."""
-        return channel_spend(self.config, self.store, channel, now or self.now())
-
-    def close(self) -> None:
-        if self._channels is not None:
-            self._channels.close()
-        if self._fetcher is not None:
-            self._fetcher.close()
-        self.store.close()
-
-
-def open_desk(settings: Settings, *, now: Callable[[], datetime] | None = None) -> Desk:
-    """The light app: the schedules (credentials are not required to be set:
-    editors need no secrets) and the existing database (never created here)."""
-    config = load_config(settings.schedules)
-    from publisher.store import open_store
-
-    require_database(settings.database_url)
-    return Desk(settings, config, open_store(settings.database_url), now=now)
 
 
 def who_am_i(environ: Mapping[str, str] | None = None) -> str:
@@ -189,7 +100,6 @@ __all__ = [
     "AppPorts",
     "ChannelReport",
     "DaemonReport",
-    "Desk",
     "FeedReport",
     "Listing",
     "LogFollower",
@@ -211,7 +121,6 @@ __all__ = [
     "listing",
     "local_time",
     "log_query",
-    "open_desk",
     "parse_id",
     "parse_outcomes",
     "parse_priority",
