@@ -15,7 +15,9 @@ Faults, settable from any thread while the server runs::
     fake.latency = 0.05                     # added to every response
 
 ``on`` picks which requests a fault applies to: ``"create"`` (the request that
-stores a post; the default), ``"upload"`` (media), ``"read"`` (GETs) or ``"any"``.
+stores a post; the default), ``"upload"`` (media), ``"read"`` (GETs),
+``"delete"`` and ``"edit"`` (the requests that delete or change a published
+post) or ``"any"``.
 
 Kinds: ``"500"``, ``"503"`` (server errors), ``"429"`` (rate limited; the
 announced reset is remembered in ``rate_limit_reset`` and every request that
@@ -43,7 +45,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 FAULT_KINDS = frozenset({"500", "503", "429", "slow", "reset_before", "reset_after", "revoked"})
-SCOPES = frozenset({"create", "upload", "read", "any"})
+SCOPES = frozenset({"create", "upload", "read", "delete", "edit", "any"})
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ class FakeServer:
         )
         index = None
         try:
-            fault = self._faults.take(scope) if scope in ("create", "upload", "read") else None
+            fault = self._faults.take(scope) if scope in SCOPES - {"any"} else None
             with self.lock:
                 entry = LoggedRequest(
                     entry.method, entry.path, entry.time, entry.auth, entry.scope, fault
