@@ -24,7 +24,11 @@ from jinja2.utils import missing
 from publisher.exceptions import RenderError
 from publisher.render import filters
 
-__all__ = ["Renderer"]
+__all__ = ["BUNDLED_TEMPLATES", "Renderer"]
+
+#: The default templates, shipped inside the package (package data), so a
+#: plain ``pip install`` has them: ``<channel-type>/<name>.j2`` and ``_partials/``.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 _SUFFIX = ".j2"
@@ -74,11 +78,14 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 
 class Renderer:
-    """Renders post templates found under ``template_dirs``.
+    """Renders post templates found under ``template_dirs``, then the bundled ones.
 
-    A template ``x/default.j2`` in the first directory that has it wins, so a
-    site's own directory can come before the built-in one. ``hashtag_map`` and
-    ``hashtag_limit`` configure the ``hashtags`` filter.
+    The site's templates layer over the bundled defaults (``BUNDLED_TEMPLATES``,
+    shipped inside the package): a template ``x/default.j2`` (or a partial) in
+    the first directory that has it wins, and a channel type or template the
+    site did not write is the bundled one. ``bundled=False`` leaves the
+    defaults out. ``hashtag_map`` and ``hashtag_limit`` configure the
+    ``hashtags`` filter.
     """
 
     def __init__(
@@ -87,12 +94,19 @@ class Renderer:
         *,
         hashtag_map: Mapping[str, str] | None = None,
         hashtag_limit: int = 3,
+        bundled: bool = True,
     ):
-        self.template_dirs = tuple(Path(d) for d in template_dirs)
+        dirs = [Path(d) for d in template_dirs]
+        if bundled and not any(_same_dir(d, BUNDLED_TEMPLATES) for d in dirs):
+            dirs.append(BUNDLED_TEMPLATES)
+        self.template_dirs = tuple(dirs)
         self.hashtag_limit = hashtag_limit
         self._hashtag_map = dict(hashtag_map or {})
         env = _Environment(
-            loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
+            # One file-system loader per directory, asked in order: the site's
+            # folder first, the bundled defaults last.
+            loader=jinja2.ChoiceLoader(
+                [jinja2.FileSystemLoader(str(d)) for d in self.template_dirs]),
             undefined=_Undefined,
             autoescape=False,  # plain text, not HTML
             trim_blocks=True,
@@ -174,10 +188,20 @@ class Renderer:
                 relative = path.resolve().relative_to(directory.resolve())
             except ValueError:
                 continue
+            if _same_dir(directory, BUNDLED_TEMPLATES):
+                shown = f"(bundled) {relative}"
+                break
             base = directory if not directory.is_absolute() else Path(directory.name)
             shown = str(base / relative)
             break
         return f"{shown}:{lineno}" if lineno else shown
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _template_frame(

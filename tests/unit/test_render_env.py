@@ -8,6 +8,7 @@ import pytest
 
 from publisher.exceptions import RenderError
 from publisher.render import Renderer
+from publisher.render.env import BUNDLED_TEMPLATES
 
 REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -27,12 +28,13 @@ def test_render_strips_and_trims_blocks(tmp_path: Path) -> None:
 
 
 def test_template_names_skip_partials_and_merge_dirs(tmp_path: Path) -> None:
-    first = make(tmp_path, {"x/default.j2": "1", "x/_part.j2": "p", "x/breaking.j2": "b"})
+    first = make(tmp_path, {"x/default.j2": "1", "x/_part.j2": "p", "x/breaking.j2": "b"},
+                 bundled=False)
     other = tmp_path / "site"
     (other / "x").mkdir(parents=True)
     (other / "x" / "default.j2").write_text("site", encoding="utf-8")
     (other / "x" / "weekly.j2").write_text("w", encoding="utf-8")
-    renderer = Renderer([other, *first.template_dirs])
+    renderer = Renderer([other, *first.template_dirs], bundled=False)
     assert renderer.template_names("x") == ["breaking", "default", "weekly"]
     assert renderer.template_names("facebook") == []
     assert renderer.template_names("../x") == []
@@ -153,3 +155,78 @@ def test_filters_are_registered(tmp_path: Path) -> None:
 def test_output_is_not_html_escaped(tmp_path: Path) -> None:
     renderer = make(tmp_path, {"x/t.j2": "{{ t }}"})
     assert renderer.render("x", "t", {"t": 'Q&A: <why> "now"'}) == 'Q&A: <why> "now"'
+
+
+# --- a site's own folder layers over the bundled templates ----------------------------------
+
+
+def test_a_sites_folder_layers_over_the_bundled_templates(tmp_path: Path) -> None:
+    # PUBLISHER_TEMPLATES with only the site's X template: every other type, and
+    # the partials, are the bundled defaults.
+    site = make(tmp_path, {"x/default.j2": "SITE {{ article.title }}"})
+    from publisher.render.fit import ArticleView
+
+    article = ArticleView("Flood warning", "Move cars.", "https://n.example/a",
+                          "https://n.example/a", "", (), (), None, "", "")
+    assert site.render("x", "default", {"article": article}) == "SITE Flood warning"
+    bundled = Renderer([], bundled=True)
+    for channel_type in ("mastodon", "bluesky", "facebook", "console"):
+        assert site.has_template(channel_type, "default")
+        assert "default" in site.template_names(channel_type)
+    assert site.template_names("x") == bundled.template_names("x")
+    assert site.template_dirs[-1] == BUNDLED_TEMPLATES
+
+
+def test_a_sites_template_may_include_a_bundled_partial(tmp_path: Path) -> None:
+    site = make(tmp_path, {"x/short.j2": '{% include "_partials/headline_summary_link.j2" %}'})
+    context = {"article": _article(), "link": "https://n.example/a"}
+    assert site.render("x", "short", context) == (
+        "Flood warning\n\nMove cars.\n\nhttps://n.example/a")
+
+
+def test_a_sites_partial_overrides_the_bundled_one(tmp_path: Path) -> None:
+    site = make(tmp_path, {"_partials/headline_summary_link.j2": "MINE",
+                           "x/uses.j2": '{% include "_partials/headline_summary_link.j2" %}'})
+    assert site.render("x", "uses", {}) == "MINE"
+
+
+def test_bundled_false_is_the_sites_folder_alone(tmp_path: Path) -> None:
+    alone = make(tmp_path, {"x/default.j2": "x"}, bundled=False)
+    assert not alone.has_template("mastodon", "default")
+    with pytest.raises(RenderError, match=r"template mastodon/default\.j2 not found"):
+        alone.render("mastodon", "default", {})
+
+
+def test_the_bundled_directory_is_not_added_twice() -> None:
+    renderer = Renderer([BUNDLED_TEMPLATES])
+    assert renderer.template_dirs == (BUNDLED_TEMPLATES,)
+    assert Renderer(renderer.template_dirs).template_dirs == (BUNDLED_TEMPLATES,)
+
+
+def test_an_error_in_a_bundled_template_names_it_as_bundled(tmp_path: Path) -> None:
+    site = make(tmp_path, {})
+    with pytest.raises(RenderError, match=r"^\(bundled\) mastodon/default\.j2:\d+: "):
+        site.render("mastodon", "default", {})
+
+
+def test_the_bundled_templates_ship_inside_the_package() -> None:
+    import tomllib
+
+    import publisher
+
+    package = Path(publisher.__file__).resolve().parent
+    assert BUNDLED_TEMPLATES.parent.resolve() == package / "render"
+    pyproject = tomllib.loads(
+        (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["publisher"]
+    assert "render/templates/**/*.j2" in patterns
+    shipped = sorted(p.relative_to(BUNDLED_TEMPLATES).as_posix()
+                     for p in BUNDLED_TEMPLATES.rglob("*.j2"))
+    assert "mastodon/default.j2" in shipped and "_partials/headline_summary_link.j2" in shipped
+
+
+def _article():
+    from publisher.render.fit import ArticleView
+
+    return ArticleView("Flood warning", "Move cars.", "https://n.example/a",
+                       "https://n.example/a", "", (), (), None, "", "")
