@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -488,3 +489,75 @@ def test_recorded_validation_error_is_permanent_with_the_instances_words() -> No
         channel.publish(_request())
     assert caught.value.http_status == 422
     assert error["error"] in str(caught.value)
+
+
+# --- through the dispatcher: in doubt past the key's hour, looked up, never sent twice ------
+
+_SCHEDULE = """
+[[feeds]]
+name = "site"
+url = "https://news.example/feed/"
+
+[channels.masto]
+type = "mastodon"
+max_age = "6h"
+credentials = { access_token = "MASTODON_TOKEN" }
+options = { instance = "https://social.example" }
+
+[[routes]]
+channels = ["masto"]
+"""
+
+
+@pytest.fixture
+def dispatch(store: Any, tmp_path: Path, channel: MastodonChannel) -> tuple[Any, Any]:
+    from publisher.config import load_config
+    from publisher.services.dispatch import ChannelPool, Dispatcher
+    from tests.fakes.clock import FakeClock
+
+    path = tmp_path / "site.toml"
+    path.write_text(_SCHEDULE)
+    config = load_config(path)
+    clock = FakeClock(datetime.now(UTC))
+    pool = ChannelPool(config, {}, overrides={"masto": channel})
+    dispatcher = Dispatcher(config=config, store=store, channels=pool, now=clock, worker="w1",
+                            max_workers=2, lease_seconds=300, rand=lambda: 1.0)
+    return dispatcher, clock
+
+
+def _queue(store: Any, clock: Any) -> int:
+    from publisher.types import NewPost
+
+    [post_id] = store.add_posts([NewPost(channel="masto", text=f"Flood warning {LINK}",
+                                         link=LINK)], article_id=None, now=clock())
+    return int(post_id)
+
+
+@pytest.mark.parametrize("fault", ["reset_after", "reset_before"])
+def test_in_doubt_past_the_keys_hour_is_looked_up_not_resent_blindly(
+        store: Any, dispatch: tuple[Any, Any], fake: FakeMastodon, fault: str) -> None:
+    from publisher.types import Outcome, PostStatus
+
+    dispatcher, clock = dispatch
+    post_id = _queue(store, clock)
+    fake.fail_next(fault)
+    dispatcher.run_until_idle()
+    fake.settle()
+    assert store.get_post(post_id).status is not PostStatus.PUBLISHED
+    stored_first = len(fake.statuses)  # 1 after reset_after, 0 after reset_before
+    # An outage: the post stays in doubt past the hour the instance keeps its key.
+    clock.advance(2 * 3600)
+    fake.advance(2 * 3600)
+    for _ in range(5):
+        dispatcher.run_until_idle()
+        clock.advance(600)
+    post = store.get_post(post_id)
+    assert post.status is PostStatus.PUBLISHED
+    assert len(fake.statuses) == 1  # never twice, whatever the first attempt did
+    assert post.remote_id == fake.statuses[0].id
+    outcomes = [a.outcome for a in reversed(store.attempts(post_id=post_id))]
+    assert fake.requests_to("GET", f"/api/v1/accounts/{fake.account_id}/statuses")
+    if stored_first:
+        assert Outcome.RECONCILED in outcomes
+    else:
+        assert Outcome.NOT_FOUND in outcomes
