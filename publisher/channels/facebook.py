@@ -12,6 +12,10 @@
 - facebook-sdk hides the HTTP status and headers. The adapter passes its own
   ``requests.Session`` with a response hook that keeps the last status and the
   usage headers (``X-Business-Use-Case-Usage`` says when access comes back).
+- ``check_warnings`` (``publisher check``) warns when Facebook answered the
+  check with another Graph version than ``options.graph_version``: a call to
+  a version no longer usable is served by the oldest usable one, named in the
+  ``facebook-api-version`` header (Platform Versioning).
 - ``base_url`` and the timeout take effect through a transport adapter on that
   session (the SDK builds ``https://graph.facebook.com/...`` from a module
   constant, which is left alone).
@@ -120,6 +124,8 @@ class FacebookChannel:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._last = threading.local()  # the last response this thread saw (status, headers)
+        self._version_lock = threading.Lock()
+        self._served_version: str | None = None  # facebook-api-version of the last check
         self._session.hooks["response"].append(self._remember)
         self._graph = facebook.GraphAPI(
             access_token=token, timeout=spec.timeout, version="3.1", session=self._session
@@ -195,7 +201,25 @@ class FacebookChannel:
                 f"the token is not a Page token for page {self._page_id}: it belongs to "
                 f"{name or 'an unnamed account'} (id {me_id or '?'})"
             )
+        served = str((getattr(self._last, "headers", {}) or {}).get("facebook-api-version")
+                     or "")
+        with self._version_lock:
+            self._served_version = served or None
         return f"{name} (page {me_id})"
+
+    def check_warnings(self) -> list[str]:
+        """After ``whoami``: a warning when Facebook answered with another Graph
+        version than the configured one (Platform Versioning: a call to a
+        version no longer usable is served by the oldest usable one)."""
+        with self._version_lock:
+            served = self._served_version
+        if not served or _VERSION.match(served) is None:
+            return []
+        if served.lstrip("v") == self._version.lstrip("v"):
+            return []
+        return [f"Graph API {self._version} is no longer available: Facebook answered as "
+                f"{served}; set options.graph_version to \"{served}\" or newer "
+                f"(the default is {DEFAULT_GRAPH_VERSION})"]
 
     def close(self) -> None:
         """Release the HTTP connections."""

@@ -14,6 +14,10 @@ It follows these public documents (Meta for Developers), not our adapter:
   ``pages_read_engagement``) with a Page token; reading ``/published_posts``
   or ``/feed`` needs ``pages_read_engagement``; the ``link`` field of a post
   was removed in v3.3.
+- "Platform Versioning" (docs/graph-api/guides/versioning): a version is
+  usable for at least two years; a call to one no longer usable is served by
+  the oldest usable version (``oldest_version``), and the
+  ``facebook-api-version`` header names the version that answered.
 - Graph API reference, Page Photos (docs/graph-api/reference/page/photos):
   a photo given by ``url`` is fetched by Facebook; JPEG, BMP, PNG, GIF, TIFF
   (and WebP) up to 4 MB; anything else is code 324.
@@ -95,6 +99,10 @@ MISSING_READ_ENGAGEMENT = (
 #: The picture formats /photos takes (Page Photos reference), by their first bytes.
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM",
                 b"II*\x00", b"MM\x00*", b"RIFF")
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
 #: Throttling fault kinds: (code, message, X-App-Usage at its limit).
 _THROTTLES = {
     "429_app": (4, "(#4) Application request limit reached", True),
@@ -149,6 +157,7 @@ class FakeGraph(FakeServer):
         page_name: str = "Riverside Ledger",
         page_token: str | None = None,
         fetch_timeout: float = 5.0,
+        oldest_version: str = "v21.0",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,6 +176,8 @@ class FakeGraph(FakeServer):
         self.missing_permissions: set[str] = set()
         #: The token has expired (code 190, subcode 463) rather than been revoked.
         self.expired = False
+        #: The oldest Graph version still usable: calls to older ones are served by it.
+        self.oldest_version = oldest_version
         self._numbers = itertools.count(100_000_000_000_001)
         self._calls = 0
 
@@ -296,6 +307,20 @@ class FakeGraph(FakeServer):
         return reset
 
     def handle(self, request: Request) -> Reply:
+        reply = self._handle(request)
+        version, _ = self._route(request)
+        if version is not None:
+            # Platform Versioning: a call to a version no longer usable is served
+            # by the oldest usable one, which the header names.
+            reply.headers["facebook-api-version"] = self.served_version(version)
+        return reply
+
+    def served_version(self, version: str) -> str:
+        """The version that answers a call made to ``version``."""
+        return version if _version_key(version) >= _version_key(self.oldest_version) \
+            else self.oldest_version
+
+    def _handle(self, request: Request) -> Reply:
         version, path = self._route(request)
         if version is None:
             return self.error(400, 2500, "Unknown path components: " + request.path)

@@ -448,3 +448,17 @@ def test_picture_facebook_cannot_take_posts_to_feed_with_a_note(
     [post] = fake.posts
     assert post.photo_id is None and post.link == LINK
     assert "324" in result.notes[0]
+
+
+def test_check_warns_when_the_graph_version_is_no_longer_usable(
+        make: Callable[..., FacebookChannel], fake: FakeGraph) -> None:
+    """Platform Versioning: Facebook serves a call to a retired version with the
+    oldest usable one and says which in facebook-api-version."""
+    fake.oldest_version = "v22.0"
+    old = make(graph_version="v19.0")
+    assert old.whoami() == f"Riverside Ledger (page {PAGE_ID})"
+    [warning] = old.check_warnings()
+    assert "v19.0" in warning and "v22.0" in warning and "graph_version" in warning
+    current = make(graph_version="v23.0")
+    current.whoami()
+    assert current.check_warnings() == []
