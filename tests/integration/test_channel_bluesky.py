@@ -8,6 +8,7 @@ import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -538,3 +539,45 @@ def test_the_fake_takes_a_valid_post_at_the_limits(raw: _Raw) -> None:
         "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.org"}]}])
     assert answer.status_code == 200, answer.text
     assert len(raw.fake.posts()) == 1
+
+
+def _check_app(tmp_path: Path, fake: FakeBluesky, langs: list[str]) -> Any:
+    from publisher.app import make_app
+    from publisher.config import Settings
+
+    (tmp_path / "schedules").mkdir(exist_ok=True)
+    (tmp_path / "schedules" / "site.toml").write_text(f"""
+[[feeds]]
+name = "site"
+url = "https://news.example/feed/"
+
+[channels.bsky-news]
+type = "bluesky"
+base_url = "{fake.base_url}"
+credentials = {{ handle = "BSKY_HANDLE", app_password = "BSKY_PASSWORD" }}
+options = {{ langs = {langs!r}, session_dir = "{tmp_path / 'var'}" }}
+
+[[routes]]
+channels = ["bsky-news"]
+""".replace("'", '"'))
+    settings = Settings(schedules=tmp_path / "schedules", templates=tmp_path / "templates",
+                        env_file=tmp_path / ".env",
+                        database_url=f"sqlite:///{tmp_path / 'publisher.db'}")
+    return make_app(settings, environ={"BSKY_HANDLE": HANDLE, "BSKY_PASSWORD": PASSWORD})
+
+
+@pytest.mark.parametrize(("langs", "ok"), [(["en", "de", "fr"], True),
+                                           (["en", "de", "fr", "it"], False)])
+def test_publisher_check_refuses_more_than_three_langs(tmp_path: Path, fake: FakeBluesky,
+                                                       langs: list[str], ok: bool) -> None:
+    app = _check_app(tmp_path, fake, langs)
+    try:
+        [(name, passed, line)] = app.check_channels()
+    finally:
+        app.close()
+    assert (name, passed) == ("bsky-news", ok)
+    if ok:
+        assert HANDLE in line
+    else:
+        assert "options.langs" in line and "at most 3" in line and "'bsky-news'" in line
+        assert fake.logins == 0  # refused before any call to Bluesky

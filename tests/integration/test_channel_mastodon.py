@@ -561,3 +561,24 @@ def test_in_doubt_past_the_keys_hour_is_looked_up_not_resent_blindly(
         assert Outcome.RECONCILED in outcomes
     else:
         assert Outcome.NOT_FOUND in outcomes
+
+
+def test_publisher_check_is_green_against_the_fake(tmp_path: Path, fake: FakeMastodon) -> None:
+    from publisher.app import make_app
+    from publisher.config import Settings
+
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "site.toml").write_text(
+        _SCHEDULE.replace('options = { instance = "https://social.example" }',
+                          f'base_url = "{fake.base_url}"'))
+    settings = Settings(schedules=tmp_path / "schedules", templates=tmp_path / "templates",
+                        env_file=tmp_path / ".env",
+                        database_url=f"sqlite:///{tmp_path / 'publisher.db'}")
+    app = make_app(settings, environ={"MASTODON_TOKEN": TOKEN})
+    try:
+        assert app.check_channels() == [("masto", True, "posts as @riverledger@social.example")]
+        fake.fail_next("revoked")
+        [(name, ok, line)] = app.check_channels()
+    finally:
+        app.close()
+    assert (name, ok) == ("masto", False) and "401" in line and TOKEN not in line
