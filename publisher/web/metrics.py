@@ -8,10 +8,10 @@ Two kinds:
   health, the estimated X spend this month.  The store is the truth; a
   counter kept in memory would disagree with it after a restart or when
   several daemons share one PostgreSQL.
-- **Observed in this process** (histograms fed by hooks): platform call
-  latency and feed poll latency.  ``observe_call`` and ``observe_poll`` are
-  plain functions the dispatcher and ingest can call from any thread; they
-  cost a lock and an add, and nothing when nobody scrapes.
+- **Observed in this process** (histograms): platform call latency and feed
+  poll latency, heard through ``publisher.services.observe`` (the dispatcher
+  calls ``observe.call_took``, ingest ``observe.poll_took``; this module
+  listens once a registry is made).  A lock and an add per report.
 
 Every metric is listed, with its meaning, in ``METRICS`` (the README's table
 is made from it).
@@ -212,6 +212,10 @@ def make_registry(app: App, *, started_at: float | None = None,
             version = package_version("publisher")
         except PackageNotFoundError:
             version = "unknown"
+    from publisher.services import observe
+
+    observe.on_call(observe_call)
+    observe.on_poll(observe_poll)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(app, started_at=started_at or time.time(),
                                      version=version))

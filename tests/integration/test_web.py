@@ -175,10 +175,10 @@ def test_metrics_from_the_store(web):
                          post_status=PostStatus.WAITING,
                          next_attempt_at=now + timedelta(minutes=5))
     store.set_rate_limited("wire", now + timedelta(minutes=5))
-    from publisher.web.metrics import observe_call, observe_poll
+    from publisher.services import observe
 
-    observe_call("wire", 0.3)
-    observe_poll("site", "changed", 0.02)
+    observe.call_took("wire", 0.3)  # what the dispatcher reports
+    observe.poll_took("site", "changed", 0.02)  # what ingest reports
     r = web.client.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
