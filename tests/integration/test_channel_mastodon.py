@@ -582,3 +582,29 @@ def test_publisher_check_is_green_against_the_fake(tmp_path: Path, fake: FakeMas
     finally:
         app.close()
     assert (name, ok) == ("masto", False) and "401" in line and TOKEN not in line
+
+
+def test_the_fakes_answers_have_the_recorded_shapes(channel: MastodonChannel,
+                                                    fake: FakeMastodon) -> None:
+    """FakeMastodon's bodies use the fields a real instance sends (Mastodon.py's
+    cassettes), so the adapter is not tested against shapes of our own."""
+    import httpx
+
+    def recorded(name: str) -> Any:
+        return json.loads((RECORDED / name).read_text(encoding="utf-8"))
+
+    channel.publish(_request())
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    page = httpx.get(f"{fake.base_url}/api/v1/accounts/{fake.account_id}/statuses",
+                     headers=headers, params={"limit": 40})
+    [status] = page.json()
+    real_status = recorded("status_with_card.json")["body"]
+    assert set(status) <= set(real_status)
+    assert set(status["card"]) <= set(real_status["card"])
+    assert set(status["account"]) <= set(real_status["account"])
+    real_headers = {k.lower() for k in recorded("account_statuses.json")["headers"]}
+    assert real_headers <= {k.lower() for k in page.headers}
+    assert page.headers["link"].endswith('rel="prev"')
+    account = httpx.get(f"{fake.base_url}/api/v1/accounts/verify_credentials",
+                        headers=headers).json()
+    assert set(account) - {"source"} <= set(recorded("verify_credentials.json")["body"])
