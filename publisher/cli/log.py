@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Annotated
 
@@ -50,7 +53,8 @@ def log(
     limit: Annotated[int, typer.Option("--limit", help="At most this many (the newest).")]
     = 50,
     follow: Annotated[bool, typer.Option(
-        "--follow", "-f", help="Then print new attempts as they happen, until Ctrl-C.")]
+        "--follow", "-f", help="Then print new attempts as they happen, until Ctrl-C "
+        "(or SIGTERM).")]
     = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help=JSON_HELP + " With --follow: one object per line.")] = False,
@@ -84,13 +88,29 @@ def log(
                 print("no attempts")
             return
         follower = ops.LogFollower(d, query, shown=rows)
-        try:
-            while True:
+        with _until_stopped() as stop:
+            while not stop.is_set():
                 for row in follower.poll():
                     if as_json:
                         print_json(row, lines=True)
                     else:
                         print(_line(row, tz), flush=True)
-                time.sleep(FOLLOW_INTERVAL)
-        except KeyboardInterrupt:
-            return
+                stop.wait(FOLLOW_INTERVAL)
+
+
+@contextmanager
+def _until_stopped() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM, for as long as the block
+    runs.  A signal only sets it, so it never lands inside a database call;
+    the loop ends between two polls and the command exits 0.  A SIGINT the
+    process inherited as ignored (a background job) stays ignored."""
+    stop = threading.Event()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

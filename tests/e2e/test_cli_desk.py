@@ -123,9 +123,17 @@ def test_a_queued_post_goes_out_and_log_follow_prints_it(running):
         assert edited.returncode == 0, edited.stderr
         wait_for(lambda: "Scheduled, then brought forward" in running.published())
     finally:
-        follow.send_signal(signal.SIGINT)
-        follow.communicate(timeout=10)
-    assert follow.returncode == 0
+        # SIGTERM, not SIGINT: a test run started in the background (CI, nohup)
+        # hands its children SIGINT ignored, so a Ctrl-C never arrives there;
+        # `log --follow` ends on either, between two polls, with exit 0.
+        follow.send_signal(signal.SIGTERM)
+        code = follow.wait(timeout=10)
+        reader.join(timeout=10)
+        errors = follow.stderr.read() if follow.stderr else ""
+        for pipe in (follow.stdout, follow.stderr):
+            if pipe:
+                pipe.close()
+    assert code == 0, errors
     status = running.cli("status", "--json")
     assert status.returncode == 0, status.stdout
     report = json.loads(status.stdout)
