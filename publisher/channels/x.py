@@ -12,6 +12,14 @@
   after (where it could only be swallowed).
 - ``find`` pages back through the account's recent posts and matches the article's link
   (``entities.urls[].expanded_url``) or, for a post without a link, its text.
+- After the post: ``delete`` (``DELETE /2/tweets/:id``, ``Client.delete_tweet``;
+  X answers ``{"data": {"deleted": true}}``; a post already gone, 404
+  resource-not-found, is done), ``read_back`` (``GET /2/tweets/:id``: a post
+  that is gone is answered 200 with only a resource-not-found entry in
+  ``errors``) and ``reply`` (``POST /2/tweets`` with
+  ``reply.in_reply_to_tweet_id``; reconciled like a post). X has no edit
+  through the API (edits exist only in X's own apps, for 1 hour, for
+  subscribers), so there is no ``edit``: a correction is a reply.
 - ``base_url`` and the per-request timeout take effect through a transport
   adapter mounted on tweepy's own session (tweepy hard-codes the host and
   passes no timeout); tweepy itself is not patched.
@@ -85,6 +93,10 @@ class _Duplicate(Permanent):
     """X refused the post as a duplicate of one already on the account."""
 
 
+class _Gone(Permanent):
+    """X does not know the post (any more): 404 resource-not-found."""
+
+
 class XChannel:
     """Publishes to one X account (see the module docstring)."""
 
@@ -125,6 +137,10 @@ class XChannel:
 
     def publish(self, request: PublishRequest) -> PublishResult:
         """Post ``request`` (with its image when there is one); see the module docstring."""
+        return self._create(request, "post", None)
+
+    def _create(self, request: PublishRequest, what: str,
+                in_reply_to: str | None) -> PublishResult:
         notes: list[str] = []
         media_ids: list[str] = []
         self._me()  # before anything is sent: see the module docstring
@@ -134,9 +150,10 @@ class XChannel:
                 media_ids.append(media_id)
         try:
             response = self._send(
-                "post", True,
+                what, True,
                 lambda: self._client.create_tweet(
-                    text=request.text, media_ids=media_ids or None, user_auth=True),
+                    text=request.text, media_ids=media_ids or None,
+                    in_reply_to_tweet_id=in_reply_to, user_auth=True),
             )
         except _Duplicate:
             if request.after_ambiguous:
@@ -189,6 +206,49 @@ class XChannel:
             if not token or not tweets or _created(tweets[-1]) < horizon:
                 return None
         return None
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the post ``remote_id``; a post already gone returns normally.
+        A lost answer is ``Ambiguous`` (settle it with ``read_back``)."""
+        try:
+            response = self._send("delete", True,
+                                  lambda: self._client.delete_tweet(remote_id, user_auth=True))
+        except _Gone:
+            log.info("channel=%s post %s was already gone", self.name, remote_id)
+            return
+        if (_json(response, write=True).get("data") or {}).get("deleted") is True:
+            return
+        # {"deleted": false}: X did not delete it; done only if it is gone anyway.
+        if self.read_back(remote_id) is not None:
+            raise Permanent(f"X did not delete post {remote_id} (deleted: false)",
+                            http_status=response.status_code)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The post's text as submitted (t.co links expanded), or None when X no
+        longer has it."""
+        try:
+            response = self._send(
+                "read back", False,
+                lambda: self._client.get_tweet(remote_id, tweet_fields=["entities"],
+                                               user_auth=True))
+        except _Gone:
+            return None
+        body = _json(response, write=False)
+        data = body.get("data")
+        if isinstance(data, Mapping) and str(data.get("id") or "") == remote_id:
+            return _tweet_text(data)
+        errors = [e for e in body.get("errors") or [] if isinstance(e, Mapping)]
+        if any(str(e.get("type") or "").endswith("/resource-not-found") for e in errors):
+            return None
+        words = "; ".join(str(e.get("detail") or e.get("title") or "") for e in errors)
+        detail = redact(words or "no errors given", self._secrets)
+        raise Transient(f"read back: X's answer for post {remote_id} had neither the post nor "
+                        f"a not-found error: {detail}")
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Post ``request`` as a reply to ``remote_id`` (a correction note); after
+        an ambiguous attempt a duplicate refusal is settled with ``find`` as for a post."""
+        return self._create(request, "reply", remote_id)
 
     def whoami(self) -> str:
         """``@username (id 123)`` for the credentials, checked against X now."""
@@ -297,6 +357,9 @@ class XChannel:
             return self._payment_required(response, detail)
         if status >= 500:
             return Transient(f"{what}: X answered {status}: {detail}", http_status=status)
+        if status == 404 and what in ("delete", "read back") and _problem_type(
+                response).endswith("/resource-not-found"):
+            return _Gone(f"{what}: {detail}", http_status=404)
         if status == 403 and _DUPLICATE in detail.lower():
             return _Duplicate(f"{what}: {detail}", http_status=403)
         if status == 403 and _problem_type(response).endswith(_PERMISSION_PROBLEMS):

@@ -22,6 +22,19 @@ It follows X's published contract, not our adapter:
   ``{"account_id": …, "title": "CreditsDepleted", "detail": "Your enrolled
   account [id] does not have any credits to fulfill this request.", "type":
   "https://api.twitter.com/2/problems/credits"}``.
+- After the post: "Delete Post" (``DELETE /2/tweets/:id``, answer ``{"data":
+  {"deleted": true}}`` as tweepy's recorded cassette
+  ``test_client_create_and_delete_tweet.yaml`` shows; "User rate limit (User
+  context): 50 requests per 15-minute window", enforced here), "Post lookup by
+  ID" (``GET /2/tweets/:id``: a post that is gone is answered 200 with no
+  ``data`` and an ``errors[]`` entry of type ``…/problems/resource-not-found``
+  "Could not find tweet with id: [ID].", X's partial-error form) and "Create or
+  Edit Post" with ``reply.in_reply_to_tweet_id`` (a reply to a post that is
+  gone is refused: 403 "You attempted to reply to a Tweet that is deleted or
+  not visible to you."). X cannot edit a post through the API. The documents
+  do not say how a delete of a post already gone is answered: the fake gives
+  the resource-not-found problem with 404 (the adapter also copes with
+  ``{"deleted": false}``).
 - "Counting characters", https://docs.x.com/resources/fundamentals/counting-characters ,
   and twitter-text: a post over 280 weighted characters is refused (400,
   "Your Tweet text is too long. …"), counted by
@@ -35,6 +48,8 @@ Paths, status codes, headers and JSON bodies::
     POST /2/tweets                        create ({"text", "media": {"media_ids"}}) → 201
     POST /2/media/upload                  multipart ``media`` (+ ``media_category``)
     POST /2/media/metadata                alt text: {"id", "metadata": {"alt_text": {"text"}}}
+    GET  /2/tweets/:id                    one post (gone: 200 with ``errors`` only)
+    DELETE /2/tweets/:id                  delete → 200 {"data": {"deleted": true}}
 
 Like the real API it rejects a post whose text equals one already posted
 (403, "duplicate content"), shortens links to t.co in the text it returns,
@@ -47,7 +62,7 @@ Switches (states, not one-shot faults):
 
 - ``credits_depleted = True``: every request is answered 402 CreditsDepleted;
 - ``read_only = True``: the app has Read permission only: writes (post,
-  upload, alt text) are answered 403 ``oauth1-permissions``;
+  upload, alt text, delete) are answered 403 ``oauth1-permissions``;
 - ``revoked = True`` (or ``fail_next("revoked")``): 401 from then on;
 - ``reject_duplicates = False``: a repeated text is stored (to see a double
   post instead of X hiding it).
@@ -61,6 +76,11 @@ Use::
         assert x.posts[0].text == "..."
 
 The timeline pages like X's (``meta.next_token`` / ``pagination_token``).
+
+Scopes for the fault switches: ``POST /2/tweets`` (a post or a reply) is
+"create", media calls "upload", ``DELETE /2/tweets/:id`` "delete", GETs "read".
+Deleted posts are kept in ``deleted`` and leave ``posts`` (the timeline no
+longer shows them).
 
 Fault kinds: those of ``tests.fakes.fakehttp`` plus ``"429_daily"`` (the
 24-hour user limit is spent: ``x-user-limit-24hour-remaining: 0`` and its
@@ -95,6 +115,10 @@ _TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter d
              "text length see https://github.com/twitter/twitter-text.")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _TWEETS_PATH = re.compile(r"^/2/users/([^/]+)/tweets$")
+_TWEET_PATH = re.compile(r"^/2/tweets/([^/]+)$")
+#: "DELETE /2/tweets/:id": 50 requests per 15-minute window per user.
+DELETE_LIMIT, DELETE_WINDOW = 50, 900.0
+_NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 
 
 @dataclass
@@ -116,6 +140,7 @@ class StoredTweet:
     created_at: datetime
     display_text: str = ""  # as the API returns it (t.co links, escaped)
     entities: dict[str, Any] = field(default_factory=dict)
+    in_reply_to: str | None = None  # the post this one replies to
 
     def as_json(self, fields: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -129,6 +154,8 @@ class StoredTweet:
             out["entities"] = self.entities
         if "attachments" in fields and self.media_ids:
             out["attachments"] = {"media_keys": [f"3_{m}" for m in self.media_ids]}
+        if "referenced_tweets" in fields and self.in_reply_to:
+            out["referenced_tweets"] = [{"type": "replied_to", "id": self.in_reply_to}]
         return out
 
 
@@ -167,6 +194,10 @@ class FakeX(FakeServer):
         self.recorded: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.account_id = "1553086854915936256"
         self.media: dict[str, StoredMedia] = {}
+        #: Posts deleted through the API, by id (gone from ``posts``).
+        self.deleted: dict[str, StoredTweet] = {}
+        #: When each delete was accepted (epoch seconds), for the 15-minute limit.
+        self.delete_times: list[float] = []
         self._ids = itertools.count(1_800_000_000_000_000_001)
         self._tco = itertools.count(1)
 
@@ -177,6 +208,8 @@ class FakeX(FakeServer):
             return "create"
         if request.method == "POST" and request.path.startswith("/2/media/"):
             return "upload"
+        if request.method == "DELETE" and _TWEET_PATH.match(request.path):
+            return "delete"
         return "read" if request.method == "GET" else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -262,7 +295,7 @@ class FakeX(FakeServer):
         method, path = request.method, request.path
         if self.credits_depleted:
             return self._credits_depleted()
-        if self.read_only and method == "POST":
+        if self.read_only and method in ("POST", "DELETE"):
             return self._not_permitted()
         reply = self._route(request)
         recorded = self.recorded.get((method, path))
@@ -279,6 +312,10 @@ class FakeX(FakeServer):
             return self._timeline(request, m.group(1))
         if method == "POST" and path == "/2/tweets":
             return self._create(request)
+        if method == "GET" and (m := _TWEET_PATH.match(path)):
+            return self._lookup(request, m.group(1))
+        if method == "DELETE" and (m := _TWEET_PATH.match(path)):
+            return self._delete(m.group(1))
         if method == "POST" and path == "/2/media/upload":
             return self._upload(request)
         if method == "POST" and path == "/2/media/metadata":
@@ -347,6 +384,9 @@ class FakeX(FakeServer):
             )
         text = body.get("text") if isinstance(body, dict) else None
         media_ids = [str(m) for m in ((body or {}).get("media") or {}).get("media_ids", [])]
+        reply = (body or {}).get("reply") if isinstance(body, dict) else None
+        in_reply_to = str(reply.get("in_reply_to_tweet_id") or "") if isinstance(
+            reply, dict) else ""
         if not text and not media_ids:
             return self._invalid("You must provide a text or media.", "text", None)
         if text and twitter_text_reference.weighted_length(text) > _MAX_WEIGHTED_LENGTH:
@@ -357,6 +397,10 @@ class FakeX(FakeServer):
                 return self._invalid(
                     f"Your media IDs are invalid: {unknown[0]}", "media.media_ids", unknown[0]
                 )
+            if in_reply_to and not any(t.id == in_reply_to for t in self.posts):
+                return self._problem(
+                    403, "Forbidden",
+                    "You attempted to reply to a Tweet that is deleted or not visible to you.")
             if self.reject_duplicates and any(t.text == text for t in self.posts):
                 return self._problem(
                     403,
@@ -364,8 +408,47 @@ class FakeX(FakeServer):
                     "You are not allowed to create a Tweet with duplicate content.",
                 )
             tweet = self._store(text or "", media_ids)
+            tweet.in_reply_to = in_reply_to or None
         payload = {"id": tweet.id, "text": tweet.display_text, "edit_history_tweet_ids": [tweet.id]}
         return Reply(201, {"data": payload}, self._headers())
+
+    def _not_found(self, tweet_id: str) -> dict[str, Any]:
+        return {"value": tweet_id, "detail": f"Could not find tweet with id: [{tweet_id}].",
+                "title": "Not Found Error", "resource_type": "tweet", "parameter": "id",
+                "resource_id": tweet_id, "type": _NOT_FOUND_TYPE}
+
+    def _lookup(self, request: Request, tweet_id: str) -> Reply:
+        fields = set((request.param("tweet.fields") or "").split(","))
+        with self.lock:
+            tweet = next((t for t in self.posts if t.id == tweet_id), None)
+        if tweet is None:
+            # X's partial-error form: 200, no data, the reason in errors[].
+            return Reply(200, {"errors": [self._not_found(tweet_id)]}, self._headers())
+        return Reply(200, {"data": tweet.as_json(fields)}, self._headers())
+
+    def _delete(self, tweet_id: str) -> Reply:
+        now = time.time()
+        with self.lock:
+            self.delete_times = [t for t in self.delete_times if t > now - DELETE_WINDOW]
+            if len(self.delete_times) >= DELETE_LIMIT:
+                reset = self.announce_reset(self.delete_times[0] + DELETE_WINDOW - now)
+                headers = self._headers(remaining=0, reset=reset)
+                headers["x-rate-limit-limit"] = str(DELETE_LIMIT)
+                return Reply(429, {"title": "Too Many Requests", "detail": "Too Many Requests",
+                                   "type": "about:blank", "status": 429}, headers)
+            tweet = next((t for t in self.posts if t.id == tweet_id), None)
+            if tweet is None:
+                return self._problem(404, "Not Found Error",
+                                     f"Could not find tweet with id: [{tweet_id}].",
+                                     _NOT_FOUND_TYPE, resource_type="tweet",
+                                     resource_id=tweet_id, parameter="id", value=tweet_id)
+            self.posts.remove(tweet)
+            self.deleted[tweet_id] = tweet
+            self.delete_times.append(now)
+            remaining = DELETE_LIMIT - len(self.delete_times)
+        headers = self._headers(remaining=remaining, reset=now + DELETE_WINDOW)
+        headers["x-rate-limit-limit"] = str(DELETE_LIMIT)
+        return Reply(200, {"data": {"deleted": True}}, headers)
 
     def _store(self, text: str, media_ids: list[str]) -> StoredTweet:
         tweet_id = str(next(self._ids))

@@ -6,6 +6,7 @@ import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -510,3 +511,255 @@ def test_recorded_v2_media_upload_answer_gives_the_media_id(
     assert fake.posts[0].media_ids == ["1726817595448610817"]
     assert fake.media["1726817595448610817"].alt_text == "a street"
 
+
+
+# --- after the post: delete, read back, reply (issue 13) ---------------------------
+
+
+def _published(channel: XChannel, text: str = f"Flood warning for the river district {LINK}"
+               ) -> str:
+    return channel.publish(_request(text=text)).remote_id
+
+
+def test_delete_removes_the_post_from_x_and_its_timeline(channel: XChannel,
+                                                         fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    assert channel.read_back(tweet_id) == _request().text
+
+    channel.delete(tweet_id)
+
+    assert fake.posts == []
+    assert list(fake.deleted) == [tweet_id]
+    [call] = fake.requests_to("DELETE", f"/2/tweets/{tweet_id}")
+    assert call.status == 200 and call.scope == "delete"
+    assert channel.read_back(tweet_id) is None
+    assert channel.find(_request()) is None  # the timeline no longer shows it
+
+
+def test_delete_of_a_post_already_gone_returns_normally(channel: XChannel,
+                                                        fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    channel.delete(tweet_id)
+    channel.delete(tweet_id)  # X: 404 resource-not-found
+    assert [r.status for r in fake.requests_to("DELETE", f"/2/tweets/{tweet_id}")] == [200, 404]
+    assert len(fake.deleted) == 1
+
+
+def test_recorded_delete_answer_is_read(channel: XChannel, fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    fake.recorded[("DELETE", f"/2/tweets/{tweet_id}")] = (
+        200, (RECORDED / "tweepy" / "delete_tweet.200.json").read_bytes())
+    channel.delete(tweet_id)
+    assert fake.posts == []
+
+
+def test_deleted_false_for_a_post_still_there_is_permanent(channel: XChannel,
+                                                          fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    answer = fake.handle
+
+    def refuse(request: Any) -> Reply:
+        if request.method == "DELETE":
+            return Reply(200, {"data": {"deleted": False}})
+        return answer(request)
+
+    fake.handle = refuse  # type: ignore[method-assign]
+    with pytest.raises(Permanent, match="did not delete"):
+        channel.delete(tweet_id)
+    assert len(fake.posts) == 1
+
+
+def test_deleted_false_for_a_post_that_is_gone_is_done(channel: XChannel, fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    answer = fake.handle
+
+    def delete_quietly(request: Any) -> Reply:
+        reply = answer(request)
+        if request.method == "DELETE":
+            return Reply(200, {"data": {"deleted": False}})
+        return reply
+
+    fake.handle = delete_quietly  # type: ignore[method-assign]
+    channel.delete(tweet_id)
+    assert fake.posts == []
+
+
+DELETE_FAULTS = [*COMMON_FAULTS]
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), DELETE_FAULTS)
+def test_delete_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
+                                       error: type[ChannelError], status: int | None) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next(kind, on="delete")
+    with pytest.raises(error) as caught:
+        channel.delete(tweet_id)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_delete_applied_then_reset_is_settled_by_read_back(channel: XChannel,
+                                                          fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next("reset_after", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(tweet_id)
+    fake.settle()
+    assert fake.posts == []  # X applied it; only the answer was lost
+    assert channel.read_back(tweet_id) is None  # settled: gone
+    channel.delete(tweet_id)  # and a retry is harmless
+    assert len(fake.deleted) == 1
+
+
+def test_delete_reset_before_it_arrived_is_settled_by_read_back(channel: XChannel,
+                                                               fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next("reset_before", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(tweet_id)
+    assert channel.read_back(tweet_id) == _request().text  # settled: still there
+    channel.delete(tweet_id)
+    assert fake.posts == []
+
+
+def test_delete_rate_limit_waits_for_xs_reset(channel: XChannel, fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next("429", on="delete")
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(tweet_id)
+    assert fake.rate_limit_reset is not None
+    assert caught.value.until == datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    assert len(fake.posts) == 1
+
+
+def test_delete_limit_of_50_per_15_minutes_is_enforced(channel: XChannel,
+                                                       fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    now = datetime.now(UTC).timestamp()
+    fake.delete_times = [now - 600 + i for i in range(50)]  # 50 deletes in the window
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(tweet_id)
+    # X's window reopens when the oldest of the 50 is 15 minutes old.
+    expected = datetime.fromtimestamp(now - 600 + 900, UTC)
+    assert abs((caught.value.until - expected).total_seconds()) <= 2
+    assert len(fake.posts) == 1
+
+
+@pytest.mark.parametrize(("setup", "error"), [
+    ("revoked", AuthFailed), ("read_only", AuthFailed), ("credits_depleted", AccountBlocked),
+])
+def test_delete_refused_for_the_account(channel: XChannel, fake: FakeX, setup: str,
+                                        error: type[ChannelError]) -> None:
+    tweet_id = _published(channel)
+    setattr(fake, setup, True)
+    with pytest.raises(error):
+        channel.delete(tweet_id)
+    assert len(fake.posts) == 1
+
+
+def test_read_back_undoes_xs_escaping_and_tco_links(channel: XChannel, fake: FakeX,
+                                                   images: FileServer) -> None:
+    text = f"Road closed: Main St & 5th <until Friday> {LINK}"
+    tweet_id = channel.publish(_request(text=text, image=Image(images.url("/photo.png")))
+                               ).remote_id
+    assert "t.co" in fake.posts[0].display_text
+    assert channel.read_back(tweet_id) == text
+
+
+def test_read_back_of_an_unknown_post_is_none(channel: XChannel, fake: FakeX) -> None:
+    assert channel.read_back("1800000000000009999") is None
+    [call] = fake.requests_to("GET", "/2/tweets/1800000000000009999")
+    assert call.status == 200  # X's partial-error answer, not a 404
+
+
+def test_read_back_of_a_404_is_none(channel: XChannel, fake: FakeX) -> None:
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        404, {"title": "Not Found Error", "detail": "Could not find tweet", "status": 404,
+              "type": "https://api.twitter.com/2/problems/resource-not-found"})
+    assert channel.read_back("1") is None
+
+
+def test_read_back_of_an_answer_without_post_or_not_found_is_transient(
+        channel: XChannel, fake: FakeX) -> None:
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        200, {"errors": [{"title": "Authorization Error", "type":
+                          "https://api.twitter.com/2/problems/not-authorized-for-resource",
+                          "detail": "Sorry, you are not authorized to see the Tweet"}]})
+    with pytest.raises(Transient, match="not authorized"):
+        channel.read_back("1")
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500), ("503", Transient, 503),
+    ("reset_before", Transient, None), ("reset_after", Transient, None),
+    ("429", RateLimited, 429),
+])
+def test_read_back_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
+                                          error: type[ChannelError],
+                                          status: int | None) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next(kind, on="read")
+    with pytest.raises(error) as caught:
+        channel.read_back(tweet_id)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_reply_is_a_post_in_reply_to_the_original(channel: XChannel, fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    note = _request(text=f"Correction: the warning covers the east bank only. {LINK}")
+    result = channel.reply(tweet_id, note)
+    original, correction = fake.posts
+    assert result.remote_id == correction.id
+    assert result.remote_url == f"https://x.com/{fake.username}/status/{correction.id}"
+    assert correction.in_reply_to == original.id == tweet_id
+    assert correction.text == note.text
+
+
+def test_reply_to_a_deleted_post_is_permanent_with_xs_words(channel: XChannel,
+                                                            fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    channel.delete(tweet_id)
+    with pytest.raises(Permanent, match="deleted or not visible") as caught:
+        channel.reply(tweet_id, _request(text="Correction: east bank only."))
+    assert caught.value.http_status == 403
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
+def test_reply_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
+                                      error: type[ChannelError], status: int | None) -> None:
+    tweet_id = _published(channel)
+    fake.fail_next(kind)
+    with pytest.raises(error) as caught:
+        channel.reply(tweet_id, _request(text="Correction: east bank only."))
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_reply_applied_then_reset_is_found_not_sent_twice(channel: XChannel,
+                                                          fake: FakeX) -> None:
+    tweet_id = _published(channel)
+    note = _request(text="Correction: east bank only.", link=None)
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.reply(tweet_id, note)
+    fake.settle()
+    found = channel.find(note)
+    assert found is not None and found.remote_id == fake.posts[-1].id
+    again = channel.reply(tweet_id, _request(text=note.text, link=None, after_ambiguous=True))
+    assert again.remote_id == found.remote_id
+    assert len(fake.posts) == 2
+
+
+def test_secrets_never_in_after_post_messages(make: Callable[..., XChannel],
+                                              fake: FakeX) -> None:
+    channel = make(timeout=0.5)
+    tweet_id = _published(channel)
+    texts = fault_texts(fake, {
+        "delete": lambda kind: channel.delete(tweet_id),
+        "read": lambda kind: channel.read_back(tweet_id),
+        "create": lambda kind: channel.reply(tweet_id, _request(text=f"Correction {kind}")),
+    }, clear=True)
+    fake.read_only = True
+    texts += raised(lambda: channel.delete(tweet_id), AuthFailed)
+    _assert_no_secrets(*texts)
