@@ -18,6 +18,9 @@ here are simple JSON-over-HTTPS calls, so httpx does them directly.)
 - A chat the bot cannot post to (not found, no admin rights, a group upgraded
   to a supergroup: the answer names the new id) pauses the channel
   (``AuthFailed``) instead of failing every post in turn.
+- ``whoami`` (``publisher check``) asks ``getMe``, ``getChat`` and the bot's
+  own ``getChatMember``: in a channel it must be an administrator allowed to
+  post messages, which ``getChat`` alone does not show.
 - A bot cannot read a chat's history, so an ambiguous attempt cannot be looked
   up: delivery class REVIEW, and ``find`` raises NotImplementedError.
 - The bot token is part of every URL (``/bot<token>/method``). No message made
@@ -66,7 +69,8 @@ _DEFAULT_RATE_WAIT = timedelta(seconds=30)
 #: 400 descriptions that say the configured chat cannot be posted to by this bot.
 _CANNOT_POST_HERE = re.compile(
     r"chat not found|need administrator rights|not enough rights|have no rights to send"
-    r"|CHAT_WRITE_FORBIDDEN|CHAT_ADMIN_REQUIRED|upgraded to a supergroup", re.IGNORECASE)
+    r"|CHAT_WRITE_FORBIDDEN|CHAT_ADMIN_REQUIRED|upgraded to a supergroup"
+    r"|member list is inaccessible", re.IGNORECASE)
 
 
 def telegram_length(text: str) -> int:
@@ -160,6 +164,13 @@ class TelegramChannel:
         with self._lock:
             self._chat = chat
         where = chat.get("title") or (f"@{chat['username']}" if chat.get("username") else None)
+        if isinstance(me.get("id"), int):
+            member = self._call("getChatMember", {"chat_id": self._chat_id, "user_id": me["id"]},
+                                write=False)
+            refusal = _cannot_post(member, str(chat.get("type") or ""))
+            if refusal:
+                raise AuthFailed(f"getChatMember: the bot may not post in {where or 'the chat'}"
+                                 f": {refusal}")
         return f"@{me.get('username') or me.get('first_name') or me.get('id')} in " \
                f"{where or self._chat_id}"
 
@@ -313,6 +324,20 @@ def _json(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _cannot_post(member: Mapping[str, Any], chat_type: str) -> str | None:
+    """Why a bot with this ChatMember cannot post in a chat of ``chat_type``, or None."""
+    status = str(member.get("status") or "")
+    if status in ("left", "kicked"):
+        return f"it is not a member ({status}); add it again"
+    if status == "restricted" and member.get("can_send_messages") is False:
+        return "it is restricted from sending messages"
+    if chat_type == "channel" and status != "creator" and not (
+            status == "administrator" and member.get("can_post_messages") is True):
+        return ("make it an administrator of the channel with the right to "
+                "\"Post messages\"")
+    return None
 
 
 def _is_photo_problem(description: str) -> bool:

@@ -6,7 +6,9 @@ It follows these public documents (core.telegram.org), not our adapter:
   (the ``{"ok", "result"}`` / ``{"ok": false, "error_code", "description",
   "parameters"}`` answers, ``ResponseParameters.retry_after`` and
   ``migrate_to_chat_id``), ``getMe``, ``getChat``, ``sendMessage`` ("1-4096
-  characters after entities parsing"), ``sendPhoto`` ("caption 0-1024
+  characters after entities parsing"), ``getChatMember`` (``ChatMember``:
+  ``status``; for an administrator ``can_post_messages``, "channels only"),
+  ``sendPhoto`` ("caption 0-1024
   characters after entities parsing"; "the photo must be at most 10 MB in
   size; width and height must not exceed 10000 in total; width and height
   ratio must be at most 20") and ``LinkPreviewOptions``.
@@ -28,6 +30,7 @@ Paths, status codes and JSON bodies follow the Bot API (7.x)::
 
     POST /bot<token>/getMe         the bot (User); what ``publisher check`` asks
     POST /bot<token>/getChat       {chat_id} → the chat (title, username when public)
+    POST /bot<token>/getChatMember {chat_id, user_id} → the bot's ChatMember in the chat
     POST /bot<token>/sendMessage   {chat_id, text, parse_mode, link_preview_options}
     POST /bot<token>/sendPhoto     multipart: chat_id, photo (file), caption, parse_mode
 
@@ -52,8 +55,10 @@ Use::
 
 Switches: those of ``tests.fakes.fakehttp`` (creates are sendMessage and
 sendPhoto; reads getMe and getChat), ``public`` (the chat has a username),
-``kicked`` (403 on everything about the chat), ``not_admin`` (the bot is in
-the channel but may not post: 400 "need administrator rights"),
+``kicked`` (403 on everything about the chat), ``not_admin`` (the bot is an
+administrator of the channel without the right to post messages: sends are
+400 "need administrator rights", ``getChatMember`` says
+``can_post_messages: false``),
 ``migrated_to`` (a chat id: the group was upgraded to that supergroup; the old
 id is answered 400 with ``parameters.migrate_to_chat_id``).
 """
@@ -179,7 +184,7 @@ class FakeTelegram(FakeServer):
         method = match.group(2) if match else ""
         if method in ("sendMessage", "sendPhoto"):
             return "create"
-        return "read" if method in ("getMe", "getChat") else "other"
+        return "read" if method in ("getMe", "getChat", "getChatMember") else "other"
 
     def has_auth(self, request: Request) -> bool:
         return bool(_PATH.match(request.path))
@@ -218,7 +223,7 @@ class FakeTelegram(FakeServer):
         params = _params(request)
         if method == "getMe":
             return self._ok(self._bot())
-        if method in ("getChat", "sendMessage", "sendPhoto"):
+        if method in ("getChat", "getChatMember", "sendMessage", "sendPhoto"):
             chat = str(params.get("chat_id", ""))
             if chat not in (str(self.chat_id), f"@{self.chat_username}"):
                 return self._fail(400, "Bad Request: chat not found")
@@ -227,10 +232,12 @@ class FakeTelegram(FakeServer):
                                   migrate_to_chat_id=self.migrated_to)
             if self.kicked:
                 return self._fail(403, "Forbidden: bot was kicked from the channel chat")
-            if self.not_admin and method != "getChat":
+            if self.not_admin and method in ("sendMessage", "sendPhoto"):
                 return self._fail(400, "Bad Request: need administrator rights in the channel chat")
         if method == "getChat":
             return self._ok(self._chat(full=True))
+        if method == "getChatMember":
+            return self._member(params)
         if method == "sendMessage":
             return self._send_message(params)
         if method == "sendPhoto":
@@ -241,6 +248,20 @@ class FakeTelegram(FakeServer):
         return {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "Ledger Bot",
                 "username": self.bot_username, "can_join_groups": False,
                 "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+    def _member(self, params: dict[str, Any]) -> Reply:
+        """The bot's ChatMember in the channel: an administrator that may post
+        (``not_admin``: one whose right to post messages was taken away)."""
+        if str(params.get("user_id", "")) != self.token.split(":")[0]:
+            return self._fail(400, "Bad Request: user not found")
+        rights = {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                  "can_delete_messages": True, "can_manage_video_chats": False,
+                  "can_restrict_members": False, "can_promote_members": False,
+                  "can_change_info": False, "can_invite_users": False,
+                  "can_post_stories": False, "can_edit_stories": False,
+                  "can_delete_stories": False, "can_post_messages": not self.not_admin,
+                  "can_edit_messages": True}
+        return self._ok({"user": self._bot(), "status": "administrator", **rights})
 
     def _chat(self, *, full: bool = False) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": self.chat_id, "title": self.chat_title, "type": "channel"}

@@ -288,6 +288,19 @@ def test_unreadable_success_is_ambiguous(channel: TelegramChannel, fake: FakeTel
 
 def test_whoami(channel: TelegramChannel, fake: FakeTelegram) -> None:
     assert channel.whoami() == "@ledger_news_bot in Riverside Ledger"
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests] == [
+        "getMe", "getChat", "getChatMember"]
+
+
+def test_whoami_fails_when_the_bot_may_not_post_in_the_channel(channel: TelegramChannel,
+                                                               fake: FakeTelegram) -> None:
+    """getChat works for an administrator without the right to post: only its
+    ChatMember says that every post would be refused."""
+    fake.not_admin = True
+    with pytest.raises(AuthFailed, match="may not post") as caught:
+        channel.whoami()
+    assert "Post messages" in str(caught.value)
+    assert fake.messages == []
 
 
 @pytest.mark.parametrize("how", ["revoked", "wrong"])
