@@ -5,8 +5,9 @@ here are simple JSON-over-HTTPS calls, so httpx does them directly.)
 
 - The post text is plain text from the renderer. It is sent with
   ``parse_mode=HTML`` after escaping ``&``, ``<`` and ``>``; the link stays a
-  plain URL, which Telegram links by itself. Limits count the text after
-  parsing, i.e. the text as the renderer made it (4096 for a message).
+  plain URL, which Telegram links by itself. Limits count the code points of
+  the text after parsing, i.e. of the text as the renderer made it (4096 for a
+  message), as the Bot API server does.
 - With an image (and a text that fits a caption, 1024 after parsing) the post
   is ``sendPhoto`` with the text as its caption; the photo is uploaded from the
   shared image cache. A longer text, or an image that cannot be fetched or that
@@ -74,9 +75,10 @@ _CANNOT_POST_HERE = re.compile(
 
 
 def telegram_length(text: str) -> int:
-    """The length Telegram checks: UTF-16 code units (its unit for entities and
-    limits), so an emoji outside the BMP counts 2."""
-    return len(text.encode("utf-16-le")) // 2
+    """The length Telegram checks against its limits: code points of the text
+    after parsing. (Entity offsets are in UTF-16 code units, the limits are not:
+    the Bot API server, TDLib, compares ``utf8_length(text)``.)"""
+    return len(text)
 
 
 class _PhotoRefused(Permanent):
@@ -341,5 +343,7 @@ def _cannot_post(member: Mapping[str, Any], chat_type: str) -> str | None:
 
 
 def _is_photo_problem(description: str) -> bool:
+    """A refusal of the photo or of its caption: the text can still go as a message."""
     text = description.upper()
-    return any(word in text for word in ("PHOTO", "IMAGE_PROCESS_FAILED", "FILE", "DIMENSIONS"))
+    return any(word in text for word in ("PHOTO", "IMAGE_PROCESS_FAILED", "FILE", "DIMENSIONS",
+                                         "CAPTION IS TOO LONG", "MEDIA_CAPTION_TOO_LONG"))

@@ -138,11 +138,28 @@ def test_long_text_goes_as_a_message_not_a_photo(channel: TelegramChannel, fake:
     assert images.requests == []  # not even downloaded
 
 
-def test_caption_limit_counts_utf16(channel: TelegramChannel, fake: FakeTelegram,
-                                    images: FileServer) -> None:
-    text = "😀" * 513  # 513 characters, 1026 UTF-16 code units
-    channel.publish(_request(text, image=Image(images.url("/photo.png")), link=None))
-    assert fake.messages[0].kind == "text"
+def test_caption_limit_counts_code_points_as_telegram_does(
+        channel: TelegramChannel, fake: FakeTelegram, images: FileServer) -> None:
+    """1024 emoji (2048 UTF-16 code units) still fit a caption; 1025 do not."""
+    fits = "😀" * 1024
+    channel.publish(_request(fits, image=Image(images.url("/photo.png")), link=None))
+    too_long = "😀" * 1025
+    channel.publish(_request(too_long, image=Image(images.url("/photo.png")), link=None))
+    assert [(m.kind, m.text) for m in fake.messages] == [("photo", fits), ("text", too_long)]
+
+
+def test_caption_refused_as_too_long_goes_as_a_message(channel: TelegramChannel,
+                                                       fake: FakeTelegram,
+                                                       images: FileServer) -> None:
+    """Should Telegram ever count a caption longer than publisher does, the
+    post still goes out: as a message with the link preview."""
+    original = fake.handle
+    fake.handle = lambda request: (  # type: ignore[method-assign]
+        fake._fail(400, "Bad Request: message caption is too long")
+        if request.path.endswith("/sendPhoto") else original(request))
+    result = channel.publish(_request(image=Image(images.url("/photo.png"))))
+    assert [m.kind for m in fake.messages] == ["text"]
+    assert "caption is too long" in result.notes[0]
 
 
 def test_unusable_image_goes_as_a_message_with_a_note(channel: TelegramChannel,
