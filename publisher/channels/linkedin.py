@@ -42,6 +42,19 @@ is a thin, beta Rest.li wrapper that adds nothing the calls we make need.
   post). ``check_warnings`` warns from ``SUNSET_WARNING`` (60 days) before the
   version's sunset (the published date, else the 15th of its month a year on).
 
+- After the post (Posts API: "Delete Posts", "Retrieve Posts", "Update
+  Posts"): ``delete`` is ``DELETE /rest/posts/{encoded urn}`` (204; LinkedIn
+  documents it as idempotent, and a 404 is taken as already gone too);
+  ``read_back`` is ``GET /rest/posts/{encoded urn}`` (the commentary read back
+  from the "little" format; 404 → gone; needs ``r_organization_social`` like
+  ``find``); ``edit`` is a partial update of ``commentary`` only (``POST
+  /rest/posts/{encoded urn}``, ``X-RestLi-Method: PARTIAL_UPDATE``, ``{"patch":
+  {"$set": {"commentary": …}}}``, 204): the article card (link, title,
+  picture) cannot be changed, so a different link is a note. No ``reply``:
+  commenting as the page goes through the Comments API (socialActions), which
+  LinkedIn gates behind the Community Management API's own review, and a
+  correction is made by ``edit`` anyway.
+
 Every httpx error is translated in ``_send`` and nowhere else.
 """
 
@@ -122,6 +135,36 @@ def little_text(text: str) -> str:
 
 def _escape(text: str) -> str:
     return "".join("\\" + ch if ch in LITTLE_RESERVED else ch for ch in text)
+
+
+_LITTLE_HASHTAG = re.compile(r"\{hashtag\|\\?[#＃]\|([^{}|\\]+)\}")
+_LITTLE_MENTION = re.compile(r"@\[([^\]]*)\]\(urn:li:[a-zA-Z]+:[\w-]+\)")
+
+
+def plain_text(commentary: str) -> str:
+    """A "little" commentary as the text it shows: escapes undone, hashtag
+    templates as ``#Word``, mentions as the name (the reverse of ``little_text``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(commentary):
+        ch = commentary[i]
+        if ch == "\\" and i + 1 < len(commentary):
+            out.append(commentary[i + 1])
+            i += 2
+            continue
+        match = (_LITTLE_HASHTAG.match(commentary, i) if ch == "{"
+                 else _LITTLE_MENTION.match(commentary, i) if ch == "@" else None)
+        if match:
+            out.append(("#" if ch == "{" else "") + match.group(1))
+            i = match.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class _Gone(Permanent):
+    """LinkedIn does not know the post (any more): 404."""
 
 
 class _Duplicate(Permanent):
@@ -244,6 +287,43 @@ class LinkedInChannel:
                 urn = str(post["id"])
                 return PublishResult(urn, _post_url(urn))
         return None
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the post ``remote_id`` (its URN); a post already gone returns
+        normally. A lost answer is ``Ambiguous`` (settle it with ``read_back``)."""
+        try:
+            self._send("delete", True, "DELETE", _entity(remote_id),
+                       headers={"X-RestLi-Method": "DELETE"})
+        except _Gone:
+            log.info("channel=%s post %s was already gone", self.name, remote_id)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The post's commentary as plain text (LinkedIn's "little" markup read
+        back), or None when LinkedIn no longer has it."""
+        try:
+            response = self._send("read back", False, "GET", _entity(remote_id))
+        except _Gone:
+            return None
+        body = _json(response)
+        if str(body.get("lifecycleState") or "").upper() == "DELETED":
+            return None
+        return plain_text(str(body.get("commentary") or ""))
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Replace the post's commentary with ``request.text`` in place."""
+        notes: list[str] = []
+        if request.link:
+            notes.append("LinkedIn keeps the post's article card: only the text was changed")
+        try:
+            response = self._send(
+                "edit", True, "POST", _entity(remote_id),
+                headers={"X-RestLi-Method": "PARTIAL_UPDATE"},
+                json={"patch": {"$set": {"commentary": little_text(request.text)}}})
+        except _Gone:
+            raise Permanent(f"edit: LinkedIn no longer has post {remote_id}",
+                            http_status=404) from None
+        return PublishResult(remote_id, _post_url(remote_id), http_status=response.status_code,
+                             notes=tuple(notes))
 
     def whoami(self) -> str:
         """``Organization name (urn:li:organization:NNN)``, checked against LinkedIn now.
@@ -368,8 +448,10 @@ class LinkedInChannel:
         if status == 401:
             return AuthFailed(f"{what}: LinkedIn refused the access token (401): {detail}",
                               http_status=401)
+        if status == 404 and what in ("delete", "read back", "edit"):
+            return _Gone(f"{what}: LinkedIn has no such post: {detail}", http_status=404)
         if status == 403:
-            if what in ("look-up", "permission check"):
+            if what in ("look-up", "permission check", "read back"):
                 needs = (f"reading {self._organization}'s posts needs r_organization_social "
                          "and a page role of ADMINISTRATOR, CONTENT_ADMIN or "
                          "DIRECT_SPONSORED_CONTENT_POSTER")
@@ -422,6 +504,11 @@ def version_warning(version: str, today: date) -> str | None:
         return (f"LinkedIn-Version {version} is retired on {sunset:%Y-%m-%d}, in "
                 f"{left.days} days: set options.api_version to a newer version")
     return None
+
+
+def _entity(urn: str) -> str:
+    """The path of one post: Rest.li wants the URN percent-encoded (":" too)."""
+    return f"/rest/posts/{quote(urn, safe='')}"
 
 
 def _post_url(urn: str) -> str:

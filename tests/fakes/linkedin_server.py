@@ -20,6 +20,16 @@ Written from LinkedIn's public documents (learn.microsoft.com/linkedin/…):
   quoted in public bug reports, e.g. PipedreamHQ/pipedream#18398);
 - "Organization Access Control": reading an organization needs
   ``rw_organization_admin`` (or ``r_organization_admin``).
+- "Posts API", after the post: "Retrieve Posts" (``GET /rest/posts/{encoded
+  postUrn}``, ``r_organization_social``), "Update Posts" (``POST
+  /rest/posts/{encoded postUrn}`` with ``X-RestLi-Method: PARTIAL_UPDATE`` and
+  ``{"patch": {"$set": {…}}}``; only ``commentary``,
+  ``contentCallToActionLabel``, ``contentLandingPage``, ``lifecycleState`` and
+  ``adContext`` fields may be set; 204) and "Delete Posts" (``DELETE
+  /rest/posts/{encoded postUrn}`` with ``X-RestLi-Method: DELETE``; 204, and
+  "idempotent": a post already deleted is answered 204 again), both needing
+  ``w_organization_social``. A deleted post is 404 to a read and gone from the
+  author finder. The wording of the 404 and of a refused update field is ours.
 
 Over real HTTP, with the real paths, headers and error bodies::
 
@@ -30,6 +40,9 @@ Over real HTTP, with the real paths, headers and error bodies::
     PUT  /dms-uploads/<id>                    the image's bytes (the ``uploadUrl``)
     GET  /rest/organizations/{id}             {"id", "localizedName", "vanityName"}
     GET  /v2/userinfo                         the member behind the token (OpenID)
+    GET  /rest/posts/{encoded urn}            one post (404 once deleted)
+    POST /rest/posts/{encoded urn}            X-RestLi-Method: PARTIAL_UPDATE → 204
+    DELETE /rest/posts/{encoded urn}          → 204 (again 204 once deleted)
 
 Every ``/rest/`` call needs ``LinkedIn-Version``: missing → 400 VERSION_MISSING,
 retired (in ``retired_versions``) or not YYYYMM → 426 NONEXISTENT_VERSION. The
@@ -52,7 +65,8 @@ text is *cut* at the first other unescaped reserved character, so a test can
 see what an unescaped headline would have become (``StoredPost.shown``).
 
 Scopes for the fault switches: ``POST /rest/posts`` is "create", the Images API
-calls are "upload", GETs are "read".
+calls are "upload", GETs are "read", ``DELETE /rest/posts/{urn}`` is "delete"
+and the partial update ``POST /rest/posts/{urn}`` is "edit".
 """
 
 from __future__ import annotations
@@ -77,6 +91,10 @@ _VERSION = re.compile(r"^\d{6}(\.\d{2})?$")
 _REQUIRED = ("author", "commentary", "visibility", "distribution", "lifecycleState")
 _ARTICLE_REQUIRED = ("source", "title")
 _MAX_PIXELS = 36_152_320
+_POST_PATH = re.compile(r"^/rest/posts/([^/]+)$")
+#: "Update Posts": the fields a partial update may set.
+UPDATABLE = frozenset({"commentary", "contentCallToActionLabel", "contentLandingPage",
+                       "lifecycleState", "adContext"})
 ALL_SCOPES = frozenset({"w_organization_social", "r_organization_social",
                         "rw_organization_admin"})
 #: Versions retired by December 2026: every one up to 202511 (the "Migrations"
@@ -133,6 +151,7 @@ class StoredPost:
     hashtags: list[str]
     body: dict[str, Any]
     created: float = field(default_factory=time.time)
+    modified: float | None = None
 
     @property
     def article(self) -> dict[str, Any] | None:
@@ -172,6 +191,10 @@ class FakeLinkedIn(FakeServer):
         #: Add ``Retry-After: rate_limit_seconds`` to a "429" (LinkedIn sends none).
         self.send_retry_after = False
         self.posts: list[StoredPost] = []
+        #: Posts deleted through the API, by URN (gone from ``posts``).
+        self.deleted: dict[str, StoredPost] = {}
+        #: (URN, the patch's $set) of every partial update applied, in order.
+        self.updates: list[tuple[str, dict[str, Any]]] = []
         self.versions: set[str] = set()
         self.protocol_versions: set[str] = set()
         self._numbers = itertools.count(7_300_000_000_000_000_001)
@@ -181,6 +204,8 @@ class FakeLinkedIn(FakeServer):
     def scope_of(self, request: Request) -> str:
         if request.method == "POST" and request.path == "/rest/posts":
             return "create"
+        if _POST_PATH.match(request.path) and request.method in ("POST", "DELETE"):
+            return "edit" if request.method == "POST" else "delete"
         if request.path == "/rest/images" or request.path.startswith("/dms-uploads/"):
             return "upload"
         return "read" if request.method == "GET" else "other"
@@ -254,6 +279,19 @@ class FakeLinkedIn(FakeServer):
                 return self._create(request)
             if request.method == "GET":
                 return self._find(request)
+        m = _POST_PATH.match(request.path)
+        if m:
+            urn = unquote(m.group(1))
+            method = (request.headers.get("x-restli-method") or "").upper()
+            if request.method == "GET":
+                return self._get_post(urn)
+            if request.method == "DELETE":
+                return self._delete(urn)
+            if request.method == "POST" and method == "PARTIAL_UPDATE":
+                return self._update(request, urn)
+            if request.method == "POST":
+                return self.error(400, "ILLEGAL_ARGUMENT", "POST to an entity needs "
+                                  "X-RestLi-Method: PARTIAL_UPDATE")
         if request.path == "/rest/images" and request.method == "POST":
             return self._initialize_upload(request)
         m = re.fullmatch(r"/rest/organizations/(\d+)", request.path)
@@ -379,6 +417,81 @@ class FakeLinkedIn(FakeServer):
             self.posts.append(post)
         return Reply(201, None, {"x-restli-id": post.urn, "x-linkedin-id": post.urn})
 
+    def _post(self, urn: str) -> StoredPost | None:
+        with self.lock:
+            return next((p for p in self.posts if p.urn == urn), None)
+
+    def _not_found(self, urn: str) -> Reply:
+        return self.error(404, "NOT_FOUND", f"Post {urn} not found", service_code=100)
+
+    def _get_post(self, urn: str) -> Reply:
+        if "r_organization_social" not in self.scopes:
+            return self._denied("partnerApiPostsExternal.GET")
+        post = self._post(urn)
+        if post is None:
+            return self._not_found(urn)
+        return Reply(200, self._element(post))
+
+    def _delete(self, urn: str) -> Reply:
+        if "w_organization_social" not in self.scopes:
+            return self._denied("partnerApiPostsExternal.DELETE")
+        with self.lock:
+            if urn in self.deleted:
+                return Reply(204, None)  # "idempotent"
+            post = self._post(urn)
+            if post is None:
+                return self._not_found(urn)
+            if post.author != self.organization_urn:
+                return self._denied("partnerApiPostsExternal.DELETE")
+            self.posts.remove(post)
+            self.deleted[urn] = post
+        return Reply(204, None)
+
+    def _update(self, request: Request, urn: str) -> Reply:
+        if "w_organization_social" not in self.scopes:
+            return self._denied("partnerApiPostsExternal.PARTIAL_UPDATE")
+        try:
+            body = request.json()
+            changes = body["patch"]["$set"]
+        except (ValueError, KeyError, TypeError):
+            return self.error(400, "ILLEGAL_ARGUMENT", "Request body must be a patch: "
+                              '{"patch": {"$set": {...}}}')
+        if not isinstance(changes, dict) or not changes:
+            return self.error(400, "ILLEGAL_ARGUMENT", "The patch sets nothing")
+        refused = sorted(set(changes) - UPDATABLE)
+        if refused:
+            return Reply(422, {"message": "".join(
+                f"ERROR :: /{f} :: field cannot be updated\n" for f in refused),
+                "status": 422})
+        with self.lock:
+            post = self._post(urn)
+            if post is None:
+                return self._not_found(urn)
+            if "commentary" in changes:
+                post.commentary = str(changes["commentary"])
+                post.shown, post.hashtags = read_little(post.commentary)
+            post.body.update({k: v for k, v in changes.items() if k != "commentary"})
+            post.modified = time.time()
+            self.updates.append((urn, dict(changes)))
+        return Reply(204, None)
+
+    def _element(self, post: StoredPost) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "id": post.urn,
+            "author": post.author,
+            "commentary": post.commentary,
+            "visibility": post.body.get("visibility"),
+            "distribution": post.body.get("distribution"),
+            "lifecycleState": post.body.get("lifecycleState", "PUBLISHED"),
+            "isReshareDisabledByAuthor": False,
+            "createdAt": int(post.created * 1000),
+            "publishedAt": int(post.created * 1000),
+            "lastModifiedAt": int((post.modified or post.created) * 1000),
+        }
+        if post.body.get("content"):
+            element["content"] = post.body["content"]
+        return element
+
     def _find(self, request: Request) -> Reply:
         if request.param("q") != "author":
             return self.error(400, "ILLEGAL_ARGUMENT", "Invalid query parameters passed to "
@@ -391,22 +504,6 @@ class FakeLinkedIn(FakeServer):
             return self.error(400, "ILLEGAL_ARGUMENT", "Invalid value for param count")
         with self.lock:
             recent = list(reversed(self.posts))[: min(int(count), 100)]
-        elements = []
-        for post in recent:
-            element: dict[str, Any] = {
-                "id": post.urn,
-                "author": post.author,
-                "commentary": post.commentary,
-                "visibility": post.body.get("visibility"),
-                "distribution": post.body.get("distribution"),
-                "lifecycleState": "PUBLISHED",
-                "isReshareDisabledByAuthor": False,
-                "createdAt": int(post.created * 1000),
-                "publishedAt": int(post.created * 1000),
-                "lastModifiedAt": int(post.created * 1000),
-            }
-            if post.body.get("content"):
-                element["content"] = post.body["content"]
-            elements.append(element)
+        elements = [self._element(post) for post in recent]
         return Reply(200, {"paging": {"start": 0, "count": int(count), "links": []},
                            "elements": elements})

@@ -16,6 +16,7 @@ from publisher.channels.linkedin import (
     DEFAULT_VERSION,
     LinkedInChannel,
     little_text,
+    plain_text,
     version_sunset,
     version_warning,
 )
@@ -560,3 +561,219 @@ def test_real_retired_version_answer_pauses_the_channel(channel: LinkedInChannel
     with pytest.raises(AuthFailed, match=r"options\.api_version") as caught:
         channel.publish(_request())
     assert caught.value.http_status == 426 and str(body["message"]) in str(caught.value)
+
+
+# --- after the post: delete, read back, edit (issue 13) ------------------------------
+
+
+def _published(channel: LinkedInChannel, text: str = TEXT) -> str:
+    return channel.publish(_request(text=text)).remote_id
+
+
+def _entity(urn: str) -> str:
+    return "/rest/posts/" + urn.replace(":", "%3A")
+
+
+@pytest.mark.parametrize("text", [
+    TEXT, "Plain words", "a \\ backslash and #Tag_1 and {braces} @[x](y)", "#Lead line",
+])
+def test_plain_text_reads_little_text_back(text: str) -> None:
+    assert plain_text(little_text(text)) == text
+
+
+def test_delete_removes_the_post_and_the_finder_no_longer_lists_it(
+        channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    assert channel.read_back(urn) == TEXT
+
+    channel.delete(urn)
+
+    assert fake.posts == []
+    assert list(fake.deleted) == [urn]
+    [call] = fake.requests_to("DELETE", _entity(urn))
+    assert call.status == 204 and call.scope == "delete"
+    assert channel.read_back(urn) is None
+    assert channel.find(_request()) is None
+
+
+def test_delete_is_idempotent_and_an_unknown_post_is_gone(channel: LinkedInChannel,
+                                                         fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    channel.delete(urn)
+    channel.delete(urn)  # LinkedIn: 204 again
+    channel.delete("urn:li:share:1")  # never existed: 404
+    assert [r.status for r in fake.requests if r.method == "DELETE"] == [204, 204, 404]
+
+
+def test_delete_needs_w_organization_social(channel: LinkedInChannel,
+                                           fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.scopes.discard("w_organization_social")
+    with pytest.raises(AuthFailed, match="w_organization_social") as caught:
+        channel.delete(urn)
+    assert "partnerApiPostsExternal.DELETE" in str(caught.value)
+    assert len(fake.posts) == 1
+
+
+def test_read_back_needs_r_organization_social(channel: LinkedInChannel,
+                                              fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.scopes.discard("r_organization_social")
+    with pytest.raises(AuthFailed, match="r_organization_social"):
+        channel.read_back(urn)
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
+def test_delete_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedIn,
+                                       kind: str, error: type[ChannelError],
+                                       status: int | None) -> None:
+    urn = _published(channel)
+    fake.fail_next(kind, on="delete")
+    with pytest.raises(error) as caught:
+        channel.delete(urn)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_delete_rate_limit(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.send_retry_after = True
+    fake.fail_next("429", on="delete")
+    before = datetime.now(UTC)
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(urn)
+    assert before + timedelta(seconds=2) <= caught.value.until
+    assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=fake.rate_limit_seconds)
+    assert len(fake.posts) == 1
+
+
+def test_delete_applied_then_reset_is_settled_by_read_back(channel: LinkedInChannel,
+                                                          fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.fail_next("reset_after", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(urn)
+    fake.settle()
+    assert fake.posts == []
+    assert channel.read_back(urn) is None
+    channel.delete(urn)
+
+
+def test_edit_replaces_the_commentary_in_place(channel: LinkedInChannel,
+                                              fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    corrected = "Flood warning (corrected): east bank only #Weather"
+    result = channel.edit(urn, _request(text=corrected, link=None))
+    assert result.remote_id == urn
+    assert result.remote_url == f"https://www.linkedin.com/feed/update/{urn}/"
+    assert result.http_status == 204
+    assert result.notes == ()
+    [(edited, changes)] = fake.updates
+    assert edited == urn and set(changes) == {"commentary"}
+    [post] = fake.posts
+    assert post.shown == corrected  # not cut short: escaped as LinkedIn needs
+    assert post.hashtags == ["Weather"]
+    assert post.article is not None and post.article["source"] == LINK  # the card stays
+    assert channel.read_back(urn) == corrected
+    [call] = fake.requests_to("POST", _entity(urn))
+    assert call.scope == "edit"
+
+
+def test_edit_with_a_link_says_the_card_stays(channel: LinkedInChannel,
+                                             fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    result = channel.edit(urn, _request(text="Corrected text"))
+    assert result.notes == ("LinkedIn keeps the post's article card: only the text was changed",)
+
+
+def test_edit_of_a_deleted_post_is_permanent(channel: LinkedInChannel,
+                                            fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    channel.delete(urn)
+    with pytest.raises(Permanent, match="no longer has post") as caught:
+        channel.edit(urn, _request(text="Corrected"))
+    assert caught.value.http_status == 404
+
+
+def test_edit_needs_w_organization_social(channel: LinkedInChannel,
+                                         fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.scopes.discard("w_organization_social")
+    with pytest.raises(AuthFailed, match="w_organization_social"):
+        channel.edit(urn, _request(text="Corrected"))
+    assert fake.updates == []
+
+
+def test_fake_refuses_to_update_fields_linkedin_does_not_let_change(
+        fake: FakeLinkedIn, channel: LinkedInChannel) -> None:
+    urn = _published(channel)
+    answer = httpx.post(fake.base_url + _entity(urn), json={
+        "patch": {"$set": {"content": {"article": {"source": "https://else.example"}}}}},
+        headers={"Authorization": f"Bearer {TOKEN}", "LinkedIn-Version": DEFAULT_VERSION,
+                 "X-RestLi-Method": "PARTIAL_UPDATE"})
+    assert answer.status_code == 422
+    assert "/content" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), COMMON_FAULTS)
+def test_edit_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedIn,
+                                     kind: str, error: type[ChannelError],
+                                     status: int | None) -> None:
+    urn = _published(channel)
+    fake.fail_next(kind, on="edit")
+    with pytest.raises(error) as caught:
+        channel.edit(urn, _request(text="Corrected"))
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_edit_applied_then_reset_is_settled_by_read_back(channel: LinkedInChannel,
+                                                        fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.fail_next("reset_after", on="edit")
+    with pytest.raises(Ambiguous):
+        channel.edit(urn, _request(text="Corrected (east bank)"))
+    fake.settle()
+    assert channel.read_back(urn) == "Corrected (east bank)"  # settled: the edit is in
+
+
+def test_edit_reset_before_it_arrived_is_settled_by_read_back(channel: LinkedInChannel,
+                                                             fake: FakeLinkedIn) -> None:
+    urn = _published(channel)
+    fake.fail_next("reset_before", on="edit")
+    with pytest.raises(Ambiguous):
+        channel.edit(urn, _request(text="Corrected (east bank)"))
+    assert channel.read_back(urn) == TEXT  # settled: not applied
+    assert fake.updates == []
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500), ("503", Transient, 503),
+    ("reset_before", Transient, None), ("reset_after", Transient, None),
+])
+def test_read_back_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedIn,
+                                          kind: str, error: type[ChannelError],
+                                          status: int | None) -> None:
+    urn = _published(channel)
+    fake.fail_next(kind, on="read")
+    with pytest.raises(error) as caught:
+        channel.read_back(urn)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_secrets_never_in_after_post_messages(make: Callable[..., LinkedInChannel],
+                                              fake: FakeLinkedIn) -> None:
+    channel = make(timeout=0.5)
+    urn = _published(channel)
+    texts = fault_texts(fake, {
+        "delete": lambda kind: channel.delete(urn),
+        "edit": lambda kind: channel.edit(urn, _request(text=f"Corrected {kind}")),
+        "read": lambda kind: channel.read_back(urn),
+    }, clear=True)
+    fake.handle = lambda request: Reply(  # type: ignore[method-assign]
+        400, {"status": 400, "message": f"bad token {TOKEN}"})
+    texts += raised(lambda: channel.delete(urn), Permanent)
+    texts += raised(lambda: channel.edit(urn, _request(text="x")), Permanent)
+    for text in texts:
+        assert TOKEN not in text
