@@ -81,8 +81,10 @@ class History:
     ``confirmed``: the first row by which the platform said it has the post
     (an OK, possibly one that came back after a take-over, or a reconciled
     look-up), if any.  ``in_doubt_since``: when the oldest attempt that may
-    have reached the platform, and was not cleared by a look-up since, began;
-    None when the newest row does not leave the post in doubt.
+    have reached the platform, and was not cleared since by a look-up (or an
+    editor) that found it absent, began; None when no attempt leaves the post
+    in doubt.  A later attempt's error does not clear the doubt: a 503 on the
+    second try says nothing of where the first one went.
     ``ever_in_doubt``: some attempt of the post may have reached the
     platform (adapters are told, so they read back before re-sending)."""
 
@@ -94,7 +96,9 @@ class History:
 
     @property
     def in_doubt(self) -> bool:
-        return self.newest in IN_DOUBT
+        """Some attempt may have reached the platform, and nothing said since
+        that it did not."""
+        return self.in_doubt_since is not None
 
     @classmethod
     def of(cls, attempts: Sequence[Attempt]) -> History:
@@ -104,12 +108,11 @@ class History:
         newest = attempts[0]
         confirmed = next((a for a in reversed(attempts) if a.outcome in CONFIRMED), None)
         since: datetime | None = None
-        if newest.outcome in IN_DOUBT:
-            for row in attempts:  # back to the newest look-up that found nothing
-                if row.outcome is Outcome.NOT_FOUND:
-                    break
-                if row.outcome in IN_DOUBT:
-                    since = row.started_at
+        for row in attempts:  # back to the newest look-up that found nothing
+            if row.outcome is Outcome.NOT_FOUND:
+                break
+            if row.outcome in IN_DOUBT:
+                since = row.started_at
         return cls(newest=newest.outcome, newest_error=newest.error, confirmed=confirmed,
                    in_doubt_since=since,
                    ever_in_doubt=any(a.outcome in IN_DOUBT for a in attempts))
@@ -243,7 +246,7 @@ class PauseChannel:
 
     reason: str
     auth: bool
-    then: Wait | Fail
+    then: Wait | Fail | Review
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,9 +372,21 @@ def before_call(channel: ChannelFacts, *, now: datetime) -> Wait | None:
     return None
 
 
+def _give_up(post: PostFacts, reason: str, outcome: Outcome,
+             http_status: int | None) -> Fail | Review:
+    """Fail the post, unless an earlier attempt may be on the platform: then
+    failing it would be a lie, and an editor decides."""
+    if post.history.in_doubt:
+        return Review(f"{reason}; an earlier attempt may have reached the platform: check "
+                      "the channel and run `publisher queue resolve`", outcome=outcome,
+                      http_status=http_status)
+    return Fail(reason, outcome=outcome, http_status=http_status)
+
+
 def on_outcome(answer: PublishResult | ChannelError, post: PostFacts, channel: ChannelFacts,
                *, attempt: int, now: datetime, rand: Callable[[], float]) -> Decision:
-    """The platform answered attempt number ``attempt`` of ``post``.
+    """The platform answered attempt number ``attempt`` of ``post``
+    (``post.history``: the log before this attempt, as ``on_claim`` saw it).
 
     OK: published.  ``RateLimited``: the post waits until the reset and the
     channel's gate closes until then (a rate limit does not use up the
@@ -381,7 +396,9 @@ def on_outcome(answer: PublishResult | ChannelError, post: PostFacts, channel: C
     editor resumes the channel.  ``Ambiguous``: settled later by the
     delivery class (review: an editor now).  ``Transient`` (and any other
     ``ChannelError``): retried after a jittered backoff until
-    ``max_attempts``.  ``Permanent``: failed with the platform's message."""
+    ``max_attempts``.  ``Permanent``: failed with the platform's message.
+    A post that would fail while an earlier attempt may be on the platform
+    goes to review instead (never failed while it may be out)."""
     if isinstance(answer, PublishResult):
         return MarkPublished(answer.remote_id, answer.remote_url, outcome=Outcome.OK,
                              note="; ".join(answer.notes) or None,
@@ -394,7 +411,7 @@ def on_outcome(answer: PublishResult | ChannelError, post: PostFacts, channel: C
     if isinstance(answer, AuthFailed):
         return PauseChannel(f"{channel.type or 'the platform'} refused the credentials: "
                             f"{error}", auth=True,
-                            then=Fail(error, outcome=Outcome.AUTH_FAILED, http_status=status))
+                            then=_give_up(post, error, Outcome.AUTH_FAILED, status))
     if isinstance(answer, AccountBlocked):
         return PauseChannel(error, auth=False,
                             then=Wait(now, f"channel paused: {error}", outcome=Outcome.RETRYING,
@@ -405,11 +422,11 @@ def on_outcome(answer: PublishResult | ChannelError, post: PostFacts, channel: C
         return Wait(now + timedelta(seconds=RECONCILE_DELAY), error, outcome=Outcome.AMBIGUOUS,
                     http_status=status)
     if isinstance(answer, Permanent):
-        return Fail(error, http_status=status)
+        return _give_up(post, error, Outcome.FAILED, status)
     # Transient, and an unknown ChannelError subclass: retrying is safe because
     # any ambiguity would have been raised as Ambiguous.
     if attempt >= channel.max_attempts:
-        return Fail(error, http_status=status)
+        return _give_up(post, error, Outcome.FAILED, status)
     delay = backoff_delay(attempt, base=channel.retry_base, cap=channel.retry_cap, rand=rand)
     return Wait(now + timedelta(seconds=delay), error, outcome=Outcome.RETRYING,
                 http_status=status)

@@ -184,6 +184,17 @@ CLAIMS = [
           Publish(after_ambiguous=True)),
     Claim("retry after a transient error: sent", post(row(Outcome.RETRYING)), RECONCILABLE,
           Publish(after_ambiguous=False)),
+    # a later attempt's error says nothing of where an earlier one went
+    Claim("Bluesky: in doubt, then a 503 on the re-send: still sent with its record key",
+          post(row(Outcome.AMBIGUOUS, 5), row(Outcome.RETRYING, 3, 2)), IDEMPOTENT,
+          Publish(after_ambiguous=True)),
+    Claim("Mastodon: in doubt 55 min ago, a 503 since: its key may be gone, looked up",
+          post(row(Outcome.AMBIGUOUS, 55), row(Outcome.RETRYING, 30, 2)), KEYED,
+          Lookup("in doubt for longer than the platform keeps its idempotency key")),
+    Claim("Bluesky: stale, in doubt before a 503: an editor decides, not failed",
+          post(row(Outcome.STARTED, 5), row(Outcome.RETRYING, 3, 2), expires_at=STALE),
+          IDEMPOTENT,
+          Review(OPEN_REASON + "; its last attempt may have reached the platform")),
 ]
 
 
@@ -249,9 +260,30 @@ ANSWERS = [
 
 @pytest.mark.parametrize("case", ANSWERS, ids=[c.name for c in ANSWERS])
 def test_on_outcome(case: Answer) -> None:
-    decided = on_outcome(case.answer, post(row(Outcome.STARTED)), case.channel,
-                         attempt=case.attempt, now=NOW, rand=half)
+    decided = on_outcome(case.answer, post(), case.channel, attempt=case.attempt, now=NOW,
+                         rand=half)
     assert decided == case.expected
+
+
+IN_DOUBT_BEFORE = post(row(Outcome.AMBIGUOUS, 5))
+CHECK = "; an earlier attempt may have reached the platform: check the channel and run " \
+    "`publisher queue resolve`"
+
+
+@pytest.mark.parametrize(("answer", "attempt", "expected"), [
+    (Permanent("rejected"), 2, Review("rejected" + CHECK, outcome=Outcome.FAILED)),
+    (Transient("503"), 3, Review("503" + CHECK, outcome=Outcome.FAILED)),
+    (AuthFailed("revoked"), 2,
+     PauseChannel("bluesky refused the credentials: revoked", auth=True,
+                  then=Review("revoked" + CHECK, outcome=Outcome.AUTH_FAILED))),
+], ids=["permanent", "attempts used up", "credentials refused"])
+def test_a_post_an_earlier_attempt_of_which_may_be_out_is_never_failed(
+        answer: ChannelError, attempt: int, expected: object) -> None:
+    """Found by the state machine: Bluesky, a crash after the record was
+    written, a 503 on the re-send, then stale: the post was failed while on
+    the platform."""
+    assert on_outcome(answer, IN_DOUBT_BEFORE, IDEMPOTENT, attempt=attempt, now=NOW,
+                      rand=half) == expected
 
 
 NOT_FOUND_ROW = LogRow(Outcome.NOT_FOUND,
