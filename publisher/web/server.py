@@ -83,7 +83,9 @@ def start_http(asgi: Any, bind: str | tuple[str, int]) -> HttpServer:
     port = sock.getsockname()[1]
     config = uvicorn.Config(asgi, log_config=None, access_log=False, lifespan="off",
                             http="h11", ws="none", loop="asyncio", server_header=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5,
+                            # A bound on what a flood of connections can hold.
+                            limit_concurrency=128)
     server = uvicorn.Server(config)
     failed: list[BaseException] = []
 

@@ -252,7 +252,9 @@ class WebSub:
             if mode != "subscribe" or not challenge or sub.state == "denied":
                 return PlainTextResponse("not asked for", status_code=404)
             lease = q.get("hub.lease_seconds")
-            seconds = int(lease) if lease and lease.isdigit() else LEASE
+            # The hub decides the lease; a silly one is bounded (a minute .. a year).
+            seconds = int(lease) if lease and lease.isdigit() and len(lease) < 10 else LEASE
+            seconds = min(max(seconds, 60), 366 * 86400)
             now = self.app.now()
             self.subs[feed] = replace(sub, state="verified", asked_at=now, tries=1,
                                       lease_expires_at=now + timedelta(seconds=seconds))

@@ -94,10 +94,8 @@ def wp() -> Iterator[FakeWordPress]:
         yield fake
 
 
-@pytest.fixture
-def web(sqlite_store, tmp_path, wp) -> Iterator[Web]:
-    app = make_app(schedule(tmp_path, wp), store=sqlite_store,
-                   environ={"WP_HOOK_SECRET": SECRET})
+def running(store, tmp_path: Path, wp: FakeWordPress) -> Iterator[Web]:
+    app = make_app(schedule(tmp_path, wp), store=store, environ={"WP_HOOK_SECRET": SECRET})
     running = {"yes": True}
     ctx = WebContext(app, scheduler_running=lambda: running["yes"], clock=Clock())
     server = start_http(make_web_app(ctx), ("127.0.0.1", 0))
@@ -111,6 +109,18 @@ def web(sqlite_store, tmp_path, wp) -> Iterator[Web]:
         server.stop()
         app.fetcher.close()
         app.channels.close()
+
+
+@pytest.fixture
+def web(store, tmp_path, wp) -> Iterator[Web]:
+    """A listener on the test's store (SQLite, and PostgreSQL where it runs)."""
+    yield from running(store, tmp_path, wp)
+
+
+@pytest.fixture
+def web_sqlite(sqlite_store, tmp_path, wp) -> Iterator[Web]:
+    """A listener on SQLite, whose file the test can take away."""
+    yield from running(sqlite_store, tmp_path, wp)
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:
@@ -152,9 +162,9 @@ def gone(web, tmp_path):
     (tmp_path / "var").rename(tmp_path / "var-gone")
 
 
-def test_readyz_database_unreachable(web, tmp_path):
-    gone(web, tmp_path)
-    r = web.client.get("/readyz")
+def test_readyz_database_unreachable(web_sqlite, tmp_path):
+    gone(web_sqlite, tmp_path)
+    r = web_sqlite.client.get("/readyz")
     assert r.status_code == 503
     [reason] = r.json()["reasons"]
     assert reason.startswith("database not reachable")
@@ -218,9 +228,9 @@ def test_every_documented_metric_is_exported(web):
         assert base in names, name
 
 
-def test_metrics_survive_a_store_outage(web, tmp_path):
-    gone(web, tmp_path)
-    r = web.client.get("/metrics")
+def test_metrics_survive_a_store_outage(web_sqlite, tmp_path):
+    gone(web_sqlite, tmp_path)
+    r = web_sqlite.client.get("/metrics")
     assert r.status_code == 200
     assert metric(r.text, "publisher_build_info") == 1
     assert metric(r.text, "publisher_posts", channel="wire", status="queued") is None

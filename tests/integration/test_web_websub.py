@@ -239,3 +239,18 @@ def test_lease_renewed_at_80_percent(setup):
     assert s.hub.requests_made == 2
     assert s.hub.verified.wait(10)
     assert s.websub.confirmed("site")
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("86400", 86400), ("1" * 400, 10 * 86400),
+                                                ("5", 60), ("999999999", 366 * 86400),
+                                                ("-3", 10 * 86400)])
+def test_a_hub_s_lease_is_bounded(setup, given, seconds):
+    s = setup
+    s.hub.confirm = False
+    s.websub.refresh()
+    r = httpx.get(f"{s.server.url}/websub/site", params={
+        "hub.mode": "subscribe", "hub.topic": s.topic, "hub.challenge": "c1",
+        "hub.lease_seconds": given})
+    assert (r.status_code, r.text) == (200, "c1")
+    sub = s.websub.subs["site"]
+    assert sub.lease_expires_at - sub.asked_at == timedelta(seconds=seconds)
