@@ -52,7 +52,11 @@ Switches: those of ``tests.fakes.fakehttp`` (``fail_next``/``fault_rate`` with
 ``max_characters``, ``async_media`` (uploads answer 202 and need
 ``media_polls`` GETs before they are ready), ``idempotency_window`` and
 ``cards`` (a status with a link gets its preview card; Mastodon fetches it a
-moment after posting, so False plays a look-up before the card is there).
+moment after posting, so False plays a look-up before the card is there),
+``scopes`` (the token's OAuth scopes: without ``write`` a create is 403 "This
+action is outside the authorized scopes"), ``image_size_limit`` (16 MB) and
+``description_limit`` (1,500 characters of alt text); more than 4 media on a
+status is 422.
 """
 
 from __future__ import annotations
@@ -161,6 +165,13 @@ class FakeMastodon(FakeServer):
         self.media_polls = media_polls
         self.idempotency_window = idempotency_window
         self.cards = cards
+        #: configuration.media_attachments: Mastodon 4.x's image size (16 MB) and
+        #: alt text (1,500 characters) limits, refused with 422 above them.
+        self.image_size_limit = 16_777_216
+        self.description_limit = 1500
+        #: The token's OAuth scopes: creating a status or uploading media needs
+        #: ``write`` (or ``write:statuses`` / ``write:media``), reading ``read``.
+        self.scopes: set[str] = {"read", "write"}
         #: Seconds the fake's clock is ahead of the real one (``advance``).
         self.clock_offset = 0.0
         self.statuses: list[StoredStatus] = []
@@ -232,6 +243,9 @@ class FakeMastodon(FakeServer):
             return Reply(200, self._instance_v2(), self._headers())
         if not self._auth_ok(request):
             return self._error(401, "The access token is invalid")
+        needed = _scope_needed(method, path)
+        if needed is not None and not (self.scopes & {needed.split(":")[0], needed}):
+            return self._error(403, "This action is outside the authorized scopes")
         if method == "GET" and path == "/api/v1/accounts/verify_credentials":
             return Reply(200, self._account(), self._headers())
         if method == "GET" and (m := _ACCOUNT_STATUSES.match(path)):
@@ -270,9 +284,9 @@ class FakeMastodon(FakeServer):
                 "media_attachments": {
                     "supported_mime_types": ["image/jpeg", "image/png", "image/gif",
                                              "image/webp"],
-                    "image_size_limit": 16_777_216,
+                    "image_size_limit": self.image_size_limit,
                     "image_matrix_limit": 33_177_600,
-                    "description_limit": 1500,
+                    "description_limit": self.description_limit,
                 },
             },
         }
@@ -306,6 +320,8 @@ class FakeMastodon(FakeServer):
                 if now - first < self.idempotency_window:
                     stored = next(s for s in self.statuses if s.id == status_id)
                     return Reply(200, self._status_json(stored), self._headers())
+            if len(media_ids) > 4:
+                return self._error(422, "Cannot attach more than 4 files")
             if not text.strip() and not media_ids:
                 return self._error(422, "Validation failed: Text can't be blank")
             if _mastodon_length(text) > self.max_characters:
@@ -404,6 +420,12 @@ class FakeMastodon(FakeServer):
         if not _is_image(data):
             return self._error(422, "Validation failed: File content type is invalid")
         description = parts["description"][0].decode() if "description" in parts else None
+        if len(data) > self.image_size_limit:
+            return self._error(422, "Validation failed: File file size must be less than "
+                                    f"{self.image_size_limit // 1_048_576} MB")
+        if description is not None and len(description) > self.description_limit:
+            return self._error(422, "Validation failed: Description is too long (maximum is "
+                                    f"{self.description_limit} characters)")
         with self.lock:
             media_id = str(next(self._ids))
             polls = self.media_polls if asynchronous and self.async_media else 0
@@ -440,6 +462,21 @@ class FakeMastodon(FakeServer):
     def statuses_with_key(self, key: str) -> list[StoredStatus]:
         with self.lock:
             return [s for s in self.statuses if s.idempotency_key == key]
+
+
+def _scope_needed(method: str, path: str) -> str | None:
+    """The OAuth scope Mastodon's controllers require (``doorkeeper_authorize!``)."""
+    if method == "POST" and path == "/api/v1/statuses":
+        return "write:statuses"
+    if method == "POST" and path in ("/api/v1/media", "/api/v2/media"):
+        return "write:media"
+    if method == "GET" and path.startswith("/api/v1/media/"):
+        return "write:media"
+    if method == "GET" and path == "/api/v1/accounts/verify_credentials":
+        return "read:accounts"  # profile is enough too; the fake's tokens always have read
+    if method == "GET" and path.startswith("/api/v1/accounts/"):
+        return "read:statuses"
+    return None
 
 
 def _mastodon_length(text: str) -> int:

@@ -608,3 +608,52 @@ def test_the_fakes_answers_have_the_recorded_shapes(channel: MastodonChannel,
     account = httpx.get(f"{fake.base_url}/api/v1/accounts/verify_credentials",
                         headers=headers).json()
     assert set(account) - {"source"} <= set(recorded("verify_credentials.json")["body"])
+
+
+def test_a_token_without_write_scope_cannot_post_but_can_read(channel: MastodonChannel,
+                                                              fake: FakeMastodon) -> None:
+    fake.scopes = {"read"}
+    with pytest.raises(AuthFailed, match="outside the authorized scopes") as caught:
+        channel.publish(_request())
+    assert caught.value.http_status == 403
+    assert channel.whoami() == "@riverledger@social.example"
+    assert channel.find(_request()) is None
+    fake.scopes = {"write:statuses", "read:accounts", "read:statuses"}
+    channel.publish(_request())
+    assert channel.find(_request()) is not None
+
+
+def test_alt_text_is_cut_to_mastodons_limit(channel: MastodonChannel, fake: FakeMastodon,
+                                            images: FileServer) -> None:
+    alt = "A flooded street. " * 120  # 2,160 characters; Mastodon takes 1,500
+    result = channel.publish(_request(image=Image(images.url("/photo.png"), alt=alt)))
+    assert result.notes == ()
+    [media_id] = fake.statuses[0].media_ids
+    assert fake.media[media_id].description == alt[:1500]
+
+
+def test_the_fake_refuses_what_mastodon_refuses(fake: FakeMastodon) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    png = _png()
+    too_long = httpx.post(f"{fake.base_url}/api/v2/media", headers=headers,
+                          files={"file": ("a.png", png, "image/png")},
+                          data={"description": "x" * 1501})
+    assert too_long.status_code == 422 and "Description is too long" in too_long.json()["error"]
+    fake.image_size_limit = len(png) - 1
+    too_big = httpx.post(f"{fake.base_url}/api/v2/media", headers=headers,
+                         files={"file": ("a.png", png, "image/png")})
+    assert too_big.status_code == 422 and "file size must be less than" in too_big.json()["error"]
+    five = httpx.post(f"{fake.base_url}/api/v1/statuses", headers=headers,
+                      data={"status": "x", "media_ids[]": ["1", "2", "3", "4", "5"]})
+    assert five.status_code == 422 and five.json()["error"] == "Cannot attach more than 4 files"
+    assert fake.statuses == []
+    # Mastodon's count of a URL in Japanese quotes: 1 + 23 + 1, as publisher counts it.
+    rule = length_rule("mastodon")
+    for text, status in (("「https://example.jp/記事」 " + "x" * 474, 200),
+                         ("「https://example.jp/記事」 " + "x" * 475, 422)):
+        answer = httpx.post(f"{fake.base_url}/api/v1/statuses", headers=headers,
+                            data={"status": text})
+        assert answer.status_code == status
+        assert (rule.count(text) <= 500) is (status == 200)
