@@ -1,20 +1,30 @@
-"""The peers' benchmark: 200 new items of a WordPress-style feed posted to a
-loopback Mastodon (feed2toot: 3.6 s CPU, 23.7 s at 100 ms latency; feediverse:
-2.4 s CPU, 22.6 s; both about 1 s to re-check a feed with nothing new).
+"""publisher at its defaults posting a WordPress-style feed to a loopback Mastodon.
 
-    .venv/bin/python bench/mastodon.py [--items 200] [--latency 0.1]
+    .venv/bin/python bench/mastodon.py [--items 200] [--seed 7] [--only NAME ...] [--tuned]
 
-The feed and the fake Mastodon run in processes of their own; publisher runs
-as ``publisher run --once`` (a whole process: start-up, imports, migrations
-included), then once more with nothing new.  CPU is the publisher process's
-user+system time.  Also prints the in-daemon cost of one re-check (a
-conditional GET answered 304), which is what the daemon pays every minute.
+Rows (each in a fresh directory and database, against a fresh fake):
+
+- ``defaults``: N new items, no latency, publisher's defaults (16 workers,
+  ``concurrency`` 4): one ``publisher run --once``, then ``recheck`` (run
+  again, nothing new).
+- ``latency100``: the same with every API answer after 100 ms.
+- ``fail30`` / ``lostack30``: 30 % of status POSTs answer 503 / are stored and
+  then the connection is reset (the lost acknowledgement); ``run --once`` is
+  repeated, cron style, until every item is on the fake and nothing waits.
+- ``tuned`` (``--tuned``): 32 workers and ``concurrency = 32``.
+
+Each run is a whole process (start-up, imports, migrations included); CPU is
+its user+system time.  Printed per row: wall, CPU, requests the fake
+received per post, SQL statements per post (counted by ``bench/_counted.py``),
+statuses delivered, and duplicates (statuses beyond one per item).  The feed
+runs in a process of its own; the fake Mastodon runs in this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -25,92 +35,120 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.mastodon_server import FakeMastodon  # noqa: E402
+
+LINK = re.compile(r"https?://site0\.example/\S+")
+ROWS = ("defaults", "latency100", "fail30", "lostack30", "tuned")
+
 
 def child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    cpu, wall = child_cpu(), time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    return time.perf_counter() - wall, child_cpu() - cpu, result
+def schedule(feed: str, masto: str, items: int, tuned: bool) -> str:
+    return f"""
+[[feeds]]
+name = "site"
+url = "{feed}feed/0/"
+backfill = {items}
+max_entries = {items}
+
+[channels.mastodon]
+type = "mastodon"
+base_url = "{masto}"
+{"concurrency = 32" if tuned else ""}
+options = {{ with_image = false }}
+credentials = {{ access_token = "MASTODON_TOKEN" }}
+
+[[routes]]
+channels = ["mastodon"]
+"""
+
+
+def run_row(name: str, feed: str, items: int, seed: int) -> dict[str, float | int | str]:
+    faults = {"fail30": "503", "lostack30": "reset_after"}.get(name)
+    with FakeMastodon(access_token="bench-token") as fake, \
+            tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if name == "latency100":
+            fake.latency = 0.1
+        if faults:
+            fake.fault_rate(0.3, [faults], seed=seed)
+        (work / "schedules").mkdir()
+        (work / "schedules" / "site.toml").write_text(
+            schedule(feed, fake.base_url, items, tuned=name == "tuned"))
+        counts = work / "statements"
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PUBLISHER_") and k != "DATABASE_URL"}
+        env.update(MASTODON_TOKEN="bench-token", PUBLISHER_TEMPLATES=str(ROOT / "templates"),
+                   PUBLISHER_LOG_LEVEL="WARNING", BENCH_STATEMENTS=str(counts),
+                   PYTHONPATH=str(ROOT))
+        if name == "tuned":
+            env["PUBLISHER_WORKERS"] = "32"
+        cmd = [sys.executable, str(ROOT / "bench" / "_counted.py"), "run", "--once"]
+        cycles, wall, cpu = 0, 0.0, 0.0
+        recheck: tuple[float, float] | None = None
+        while True:
+            cycles += 1
+            cpu0, wall0 = child_cpu(), time.perf_counter()
+            result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+            wall += time.perf_counter() - wall0
+            cpu += child_cpu() - cpu0
+            if result.returncode != 0:
+                print(result.stderr[-2000:], file=sys.stderr)
+                raise SystemExit(f"{name}: publisher exited {result.returncode}")
+            links = {m.group(0) for s in fake.statuses for m in [LINK.search(s.text)] if m}
+            if not faults or (len(links) >= items and _nothing_waits(work, env)) or cycles >= 30:
+                break
+            time.sleep(1.0)  # cron's next minute, shortened: backoff is 0-2 s, then 0-4 s
+        requests = len(fake.requests)
+        statements = sum(int(n) for n in counts.read_text().split())
+        if not faults:
+            cpu0, wall0 = child_cpu(), time.perf_counter()
+            subprocess.run(cmd, cwd=work, env=env, capture_output=True, check=True)
+            recheck = (time.perf_counter() - wall0, child_cpu() - cpu0)
+        statuses = len(fake.statuses)
+        return {"row": name, "cycles": cycles, "wall": wall, "cpu": cpu,
+                "requests": requests / items, "statements": statements / items,
+                "delivered": len(links), "duplicates": statuses - len(links),
+                "recheck": f"{recheck[0]:.2f} s / {recheck[1]:.2f} s" if recheck else "-"}
+
+
+def _nothing_waits(work: Path, env: dict[str, str]) -> bool:
+    out = subprocess.run([sys.executable, "-m", "publisher.cli", "queue", "list", "--json",
+                          "--limit", "10000"], cwd=work, env=env, capture_output=True,
+                         text=True).stdout
+    return not re.search(r'"status": "(waiting|queued|publishing)"', out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=200)
-    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", nargs="*", choices=ROWS)
+    parser.add_argument("--tuned", action="store_true")
     args = parser.parse_args()
+    rows = args.only or [r for r in ROWS if r != "tuned" or args.tuned]
     feeds = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_feedhost.py"), "1",
                               str(args.items)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
-    masto = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_fakehost.py"),
-                              str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    feed_base = feeds.stdout.readline().strip()
-    masto_base = masto.stdout.readline().strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        (work / "schedules").mkdir()
-        (work / "schedules" / "site.toml").write_text(f"""
-[[feeds]]
-name = "site"
-url = "{feed_base}feed/0/"
-backfill = {args.items}
-max_entries = {args.items}
-
-[channels.mastodon]
-type = "mastodon"
-base_url = "{masto_base}"
-concurrency = 32
-options = {{ with_image = false, max_length = 500 }}
-credentials = {{ access_token = "MASTODON_TOKEN" }}
-
-[[routes]]
-channels = ["mastodon"]
-""")
-        env = dict(os.environ, MASTODON_TOKEN="bench-token", PUBLISHER_TEMPLATES=str(
-            ROOT / "templates"), DATABASE_URL=f"sqlite:///{work}/publisher.db",
-            PUBLISHER_LOG_LEVEL="WARNING", PUBLISHER_WORKERS="32",
-            PYTHONPATH=str(ROOT))
-        cmd = [sys.executable, "-m", "publisher.cli", "run", "--once"]
-        wall1, cpu1, first = timed(cmd, cwd=work, env=env)
-        wall2, cpu2, second = timed(cmd, cwd=work, env=env)
-        for result in (first, second):
-            if result.returncode != 0:
-                print(result.stderr[-2000:])
-                raise SystemExit(1)
-
-        # The daemon's own cost of a re-check: one poll of the unchanged feed.
-        from publisher.app import make_app
-        from publisher.config import Settings
-
-        app = make_app(Settings(schedules=work / "schedules", templates=ROOT / "templates",
-                                database_url=f"sqlite:///{work}/publisher.db",
-                                env_file=work / ".env"), environ={"MASTODON_TOKEN": "x"})
-        app.sync()
-        app.poll("site")  # warm the connection
-        cpu, wall = time.process_time(), time.perf_counter()
-        rounds = 20
-        for _ in range(rounds):
-            report = app.poll("site")
-        poll_wall = (time.perf_counter() - wall) / rounds
-        poll_cpu = (time.process_time() - cpu) / rounds
-        app.close()
-    masto.stdin.write("quit\n")
-    masto.stdin.flush()
-    counts = masto.stdout.readline().strip()
-    feeds.stdin.write("quit\n")
-    feeds.stdin.flush()
-    masto.wait(timeout=30)
-    feeds.wait(timeout=30)
-    print(f"{args.items} items, API latency {args.latency * 1000:.0f} ms")
-    print(f"first run   (publish all)     wall {wall1:6.2f} s   cpu {cpu1:5.2f} s")
-    print(f"second run  (nothing new)     wall {wall2:6.2f} s   cpu {cpu2:5.2f} s")
-    print(f"in-daemon re-check ({report.status})  wall {poll_wall * 1000:6.1f} ms  "
-          f"cpu {poll_cpu * 1000:5.1f} ms")
-    print(f"fake Mastodon holds: {counts}")
+    assert feeds.stdin is not None and feeds.stdout is not None
+    feed = feeds.stdout.readline().strip()
+    try:
+        print(f"{args.items} items; publisher at its defaults unless the row says otherwise")
+        print(f"{'row':<11} {'cycles':>6} {'wall':>8} {'cpu':>8} {'req/post':>8} "
+              f"{'stmt/post':>9} {'delivered':>9} {'dupes':>5}  recheck (wall / cpu)")
+        for name in rows:
+            r = run_row(name, feed, args.items, args.seed)
+            print(f"{r['row']:<11} {r['cycles']:>6} {r['wall']:>7.2f}s {r['cpu']:>7.2f}s "
+                  f"{r['requests']:>8.2f} {r['statements']:>9.2f} "
+                  f"{r['delivered']:>5}/{args.items:<3} {r['duplicates']:>5}  {r['recheck']}",
+                  flush=True)
+    finally:
+        feeds.stdin.write("quit\n")
+        feeds.stdin.flush()
+        feeds.wait(timeout=30)
 
 
 if __name__ == "__main__":

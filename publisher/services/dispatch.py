@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from publisher.channels import REGISTRY, Channel
 from publisher.config import Config
-from publisher.exceptions import Ambiguous, ChannelError, ConfigError
+from publisher.exceptions import Ambiguous, ChannelError, ConfigError, RateLimited
 from publisher.services import lifecycle as lc
 from publisher.services.channel_pool import ChannelPool, channel_spec
 from publisher.services.outcomes import GroupCommitter
@@ -475,6 +475,9 @@ class Dispatcher:
         answer: PublishResult | ChannelError
         try:
             answer = channel.publish(request)
+        except RateLimited as exc:
+            self.rate_gate.close(item.channel, exc.until)  # first: no other worker calls now
+            answer = exc
         except ChannelError as exc:
             answer = exc
         except Exception as exc:
@@ -501,6 +504,9 @@ class Dispatcher:
         found: PublishResult | ChannelError | None
         try:
             found = channel.find(_request(item, attempt=item.attempts, after_ambiguous=True))
+        except RateLimited as exc:
+            self.rate_gate.close(item.channel, exc.until)
+            found = exc
         except ChannelError as exc:
             found = exc
         except Exception as exc:
