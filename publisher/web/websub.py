@@ -54,6 +54,8 @@ log = logging.getLogger("publisher.websub")
 LEASE = 10 * 86400  # asked for; the hub decides
 RETRY = timedelta(minutes=10)
 RETRY_MAX = timedelta(days=1)
+#: How long a feed found without a hub waits before it is looked at again.
+REDISCOVER = timedelta(hours=6)
 MAX_CONTENT = 5 * 1024 * 1024
 _DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
             "sha512": hashlib.sha512}
@@ -161,6 +163,7 @@ class WebSub:
         self.http = http or httpx.Client(timeout=10, follow_redirects=False,
                                          headers={"User-Agent": "publisher (WebSub)"})
         self.subs: dict[str, Subscription] = {}
+        self._looked: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def confirmed(self, feed: str) -> bool:
@@ -176,6 +179,10 @@ class WebSub:
         for feed in self.app.config.feeds:
             sub = self.subs.get(feed.name)
             if sub is None:
+                looked = self._looked.get(feed.name)
+                if looked is not None and now - looked < REDISCOVER:
+                    continue  # no hub last time: look again in a few hours, not every round
+                self._looked[feed.name] = now
                 hub = self._discover(feed.url)
                 if hub is not None:
                     self.subscribe(feed.name, hub)
@@ -189,14 +196,20 @@ class WebSub:
         if not url.startswith(("http://", "https://")):
             return None
         try:
-            response = self.http.get(url)
+            with self.http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    return None
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_CONTENT:
+                        break  # the hub link is near the top; the rest is not needed
+                link = response.headers.get("link")
+                final = str(response.url)
         except httpx.HTTPError as exc:
             log.info("websub: cannot read %s for a hub: %s", url, type(exc).__name__)
             return None
-        if response.status_code != 200:
-            return None
-        return discover(response.content, url=str(response.url),
-                        link_header=response.headers.get("link"))
+        return discover(body, url=final, link_header=link)
 
     def subscribe(self, feed: str, hub: Hub, *, tries: int = 1) -> Subscription:
         import httpx

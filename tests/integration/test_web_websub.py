@@ -254,3 +254,17 @@ def test_a_hub_s_lease_is_bounded(setup, given, seconds):
     assert (r.status_code, r.text) == (200, "c1")
     sub = s.websub.subs["site"]
     assert sub.lease_expires_at - sub.asked_at == timedelta(seconds=seconds)
+
+
+def test_a_feed_without_a_hub_is_looked_at_again_only_hours_later(setup):
+    s = setup
+    s.feeds.set("/feed/", rss([item(1)]), content_type="application/rss+xml")
+    s.websub.refresh()
+    s.websub.refresh()
+    assert s.websub.subs == {}
+    assert len(s.feeds.requests) == 1
+    s.serve([item(1)])  # the site adds a hub
+    s.clock.advance(6 * 3600)
+    s.websub.refresh()
+    assert len(s.feeds.requests) == 2
+    assert s.hub.verified.wait(10) and s.websub.confirmed("site")
