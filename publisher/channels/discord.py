@@ -15,6 +15,10 @@ and retrying), the opposite of what a worker that must not double-post wants.
   "@everyone" or "@here" is shown, but pings nobody. With ``wait=true`` Discord
   answers the message, whose id is the remote id; the message link needs the
   server id (``options.guild_id``), which the webhook's answer does not carry.
+- Rate Limits: when an answer says ``X-RateLimit-Remaining: 0``, the next post
+  raises ``RateLimited`` until the bucket's reset (``X-RateLimit-Reset-After``)
+  without asking Discord: a 429 counts towards Discord's invalid-request
+  limit, whose breach is a temporary ban of the address.
 - Errors: 429 → ``RateLimited`` by the largest of ``Retry-After``,
   ``X-RateLimit-Reset-After`` and the body's ``retry_after`` (seconds); 401 (bad
   token), 403 and 404 (the webhook was deleted) → ``AuthFailed``; other 4xx →
@@ -34,6 +38,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,6 +103,8 @@ class DiscordChannel:
         self._username = str(options.get("username") or "") or None
         self._avatar_url = str(options.get("avatar_url") or "") or None
         self._embed = spec.flag("embed", True)
+        self._bucket_lock = threading.Lock()
+        self._bucket_until: datetime | None = None  # an emptied bucket's reset
         # Discord asks API clients for "DiscordBot ($url, $version)".
         self._http = http.client(spec.timeout,
                                  headers={"User-Agent": "DiscordBot (publisher, 0.1)"})
@@ -123,7 +131,9 @@ class DiscordChannel:
         params = {"wait": "true"}
         if self._thread_id:
             params["thread_id"] = self._thread_id
+        self._wait_for_bucket()
         response = self._send("post", True, "POST", params=params, json=payload)
+        self._note_bucket(response.headers)
         if response.status_code == 204:  # a proxy that dropped wait=true: out, but no id
             return PublishResult(request.idempotency_key, None, http_status=204,
                                  notes=("Discord answered without the message id",))
@@ -153,6 +163,33 @@ class DiscordChannel:
     def close(self) -> None:
         """Release the HTTP connections."""
         self._http.close()
+
+    # --- the rate-limit bucket --------------------------------------------------------
+
+    def _wait_for_bucket(self) -> None:
+        """Raise ``RateLimited`` without a request while the bucket Discord said
+        was empty has not reset: a 429 would count towards Discord's
+        invalid-request limit."""
+        with self._bucket_lock:
+            until = self._bucket_until
+        if until is not None and datetime.now(UTC) < until:
+            raise RateLimited(f"post: Discord rate limit until {until:%Y-%m-%d %H:%M:%S}Z "
+                              "(the last answer said X-RateLimit-Remaining: 0)", until=until)
+
+    def _note_bucket(self, headers: Mapping[str, str]) -> None:
+        """Remember when an emptied bucket resets (X-RateLimit-Remaining: 0)."""
+        if str(headers.get("x-ratelimit-remaining") or "").strip() != "0":
+            return
+        try:
+            after = float(headers.get("x-ratelimit-reset-after") or "")
+        except ValueError:
+            try:
+                after = float(headers.get("x-ratelimit-reset") or "") - time.time()
+            except ValueError:
+                return
+        until = datetime.now(UTC) + timedelta(seconds=max(0.0, after))
+        with self._bucket_lock:
+            self._bucket_until = until
 
     # --- the message -----------------------------------------------------------------
 

@@ -41,7 +41,11 @@ Errors have Discord's shape ``{"message", "code"}``: a wrong token → 401
 "revoked" switch, or ``delete()``) → 404 "Unknown Webhook" (10015), "429" →
 ``{"message": "You are being rate limited.", "retry_after": s, "global":
 false}`` with ``Retry-After``, ``X-RateLimit-Reset-After`` and
-``X-RateLimit-Scope: shared``; "429_global" → the same with ``"global":
+``X-RateLimit-Scope: shared``; with ``bucket_limit`` set, every execution
+answer carries ``X-RateLimit-Remaining`` / ``-Reset-After`` and one past the
+limit is that 429 too (kept in ``refused``: Discord counts such requests
+towards its invalid-request limit, whose breach is a Cloudflare ban);
+"429_global" → the same with ``"global":
 true``, ``X-RateLimit-Global: true`` and ``X-RateLimit-Scope: global``; "500" →
 JSON, "503" → a Cloudflare HTML page.
 
@@ -183,6 +187,15 @@ class FakeDiscord(FakeServer):
         self.guild_id = guild_id
         self.messages: list[Message] = []
         self.versions: set[str] = set()
+        #: The webhook's rate-limit bucket: ``bucket_limit`` executions per
+        #: ``bucket_window`` seconds (None: no limit, for tests about other things).
+        #: Every answer to an execution carries the X-RateLimit-* headers; one
+        #: past the limit is a 429 ("shared" scope) and is kept in ``refused``.
+        self.bucket_limit: int | None = None
+        self.bucket_window = 2.0
+        self.refused: list[Request] = []
+        self._bucket_start = 0.0
+        self._bucket_used = 0
         self._numbers = itertools.count(1_300_000_000_000_000_001)
 
     @property
@@ -266,8 +279,43 @@ class FakeDiscord(FakeServer):
                 "type": 1, "token": self.token,
             })
         if request.method == "POST":
-            return self._execute(request)
+            limited, headers = self._take_from_bucket()
+            if limited is not None:
+                with self.lock:
+                    self.refused.append(request)
+                return limited
+            reply = self._execute(request)
+            reply.headers.update(headers)
+            return reply
         return self.error(405, "405: Method Not Allowed")
+
+    def _take_from_bucket(self) -> tuple[Reply | None, dict[str, str]]:
+        """Count one execution against the bucket: (a 429 or None, the headers)."""
+        now = time.time()
+        with self.lock:
+            limit = self.bucket_limit
+            if limit is None:
+                return None, {}
+            if now - self._bucket_start >= self.bucket_window:
+                self._bucket_start, self._bucket_used = now, 0
+            reset = self._bucket_start + self.bucket_window
+            if self._bucket_used >= limit:
+                return self.rate_limited_reply(reset, "shared"), {}
+            self._bucket_used += 1
+            remaining = limit - self._bucket_used
+        return None, {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+                      "X-RateLimit-Reset": f"{reset:.3f}",
+                      "X-RateLimit-Reset-After": f"{max(0.0, reset - now):.3f}",
+                      "X-RateLimit-Bucket": "fakebucket0123"}
+
+    def rate_limited_reply(self, reset: float, scope: str) -> Reply:
+        seconds = max(0.0, reset - time.time())
+        return Reply(429, {"message": "You are being rate limited.",
+                           "retry_after": round(seconds, 3), "global": False},
+                     {"Retry-After": str(math.ceil(seconds)), "X-RateLimit-Limit": "5",
+                      "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": f"{reset:.3f}",
+                      "X-RateLimit-Reset-After": f"{seconds:.3f}",
+                      "X-RateLimit-Bucket": "fakebucket0123", "X-RateLimit-Scope": scope})
 
     def _execute(self, request: Request) -> Reply:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -327,3 +328,34 @@ def test_global_rate_limit_says_so(channel: DiscordChannel, fake: FakeDiscord) -
         channel.publish(_request())
     assert caught.value.until > datetime.now(UTC)
     assert fake.messages == []
+
+
+def test_an_empty_bucket_is_waited_for_without_asking_discord(channel: DiscordChannel,
+                                                               fake: FakeDiscord) -> None:
+    """Rate Limits: parse the headers to avoid hitting the limit. After the
+    answer that says X-RateLimit-Remaining: 0, the next post waits for the
+    bucket's reset instead of earning a 429 (which counts towards Discord's
+    invalid-request limit)."""
+    fake.bucket_limit, fake.bucket_window = 2, 30.0
+    before = datetime.now(UTC)
+    channel.publish(_request())
+    channel.publish(_request())
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    assert fake.refused == []
+    assert len(fake.requests) == 2 and len(fake.messages) == 2
+    assert before + timedelta(seconds=28) <= caught.value.until
+    assert caught.value.until <= datetime.now(UTC) + timedelta(seconds=31)
+    assert "X-RateLimit-Remaining" in str(caught.value)
+
+
+def test_the_bucket_opens_again_after_its_reset(channel: DiscordChannel,
+                                                fake: FakeDiscord) -> None:
+    fake.bucket_limit, fake.bucket_window = 1, 0.3
+    channel.publish(_request())
+    with pytest.raises(RateLimited) as caught:
+        channel.publish(_request())
+    wait = (caught.value.until - datetime.now(UTC)).total_seconds()
+    time.sleep(max(0.0, wait) + 0.05)
+    channel.publish(_request())
+    assert len(fake.messages) == 2 and fake.refused == []
