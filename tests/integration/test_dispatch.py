@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import load_config
-from publisher.exceptions import AuthFailed, Permanent, RateLimited, Transient
+from publisher.exceptions import AccountBlocked, AuthFailed, Permanent, RateLimited, Transient
 from publisher.services.dispatch import ChannelPool, Dispatcher
 from publisher.store.api import Finish
 from publisher.types import DeliveryClass, NewPost, Outcome, PostStatus, PublishRequest
@@ -339,3 +339,44 @@ def test_channel_concurrency_is_respected(store, config, clock):
     calls = sorted(c.publish_calls(), key=lambda call: call.started)
     assert len(calls) == 3
     assert all(a.ended <= b.started for a, b in itertools.pairwise(calls))
+
+
+def test_account_blocked_pauses_the_channel_and_the_post_waits(store, config, clock):
+    """X out of credits (402): the channel is paused with the platform's
+    reason, the post waits (it is not failed) and goes out once an editor
+    resumes the channel."""
+    reason = "X credits depleted: add credits, then `publisher resume a`"
+    ch = ScriptedChannel("a", clock=clock, script=[AccountBlocked(reason, http_status=402)])
+    d = make(store, config, clock, [ch])
+    first = add(store, clock)
+    d.run_until_idle()
+    second = add(store, clock, text="next", link="https://news.example/next")
+    d.run_until_idle()
+    state = store.channel_states()["a"]
+    assert state.paused and not state.auth_failed and state.paused_reason == reason
+    assert store.get_post(first).status is PostStatus.WAITING
+    assert store.get_post(second).status is PostStatus.QUEUED
+    assert len(ch.publish_calls()) == 1
+    store.set_paused("a", paused=False, now=clock(), by="editor")
+    d.run_until_idle()
+    assert {store.get_post(i).status for i in (first, second)} == {PostStatus.PUBLISHED}
+
+
+def test_idempotent_post_in_doubt_past_the_key_lifetime_is_looked_up(store, tmp_path, clock):
+    """Mastodon keeps an Idempotency-Key for an hour: a post in doubt for
+    longer than that (less a margin) is looked for on the platform instead of
+    being sent again with a key the server may have forgotten."""
+    path = tmp_path / "masto.toml"
+    path.write_text(SCHEDULE + '\n[channels.m]\ntype = "mastodon"\n'
+                    'credentials = { access_token = "MASTODON_TOKEN" }\n')
+    ch = ScriptedChannel("m", delivery=DeliveryClass.IDEMPOTENT, clock=clock,
+                         script=["reset_after"])
+    d = make(store, load_config(path), clock, [ch])
+    post_id = add(store, clock, channel="m", expires_in=24 * 3600)
+    d.run_until_idle()
+    assert store.get_post(post_id).status is PostStatus.WAITING
+    clock.advance(3001)  # key_lifetime 3600 s less the lifecycle's 600 s margin
+    d.run_until_idle()
+    assert [c.kind for c in ch.calls] == ["publish", "find"]
+    assert store.get_post(post_id).status is PostStatus.PUBLISHED
+    assert outcomes(store, post_id) == [Outcome.AMBIGUOUS, Outcome.RECONCILED]
