@@ -45,6 +45,18 @@ Threads publishing API, and the API is three small JSON calls.
   fails a post. ``whoami`` (``publisher check``) says how many days are left;
   ``check_warnings`` warns from 7 days left.
 
+After the post ("Delete Posts", "Create Replies"; Threads has no edit):
+
+- ``delete`` is ``DELETE /{media-id}`` (``{"success": true, "deleted_id"}``;
+  needs the ``threads_delete`` permission; 100 deletes a day per profile). A
+  post already gone is an unknown object (code 100, subcode 33): done.
+- ``read_back`` is ``GET /{media-id}?fields=text``; unknown object → None.
+- ``reply`` publishes a container with ``reply_to_id`` (two steps and a
+  checkpoint, as a post). A reply lives in the profile's replies, not its
+  threads, so ``find`` reads ``/{user-id}/replies`` (``threads_read_replies``)
+  when the threads do not hold the post; a token without that permission finds
+  no reply there (logged), as it cannot see them.
+
 Errors have the Graph shape and are mapped as ``facebook.py`` maps them
 (1, 2, ``is_transient`` → Transient; 4, 17, 32, 613 → RateLimited for an hour
 unless a ``Retry-After`` says otherwise; 190, 10, 200-299 → AuthFailed; the
@@ -95,6 +107,7 @@ _RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
 _AUTH_CODES = frozenset({190, 10}) | frozenset(range(200, 300))
 _TRANSIENT_CODES = frozenset({1, 2})
 _MISSING_OBJECT_CODE = 100  # "Object with ID … does not exist"
+_UNKNOWN_OBJECT_SUBCODE = 33  # "Unsupported … request. Object with ID … does not exist"
 _DEFAULT_RATE_WAIT = timedelta(hours=1)
 
 #: Container statuses (GET /{container-id}?fields=status).
@@ -161,6 +174,37 @@ class ThreadsChannel:
 
     def publish(self, request: PublishRequest) -> PublishResult:
         """Post ``request``, resuming from its checkpoint when it has one."""
+        return self._publish(request, None)
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Publish ``request`` as a reply to the post ``remote_id`` (a correction
+        note), with the same checkpoint and reconciliation as a post."""
+        return self._publish(request, remote_id)
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the post ``remote_id``; a post already gone returns normally.
+        A lost answer is ``Ambiguous`` (settle it with ``read_back``)."""
+        try:
+            response = self._send("delete", True, "DELETE", f"/{remote_id}")
+        except _MissingObject:
+            log.info("channel=%s post %s was already gone", self.name, remote_id)
+            return
+        if _json(response, write=True).get("success") is True:
+            return
+        if self.read_back(remote_id) is not None:
+            raise Permanent(f"Threads did not delete post {remote_id} (success: false)",
+                            http_status=response.status_code)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The post's text, or None when Threads no longer has it."""
+        try:
+            response = self._send("read back", False, "GET", f"/{remote_id}",
+                                  params={"fields": "id,text"})
+        except _MissingObject:
+            return None
+        return str(_json(response, write=False).get("text") or "")
+
+    def _publish(self, request: PublishRequest, reply_to: str | None) -> PublishResult:
         notes: list[str] = []
         container: str | None = None
         media_type = "TEXT"
@@ -193,7 +237,7 @@ class ThreadsChannel:
             media_type = "IMAGE"
 
         if container is None:
-            container = self._create_container(request, media_type)
+            container = self._create_container(request, media_type, reply_to)
             if request.save_checkpoint is not None:
                 request.save_checkpoint(json.dumps({"container_id": container,
                                                     "media_type": media_type}))
@@ -204,7 +248,7 @@ class ThreadsChannel:
             if media_type == "IMAGE" and status in (ERROR, _GONE):
                 notes.append(f"image skipped: Threads could not use it ({detail or status})")
                 media_type = "TEXT"
-                container = self._create_container(request, media_type)
+                container = self._create_container(request, media_type, reply_to)
                 if request.save_checkpoint is not None:
                     request.save_checkpoint(json.dumps({"container_id": container,
                                                         "media_type": media_type}))
@@ -221,9 +265,22 @@ class ThreadsChannel:
                              http_status=response.status_code, notes=tuple(notes))
 
     def find(self, request: PublishRequest) -> PublishResult | None:
-        """Look for ``request`` among the account's last 50 threads."""
+        """Look for ``request`` among the account's last 50 threads, then among
+        its last 50 replies (a correction note in doubt)."""
+        found = self._find_in("threads", request)
+        if found is not None:
+            return found
+        try:
+            return self._find_in("replies", request)
+        except _NoPermission as exc:
+            log.info("channel=%s cannot read the profile's replies (needs "
+                     "threads_read_replies): %s", self.name, exc)
+            return None
+
+    def _find_in(self, edge: str, request: PublishRequest) -> PublishResult | None:
         response = self._send(
-            "look-up", False, "GET", f"/{self._user_id}/threads",
+            "look-up" if edge == "threads" else "replies look-up", False, "GET",
+            f"/{self._user_id}/{edge}",
             params={"fields": _FIND_FIELDS, "limit": str(_FIND_LIMIT)},
         )
         wanted_link = canonical_link(request.link) if request.link else None
@@ -287,8 +344,11 @@ class ThreadsChannel:
 
     # --- steps -------------------------------------------------------------------
 
-    def _create_container(self, request: PublishRequest, media_type: str) -> str:
+    def _create_container(self, request: PublishRequest, media_type: str,
+                          reply_to: str | None = None) -> str:
         params: dict[str, str] = {"media_type": media_type, "text": request.text}
+        if reply_to is not None:
+            params["reply_to_id"] = reply_to
         if media_type == "IMAGE" and request.image is not None:
             params["image_url"] = request.image.url
             if request.image.alt:
@@ -473,17 +533,26 @@ class ThreadsChannel:
             until = http.retry_after(response.headers) or datetime.now(UTC) + _DEFAULT_RATE_WAIT
             return RateLimited(f"{what}: Threads rate limit until {until:%Y-%m-%d %H:%M:%S}Z: "
                                f"{text}", until=until, http_status=status)
+        if code in _AUTH_CODES and what == "replies look-up" and code != 190:
+            return _NoPermission(f"{what}: Threads refused the permission: {text}",
+                                 http_status=status)
         if code in _AUTH_CODES:
             return AuthFailed(f"{what}: Threads refused the token: {text}", http_status=status)
         if code in _TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
             return Transient(f"{what}: Threads says try again: {text}", http_status=status)
-        if code == _MISSING_OBJECT_CODE and what == "container status":
+        if code == _MISSING_OBJECT_CODE and (
+                what == "container status"
+                or (what in ("delete", "read back") and subcode == _UNKNOWN_OBJECT_SUBCODE)):
             return _MissingObject(text, http_status=status)
         return Permanent(f"{what}: Threads refused it: {text}", http_status=status)
 
 
 class _MissingObject(Permanent):
-    """The object (a container) does not exist (any more)."""
+    """The object (a container, a post) does not exist (any more)."""
+
+
+class _NoPermission(AuthFailed):
+    """The token lacks a permission only an optional call needs (reading replies)."""
 
 
 # --- helpers -----------------------------------------------------------------------

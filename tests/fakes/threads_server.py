@@ -14,7 +14,23 @@ Written from Meta's public documents (developers.facebook.com/docs/threads/…):
   expired" and answers ``{"access_token", "token_type": "bearer",
   "expires_in": 5183944}``; an expired token can no longer be refreshed;
 - Graph API "Handling Errors": the error shape and codes 190 (with subcode 463
-  for an expired token), 100, 2, 4.
+  for an expired token), 100, 2, 4, 10 (a permission the token lacks).
+- "Delete Posts" (posts/delete-posts): ``DELETE /{threads-media-id}`` answers
+  ``{"success": true, "deleted_id": "…"}``; it needs ``threads_delete``
+  besides ``threads_basic``; "100 deletes per day per account" (the refusal
+  past it is code 17 "User request limit reached" here: the documents do not
+  give its wording). A deleted post is an unknown object from then on (code 100,
+  subcode 33, as for any id Threads does not know), and leaves the lists.
+- "Create Replies" and "Retrieve and Manage Replies": a reply is a container
+  with ``reply_to_id`` (the profile owns the root post), published like a post;
+  a reply to a post that is gone is refused (code 100, subcode 33);
+  ``GET /{user-id}/replies`` lists the profile's replies (``threads_read_replies``).
+  Threads has no edit of a published post through the API.
+- Permissions ("Permissions" in each guide): ``threads_basic`` for every call,
+  ``threads_content_publish`` to make and publish containers, ``threads_delete``
+  to delete, ``threads_read_replies`` to list replies; ``scopes`` holds the
+  token's (all by default); a missing one is code 10 "(#10) Application does
+  not have permission for this action".
 
 Paths are versioned like the real ones (``/v1.0/...``; any ``vN.N`` is accepted
 and logged in ``versions``)::
@@ -27,6 +43,8 @@ and logged in ``versions``)::
     GET  /vX/{container-id}?fields=status,error_message   {"id", "status"[, "error_message"]}
     GET  /vX/{media-id}?fields=…                    one thread
     GET  /refresh_access_token?grant_type=th_refresh_token&access_token=…
+    DELETE /vX/{media-id}                           → {"success": true, "deleted_id"}
+    GET  /vX/{user-id|me}/replies?fields=…&limit=N  the profile's replies, newest first
 
 Parameters may come in the query or an urlencoded body; the token as
 ``Authorization: Bearer <token>`` or ``access_token``. Errors have the Graph
@@ -44,8 +62,8 @@ refresh a token younger than a day is ours: the documents do not give it.
 
 Scopes for the fault switches: ``threads_publish`` is "create" (the request
 that puts a post on the profile), container creation is "upload", GETs are
-"read", the token refresh is "other" (no fault switch reaches it: a test
-replaces ``handle`` to script a failed refresh).
+"read", ``DELETE /{media-id}`` is "delete", the token refresh is "other" (no
+fault switch reaches it: a test replaces ``handle`` to script a failed refresh).
 
 Containers have the real statuses: TEXT containers get ``text_status`` (default
 FINISHED), IMAGE containers ``image_status`` (default FINISHED); either may be
@@ -77,6 +95,9 @@ TEXT_LIMIT = 500
 TOKEN_LIFETIME = 60 * 86400  # "valid for 60 days"
 REFRESHED_EXPIRES_IN = 5183944  # what the documents' example answers
 _MIN_REFRESH_AGE = 86400  # "at least 24 hours old"
+DELETE_LIMIT, DELETE_WINDOW = 100, 86400.0  # "100 deletes per day per account"
+ALL_SCOPES = frozenset({"threads_basic", "threads_content_publish", "threads_delete",
+                        "threads_read_replies"})
 _EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
 
 
@@ -102,6 +123,7 @@ class Container:
     error_message: str | None = None
     media_id: str | None = None
     status_reads: int = 0
+    reply_to_id: str | None = None
 
 
 @dataclass
@@ -113,6 +135,7 @@ class Thread:
     container_id: str
     timestamp: datetime
     username: str
+    reply_to_id: str | None = None
 
     @property
     def permalink(self) -> str:
@@ -153,7 +176,14 @@ class FakeThreads(FakeServer):
         #: An IN_PROGRESS container is FINISHED after this many status reads (None: never).
         self.finish_after: int | None = None
         self.containers: dict[str, Container] = {}
+        #: Published threads and replies, oldest first (replies have ``reply_to_id``).
         self.posts: list[Thread] = []
+        #: Posts deleted through the API, by id (gone from ``posts``).
+        self.deleted: dict[str, Thread] = {}
+        #: When each delete was accepted (epoch seconds, on ``clock``).
+        self.delete_times: list[float] = []
+        #: The token's permissions.
+        self.scopes: set[str] = set(ALL_SCOPES)
         self.versions: set[str] = set()
         self._numbers = itertools.count(18_000_000_000_000_001)
 
@@ -191,6 +221,8 @@ class FakeThreads(FakeServer):
                 return "create"
             if parts[1] == "threads":
                 return "upload"
+        if request.method == "DELETE" and len(parts) == 1:
+            return "delete"
         return "read" if request.method == "GET" else "other"
 
     def _token(self, request: Request) -> str | None:
@@ -249,9 +281,17 @@ class FakeThreads(FakeServer):
             return self._me(params)
         if request.method == "GET" and len(parts) == 2 and owner and parts[1] == "threads":
             return self._list(params)
+        if request.method == "GET" and len(parts) == 2 and owner and parts[1] == "replies":
+            if "threads_read_replies" not in self.scopes:
+                return self._no_permission()
+            return self._list(params, replies=True)
+        if request.method == "DELETE" and len(parts) == 1:
+            return self._delete(parts[0])
         if request.method == "GET" and len(parts) == 1:
             return self._object(parts[0], params)
         if request.method == "POST" and len(parts) == 2 and owner:
+            if "threads_content_publish" not in self.scopes:
+                return self._no_permission()
             if parts[1] == "threads":
                 return self._create(params)
             if parts[1] == "threads_publish":
@@ -309,6 +349,26 @@ class FakeThreads(FakeServer):
                           "permissions, or does not support this operation.",
                           subcode=33, type_="THApiException")
 
+    def _no_permission(self) -> Reply:
+        return self.error(403, 10, "(#10) Application does not have permission for this "
+                          "action")
+
+    def _delete(self, media_id: str) -> Reply:
+        if "threads_delete" not in self.scopes:
+            return self._no_permission()
+        now = self.clock()
+        with self.lock:
+            self.delete_times = [t for t in self.delete_times if t > now - DELETE_WINDOW]
+            post = next((p for p in self.posts if p.id == media_id), None)
+            if post is None:
+                return self._unknown("delete", media_id)
+            if len(self.delete_times) >= DELETE_LIMIT:
+                return self.error(400, 17, "User request limit reached")
+            self.posts.remove(post)
+            self.deleted[media_id] = post
+            self.delete_times.append(now)
+        return Reply(200, {"success": True, "deleted_id": media_id})
+
     def _fields(self, params: dict[str, str], default: str) -> list[str]:
         return [f.strip() for f in (params.get("fields") or default).split(",") if f.strip()]
 
@@ -328,15 +388,19 @@ class FakeThreads(FakeServer):
         }
         if post.link_attachment_url:
             full["link_attachment_url"] = post.link_attachment_url
+        full["is_reply"] = post.reply_to_id is not None
+        if post.reply_to_id:
+            full["replied_to"] = {"id": post.reply_to_id}
         return {k: v for k, v in full.items() if k in fields or k == "id"}
 
-    def _list(self, params: dict[str, str]) -> Reply:
+    def _list(self, params: dict[str, str], *, replies: bool = False) -> Reply:
         raw = params.get("limit", "25")
         if not raw.isdigit():
             return self.error(400, 100, "(#100) The parameter limit must be an integer")
         fields = self._fields(params, "id")
         with self.lock:
-            recent = list(reversed(self.posts))[: min(int(raw), 100)]
+            mine = [p for p in self.posts if (p.reply_to_id is not None) == replies]
+            recent = list(reversed(mine))[: min(int(raw), 100)]
         data = [self._render(p, fields) for p in recent]
         body: dict[str, Any] = {"data": data}
         if data:
@@ -377,6 +441,12 @@ class FakeThreads(FakeServer):
         image_url = params.get("image_url")
         if media_type == "IMAGE" and not image_url:
             return self.error(400, 100, "(#100) Param image_url is required for IMAGE posts")
+        reply_to = params.get("reply_to_id") or None
+        if reply_to is not None:
+            with self.lock:
+                known = any(p.id == reply_to for p in self.posts)
+            if not known:
+                return self._unknown("post", reply_to)
         link = params.get("link_attachment") or None
         if link and media_type != "TEXT":
             return self.error(400, 100, "(#100) link_attachment is only available for "
@@ -387,6 +457,7 @@ class FakeThreads(FakeServer):
                 str(next(self._numbers)), media_type, text, link,
                 image_url if media_type == "IMAGE" else None, params.get("alt_text"), status,
                 error_message=self.error_message if status == "ERROR" else None,
+                reply_to_id=reply_to,
             )
             self.containers[container.id] = container
         return Reply(200, {"id": container.id})
@@ -406,6 +477,7 @@ class FakeThreads(FakeServer):
                 str(next(self._numbers)), container.text, container.link_attachment,
                 container.image_url, container.id,
                 datetime.fromtimestamp(time.time(), UTC), self.username,
+                reply_to_id=container.reply_to_id,
             )
             self.posts.append(post)
             container.status = "PUBLISHED"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from publisher.channels.base import ChannelSpec
@@ -650,3 +651,212 @@ def test_adapter_parses_metas_published_answers(make: Callable[..., ThreadsChann
     assert found is not None and (found.remote_id, found.remote_url) == ("string", "string")
     result = channel.publish(_request())
     assert result.remote_id == "string"
+
+
+# --- after the post: delete, read back, reply (issue 13) ------------------------------
+
+
+def _published(channel: ThreadsChannel, text: str = TEXT) -> str:
+    return channel.publish(_request(text=text)).remote_id
+
+
+def test_delete_removes_the_post_and_the_list_no_longer_shows_it(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    assert channel.read_back(media_id) == TEXT
+
+    channel.delete(media_id)
+
+    assert fake.posts == []
+    assert list(fake.deleted) == [media_id]
+    [call] = fake.requests_to("DELETE", f"/v1.0/{media_id}")
+    assert call.status == 200 and call.scope == "delete"
+    assert channel.read_back(media_id) is None
+    assert channel.find(_request()) is None
+
+
+def test_delete_of_a_post_already_gone_returns_normally(channel: ThreadsChannel,
+                                                        fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    channel.delete(media_id)
+    channel.delete(media_id)  # Threads: code 100, subcode 33
+    assert [r.status for r in fake.requests_to("DELETE", f"/v1.0/{media_id}")] == [200, 400]
+    assert len(fake.deleted) == 1
+
+
+def test_delete_needs_threads_delete(channel: ThreadsChannel, fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    fake.scopes.discard("threads_delete")
+    with pytest.raises(AuthFailed, match="does not have permission"):
+        channel.delete(media_id)
+    assert len(fake.posts) == 1
+
+
+def test_delete_limit_of_100_a_day_is_a_rate_limit(channel: ThreadsChannel,
+                                                   fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    now = fake.clock()
+    fake.delete_times = [now - 3600 + i for i in range(100)]
+    with pytest.raises(RateLimited, match="User request limit reached"):
+        channel.delete(media_id)
+    assert len(fake.posts) == 1
+
+
+def test_success_false_for_a_post_still_there_is_permanent(channel: ThreadsChannel,
+                                                          fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    answer = fake.handle
+
+    def refuse(request: Request) -> Reply:
+        if request.method == "DELETE":
+            return Reply(200, {"success": False})
+        return answer(request)
+
+    fake.handle = refuse  # type: ignore[method-assign]
+    with pytest.raises(Permanent, match="did not delete"):
+        channel.delete(media_id)
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500), ("503", Transient, 503),
+    ("reset_before", Ambiguous, None), ("reset_after", Ambiguous, None),
+    ("429", RateLimited, 400),
+])
+def test_delete_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThreads,
+                                       kind: str, error: type[ChannelError],
+                                       status: int | None) -> None:
+    media_id = _published(channel)
+    fake.fail_next(kind, on="delete")
+    with pytest.raises(error) as caught:
+        channel.delete(media_id)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_delete_applied_then_reset_is_settled_by_read_back(channel: ThreadsChannel,
+                                                          fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    fake.fail_next("reset_after", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(media_id)
+    fake.settle()
+    assert fake.posts == []
+    assert channel.read_back(media_id) is None
+    channel.delete(media_id)
+    assert len(fake.deleted) == 1
+
+
+def test_delete_reset_before_it_arrived_is_settled_by_read_back(channel: ThreadsChannel,
+                                                               fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    fake.fail_next("reset_before", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(media_id)
+    assert channel.read_back(media_id) == TEXT
+    channel.delete(media_id)
+    assert fake.posts == []
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [
+    ("500", Transient, 500), ("503", Transient, 503),
+    ("reset_before", Transient, None), ("reset_after", Transient, None),
+    ("429", RateLimited, 400),
+])
+def test_read_back_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThreads,
+                                          kind: str, error: type[ChannelError],
+                                          status: int | None) -> None:
+    media_id = _published(channel)
+    fake.fail_next(kind, on="read")
+    with pytest.raises(error) as caught:
+        channel.read_back(media_id)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def test_reply_is_a_container_with_reply_to_id(channel: ThreadsChannel,
+                                              fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    saved = Checkpoints(fake)
+    note = _request(text="Correction: the warning covers the east bank only.", link=None,
+                    save=saved)
+    result = channel.reply(media_id, note)
+    original, correction = fake.posts
+    assert result.remote_id == correction.id
+    assert correction.reply_to_id == original.id == media_id
+    assert correction.text == note.text
+    assert fake.containers[correction.container_id].reply_to_id == media_id
+    assert saved.posts_when_saved == [1]  # the checkpoint came before the publish step
+    # A reply is not one of the profile's threads: the list shows the original only.
+    listed = httpx.get(f"{fake.base_url}/v1.0/me/threads", params={"fields": "id"},
+                       headers={"Authorization": f"Bearer {TOKEN}"}).json()["data"]
+    assert [p["id"] for p in listed] == [media_id]
+
+
+def test_reply_to_a_deleted_post_is_permanent(channel: ThreadsChannel,
+                                             fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    channel.delete(media_id)
+    with pytest.raises(Permanent, match="does not exist"):
+        channel.reply(media_id, _request(text="Correction: east bank only.", link=None))
+    assert fake.posts == []
+
+
+def test_reply_in_doubt_is_found_among_the_replies(channel: ThreadsChannel,
+                                                  fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    note = _request(text="Correction: east bank only.", link=None)
+    fake.fail_next("reset_after")  # the publish step of the reply
+    with pytest.raises(Ambiguous):
+        channel.reply(media_id, note)
+    fake.settle()
+    found = channel.find(note)
+    assert found is not None and found.remote_id == fake.posts[-1].id
+    assert fake.requests_to("GET", "/v1.0/me/replies")
+
+
+def test_reply_resumed_from_its_checkpoint_is_not_published_twice(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    saved = Checkpoints(fake)
+    note = _request(text="Correction: east bank only.", link=None, save=saved)
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.reply(media_id, note)
+    fake.settle()
+    again = channel.reply(media_id, _request(text=note.text, link=None, after_ambiguous=True,
+                                             checkpoint=saved.last))
+    assert again.remote_id == fake.posts[-1].id
+    assert len(fake.posts) == 2
+
+
+def test_find_without_threads_read_replies_still_answers_for_posts(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    fake.scopes.discard("threads_read_replies")
+    assert channel.find(_request()) is None  # not among the threads; replies unreadable
+    _published(channel)
+    assert channel.find(_request()) is not None
+
+
+def test_reply_needs_threads_content_publish(channel: ThreadsChannel,
+                                            fake: FakeThreads) -> None:
+    media_id = _published(channel)
+    fake.scopes.discard("threads_content_publish")
+    with pytest.raises(AuthFailed):
+        channel.reply(media_id, _request(text="Correction", link=None))
+    assert len(fake.posts) == 1
+
+
+def test_secrets_never_in_after_post_messages(make: Callable[..., ThreadsChannel],
+                                              fake: FakeThreads) -> None:
+    channel = make(timeout=0.5)
+    media_id = _published(channel)
+    texts = fault_texts(fake, {
+        "delete": lambda kind: channel.delete(media_id),
+        "read": lambda kind: channel.read_back(media_id),
+        "create": lambda kind: channel.reply(media_id, _request(text=f"Correction {kind}",
+                                                                link=None)),
+    }, clear=True)
+    fake.scopes.discard("threads_delete")
+    texts += raised(lambda: channel.delete(media_id), ChannelError)
+    for text in texts:
+        assert TOKEN not in text
