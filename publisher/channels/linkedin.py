@@ -51,9 +51,8 @@ is a thin, beta Rest.li wrapper that adds nothing the calls we make need.
   /rest/posts/{encoded urn}``, ``X-RestLi-Method: PARTIAL_UPDATE``, ``{"patch":
   {"$set": {"commentary": …}}}``, 204): the article card (link, title,
   picture) cannot be changed, so a different link is a note. No ``reply``:
-  commenting as the page goes through the Comments API (socialActions), which
-  LinkedIn gates behind the Community Management API's own review, and a
-  correction is made by ``edit`` anyway.
+  LinkedIn edits the text in place, so a correction never needs a comment
+  (the Comments API, ``socialActions/{urn}/comments``, is not used).
 
 Every httpx error is translated in ``_send`` and nowhere else.
 """
