@@ -27,6 +27,16 @@
   ``uploadBlob``. Newsrooms want the card: it carries the click. A post with an
   image but no link gets ``app.bsky.embed.images`` with the alt text instead.
   A picture never fails a post: it is skipped with a note.
+- **After the post.** ``delete`` is ``com.atproto.repo.deleteRecord`` of the
+  post's record (the rkey of its ``at://`` URI); the PDS deletes "or ensures it
+  doesn't exist", so a post already gone is done. ``read_back`` is ``getRecord``
+  (the record's text; None after 400 ``RecordNotFound``). ``reply`` makes a post
+  with a ``reply`` ref (``root`` and ``parent``, each ``{uri, cid}``; the root is
+  the parent's own root when the parent is a reply) under a record key fixed
+  per reply, so it is idempotent as a post is. There is no ``edit``: a record
+  can be rewritten with ``putRecord``, but the Bluesky app keeps showing the
+  original post (bluesky-social/social-app#673; the app view does not treat an
+  update as an edit), so a correction on Bluesky is a reply.
 
 Every atproto and httpx error is translated in ``_xrpc`` and nowhere else.
 """
@@ -243,8 +253,68 @@ class BlueskyChannel:
 
     def publish(self, request: PublishRequest) -> PublishResult:
         """Create the post under its fixed record key; see the module docstring."""
-        rkey = record_key(request.idempotency_key)
         self._ensure_session()
+        return self._create(request, record_key(request.idempotency_key), None)
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the post ``remote_id`` (its ``at://`` URI) with deleteRecord; a
+        post already gone returns normally. A lost answer is Ambiguous (settle it
+        with ``read_back``)."""
+        self._ensure_session()
+        rkey = self._own_rkey(remote_id)
+        try:
+            self._call(
+                "delete", True,
+                lambda: self._client.com.atproto.repo.delete_record(
+                    models.ComAtprotoRepoDeleteRecord.Data(
+                        repo=self._require_did(), collection=POST_COLLECTION, rkey=rkey)),
+            )
+        except _NotFound:  # an older PDS answers RecordNotFound instead of a no-op
+            log.info("channel=%s post %s was already gone", self.name, remote_id)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The post's text (its record's ``text``), or None when it is gone."""
+        self._ensure_session()
+        rkey = self._own_rkey(remote_id)
+        try:
+            answer = self._call(
+                "read back", False,
+                lambda: self._client.com.atproto.repo.get_record(
+                    models.ComAtprotoRepoGetRecord.Params(
+                        repo=self._require_did(), collection=POST_COLLECTION, rkey=rkey)),
+            )
+        except _NotFound:
+            return None
+        text = _field(answer.value, "text")
+        if not isinstance(text, str):
+            raise Transient(f"read back: Bluesky's record {remote_id} has no text")
+        return text
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Post ``request`` as a reply to ``remote_id`` (see the module docstring).
+        A parent that is gone is Permanent: there is nothing to reply to."""
+        self._ensure_session()
+        repo, collection, rkey = _split_uri(remote_id)
+        try:
+            parent = self._call(
+                "reply", False,
+                lambda: self._client.com.atproto.repo.get_record(
+                    models.ComAtprotoRepoGetRecord.Params(
+                        repo=repo, collection=collection, rkey=rkey)),
+            )
+        except _NotFound:
+            raise Permanent(f"reply: the Bluesky post {remote_id} is gone") from None
+        parent_ref = {"uri": str(parent.uri), "cid": str(parent.cid)}
+        root = _field(_field(parent.value, "reply"), "root")
+        root_uri, root_cid = _field(root, "uri"), _field(root, "cid")
+        root_ref = ({"uri": str(root_uri), "cid": str(root_cid)} if root_uri and root_cid
+                    else parent_ref)
+        key = record_key(f"{request.idempotency_key}:reply-to:{remote_id}")
+        return self._create(request, key, {"root": root_ref, "parent": parent_ref})
+
+    def _create(self, request: PublishRequest, rkey: str,
+                reply: dict[str, Any] | None) -> PublishResult:
+        """Create ``request``'s post under ``rkey`` (a reply when ``reply`` is given)."""
         if request.after_ambiguous:
             found = self._read(rkey)
             if found is not None:
@@ -262,6 +332,8 @@ class BlueskyChannel:
             record["facets"] = facets
         if self._langs:
             record["langs"] = self._langs
+        if reply is not None:
+            record["reply"] = reply
         embed = self._embed(request, notes)
         if embed is not None:
             record["embed"] = embed
@@ -384,6 +456,15 @@ class BlueskyChannel:
         except _NotFound:
             return None
         return PublishResult(str(answer.uri), self._web_url(rkey), http_status=200)
+
+    def _own_rkey(self, remote_id: str) -> str:
+        """The record key of ``remote_id``, a post of this account; anything
+        else is Permanent (this account cannot delete or read it as its own)."""
+        repo, collection, rkey = _split_uri(remote_id)
+        if collection != POST_COLLECTION or repo not in (self._require_did(),
+                                                           self._account_handle, self._handle):
+            raise Permanent(f"{remote_id!r} is not a post of this Bluesky account")
+        return rkey
 
     def _uri(self, rkey: str) -> str:
         return f"at://{self._require_did()}/{POST_COLLECTION}/{rkey}"
@@ -568,6 +649,23 @@ def _rate_limit_until(exc: RateLimitExceededError) -> datetime:
     if exc.retry_after is not None:
         return now + timedelta(seconds=max(exc.retry_after, 1.0))
     return now + _DEFAULT_RATE_WAIT
+
+
+def _split_uri(uri: str) -> tuple[str, str, str]:
+    """``at://<repo>/<collection>/<rkey>`` as its three parts; Permanent otherwise."""
+    parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
+    if len(parts) != 3 or not all(parts):
+        raise Permanent(f"{uri!r} is not the at:// URI of a Bluesky post")
+    return parts[0], parts[1], parts[2]
+
+
+def _field(value: Any, key: str) -> Any:
+    """``value[key]`` of a record the SDK gives as a model or as a dict."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get(key)
+    return getattr(value, key, None)
 
 
 def _with_notes(result: PublishResult, *notes: str) -> PublishResult:

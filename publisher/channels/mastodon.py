@@ -245,6 +245,69 @@ class MastodonChannel:
         for session in sessions:
             session.close()
 
+    # --- after the post (channels/base.py) ------------------------------------------
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the status ``remote_id`` (``DELETE /api/v1/statuses/:id``,
+        ``status_delete``).  Mastodon answers 404 for a status that is gone (or
+        was never this account's): that is done.  A lost answer is Ambiguous;
+        ``read_back`` settles it."""
+        try:
+            self._call("delete", True, lambda: self._api.status_delete(remote_id))
+        except Permanent as exc:
+            if exc.http_status != 404:
+                raise
+            log.info("channel=%s status %s was already gone", self.name, remote_id)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The status's text as it was written (``GET /api/v1/statuses/:id/source``,
+        the raw text Mastodon keeps for editing), or None when it is gone (404)."""
+        try:
+            source = self._call("read back", False, lambda: self._api.status_source(remote_id))
+        except Permanent as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        text = _get(source, "text")
+        if not isinstance(text, str):
+            raise Transient(f"read back: Mastodon's source of status {remote_id} had no text")
+        return text
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Replace the text of ``remote_id`` (``PUT /api/v1/statuses/:id``,
+        ``status_update``).  Media and language are left as they are (Mastodon
+        keeps them when the edit does not name them) and Mastodon fetches the
+        preview card again when the text changed.  An edit sets the text, so
+        sending it twice is harmless; a lost answer is Ambiguous all the same
+        (``read_back`` tells whether it was applied).  A status that is gone is
+        Permanent (404): there is nothing to correct."""
+        status = self._call("edit", True,
+                            lambda: self._api.status_update(remote_id, request.text))
+        status_id = _get(status, "id") or remote_id
+        url = _get(status, "url") or _get(status, "uri")
+        notes = ("the image was kept as it was",) if request.image is not None else ()
+        return PublishResult(str(status_id), str(url) if url else None, http_status=200,
+                             notes=notes)
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Post ``request`` as a reply to ``remote_id`` (``in_reply_to_id``), with
+        its own ``Idempotency-Key``: :func:`reply_key` of the request's key and
+        the parent, so a note can never be answered with the post it corrects.
+        Same hour as a post: after it, ``find`` (which matches the text) settles
+        a reply in doubt."""
+        status = self._call(
+            "reply", True,
+            lambda: self._api.status_post(
+                request.text, in_reply_to_id=remote_id, visibility=self._visibility,
+                language=self._language,
+                idempotency_key=reply_key(request.idempotency_key, remote_id)),
+        )
+        status_id = _get(status, "id")
+        if not status_id:
+            raise Ambiguous("reply: Mastodon answered without a status id")
+        url = _get(status, "url") or _get(status, "uri")
+        return PublishResult(str(status_id), str(url) if url else None, http_status=200)
+
     # --- image -------------------------------------------------------------------
 
     def _attach(self, image: Image, notes: list[str]) -> str | None:
@@ -341,6 +404,13 @@ class MastodonChannel:
 
 # --- helpers -----------------------------------------------------------------------
 
+
+
+def reply_key(idempotency_key: str, parent_id: str) -> str:
+    """The ``Idempotency-Key`` of a reply to ``parent_id``: fixed for the
+    request (a retry is dropped by Mastodon) and never the key of the post
+    itself (which Mastodon would answer with the post for an hour)."""
+    return f"{idempotency_key}:reply-to:{parent_id}"
 
 
 def _get(value: Any, key: str) -> Any:

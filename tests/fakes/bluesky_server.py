@@ -15,6 +15,9 @@ Paths, status codes, headers and JSON bodies follow the reference PDS::
     GET  /xrpc/com.atproto.server.getSession      the session's handle and did
     POST /xrpc/com.atproto.repo.createRecord      {repo, collection, rkey, record}
     GET  /xrpc/com.atproto.repo.getRecord         ?repo&collection&rkey → {uri, cid, value}
+    POST /xrpc/com.atproto.repo.deleteRecord      {repo, collection, rkey, swapRecord?}
+                                                  → {commit?}
+    GET  /xrpc/com.atproto.repo.listRecords       ?repo&collection&limit&cursor → {records}
     POST /xrpc/com.atproto.repo.uploadBlob        raw bytes → {"blob": {...}}
     GET  /xrpc/com.atproto.identity.resolveHandle ?handle → {did}
 
@@ -30,6 +33,20 @@ create under a record key that exists answers 500 ``InternalServerError``;
 ``existing_rkey = "409"`` answers ``RecordAlreadyExists`` (the coming lexicon
 error) and ``"400"`` an ``InvalidRequest`` saying it exists. Every answer
 carries ``RateLimit-Limit/Remaining/Reset/Policy``.
+
+After the post (the lexicons ``com.atproto.repo.deleteRecord``: "Delete a
+repository record, or ensure it doesn't exist", and ``strongRef``;
+docs.bsky.app "Rate Limits"): deleting a record that is not there is a no-op
+answered 200 ``{}``, a deleted record is gone at once (getRecord 400
+``RecordNotFound``, not in listRecords), ``swapRecord`` that is not the
+record's CID is 400 ``InvalidSwap``, another repo than the session's is 401
+``AuthRequired`` (the PDS's ``AuthRequiredError``). Writes cost points of the
+per-account ``repo-write-hour`` budget (``write_points_per_hour``, 5,000: a
+create 3, a delete 1); over it a write is 429 with ``RateLimit-Reset`` at the
+end of the hour. A reply's ``reply.root``/``reply.parent`` must be strong refs
+(lexicon); like the PDS, the fake does not look them up (the app view does).
+Fault scopes: deleteRecord is ``"delete"`` (``fail_next("reset_after",
+on="delete")``: deleted, answer lost).
 
 Use::
 
@@ -119,6 +136,11 @@ class FakeBluesky(FakeServer):
         self.did_doc = did_doc
         self.login_fault: str | None = None
         self.records: list[StoredRecord] = []
+        #: Records deleted through deleteRecord, in order.
+        self.deleted: list[StoredRecord] = []
+        #: The repo-write-hour budget (docs.bsky.app "Rate Limits"): points per hour.
+        self.write_points_per_hour = 5000
+        self._writes: list[tuple[float, int]] = []  # (when, points)
         self.blobs: dict[str, StoredBlob] = {}
         self.tokens: dict[str, _Token] = {}
         #: Successful createSession calls, all createSession calls, refreshSession calls.
@@ -134,6 +156,8 @@ class FakeBluesky(FakeServer):
             return "create"
         if request.path == "/xrpc/com.atproto.repo.uploadBlob":
             return "upload"
+        if request.path == "/xrpc/com.atproto.repo.deleteRecord":
+            return "delete"
         return "read" if request.method == "GET" else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -182,6 +206,10 @@ class FakeBluesky(FakeServer):
             return self._create_record(request)
         if request.method == "GET" and method == "com.atproto.repo.getRecord":
             return self._get_record(request)
+        if request.method == "POST" and method == "com.atproto.repo.deleteRecord":
+            return self._delete_record(request)
+        if request.method == "GET" and method == "com.atproto.repo.listRecords":
+            return self._list_records(request)
         if request.method == "POST" and method == "com.atproto.repo.uploadBlob":
             return self._upload_blob(request)
         return self._xrpc_error(501, "MethodNotImplemented", "Method Not Implemented")
@@ -299,6 +327,9 @@ class FakeBluesky(FakeServer):
                 return self._xrpc_error(400, "InvalidRequest", problem)
         uri = f"at://{self.did}/{collection}/{rkey}"
         with self.lock:
+            limited = self._spend(3)
+            if limited is not None:
+                return limited
             if any(r.uri == uri for r in self.records):
                 if self.existing_rkey == "409":
                     return self._xrpc_error(409, "RecordAlreadyExists",
@@ -362,6 +393,73 @@ class FakeBluesky(FakeServer):
             return self._xrpc_error(400, "RecordNotFound", f"Could not locate record: {uri}")
         return Reply(200, {"uri": found.uri, "cid": found.cid, "value": found.value},
                      self._headers())
+
+    def _spend(self, points: int) -> Reply | None:
+        """Charge a write to the hour's budget; the 429 when it is spent."""
+        now = time.time()
+        with self.lock:
+            self._writes = [(t, p) for t, p in self._writes if now - t < 3600]
+            if sum(p for _, p in self._writes) + points > self.write_points_per_hour:
+                reset = self._writes[0][0] + 3600
+                self.announce_reset(reset - now)
+                return Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                             self._headers(remaining=0, reset=reset))
+            self._writes.append((now, points))
+        return None
+
+    def _delete_record(self, request: Request) -> Reply:
+        try:
+            body = request.json()
+            repo, collection, rkey = str(body["repo"]), str(body["collection"]), str(body["rkey"])
+        except (ValueError, KeyError, TypeError):
+            return self._xrpc_error(400, "InvalidRequest", "Input must have the properties "
+                                                           "repo, collection, rkey")
+        if repo not in (self.did, self.user_handle):
+            return self._xrpc_error(401, "AuthRequired", "Authentication Required")
+        uri = f"at://{self.did}/{collection}/{rkey}"
+        with self.lock:
+            found = next((r for r in self.records if r.uri == uri), None)
+            if found is None:
+                return Reply(200, {}, self._headers())  # "or ensure it doesn't exist"
+            swap = body.get("swapRecord")
+            if swap is not None and swap != found.cid:
+                return self._xrpc_error(400, "InvalidSwap",
+                                        f"Record was at {found.cid}")
+            limited = self._spend(1)
+            if limited is not None:
+                return limited
+            self.records.remove(found)
+            self.deleted.append(found)
+        commit = {"cid": _cid(0x71, (uri + ":delete").encode()), "rev": self._next_tid()}
+        return Reply(200, {"commit": commit}, self._headers())
+
+    def _list_records(self, request: Request) -> Reply:
+        """Newest record key first (``reverse`` for oldest first), ``limit`` 50
+        (1..100), the ``cursor`` being the last record key of the page."""
+        repo, collection = request.param("repo"), request.param("collection")
+        if not repo or not collection:
+            return self._xrpc_error(400, "InvalidRequest", "Params must have the properties "
+                                                           "repo, collection")
+        try:
+            limit = int(request.param("limit") or 50)
+        except ValueError:
+            return self._xrpc_error(400, "InvalidRequest", "limit must be an integer")
+        if not 1 <= limit <= 100:
+            return self._xrpc_error(400, "InvalidRequest", "limit must be 1..100")
+        reverse = request.param("reverse") == "true"
+        cursor = request.param("cursor")
+        with self.lock:
+            chosen = sorted((r for r in self.records if r.collection == collection
+                             and repo in (self.did, self.user_handle)),
+                            key=lambda r: r.rkey, reverse=not reverse)
+        if cursor:
+            chosen = [r for r in chosen if (r.rkey > cursor if reverse else r.rkey < cursor)]
+        page = chosen[:limit]
+        body: dict[str, Any] = {"records": [{"uri": r.uri, "cid": r.cid, "value": r.value}
+                                            for r in page]}
+        if len(chosen) > limit:
+            body["cursor"] = page[-1].rkey
+        return Reply(200, body, self._headers())
 
     def _upload_blob(self, request: Request) -> Reply:
         data = request.body

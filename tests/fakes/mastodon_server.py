@@ -21,7 +21,13 @@ Paths, status codes, headers and JSON bodies follow Mastodon 4.3::
     GET  /api/v2/instance                    configuration.statuses.max_characters …
     GET  /api/v1/accounts/verify_credentials the account
     GET  /api/v1/accounts/:id/statuses       its statuses, newest first, paged by max_id
-    POST /api/v1/statuses                    create (form: status, media_ids[], visibility…)
+    POST /api/v1/statuses                    create (form: status, media_ids[], visibility,
+                                             in_reply_to_id…)
+    GET  /api/v1/statuses/:id                one status; 404 when gone
+    GET  /api/v1/statuses/:id/source         {id, text, spoiler_text}: the text as written
+    PUT  /api/v1/statuses/:id                edit (status, media_ids[], language…) → the
+                                             status with ``edited_at``
+    DELETE /api/v1/statuses/:id              delete → the status with its source ``text``
     POST /api/v2/media                       multipart ``file`` + ``description`` → 200, or
                                              202 with ``url: null`` when ``async_media``
     POST /api/v1/media                       the old synchronous upload → 200
@@ -46,6 +52,23 @@ Use::
         m.fail_next("reset_after")      # stored, then the connection is reset
         ...
         assert len(m.statuses) == 1
+
+After the post (methods/statuses "Delete a status", "Edit a status", "View
+status source"; ``Api::V1::StatusesController``; api/rate-limits): only the
+account's own statuses can be deleted or edited (another's, or one already
+deleted, is 404 ``Record not found``, as ``Status.where(account:
+current_account).find`` answers); a deleted status is gone at once (GET 404,
+no longer in the account's statuses; an Idempotency-Key that pointed at it
+makes a new status, as ``PostStatusService`` finds no status for it); deleting
+needs ``write:statuses`` and is limited to ``delete_limit`` (30) per
+``delete_period`` (30 minutes) per account, 429 with ``X-RateLimit-Reset`` at
+the end of the window; an edit needs ``write:statuses``, is checked like a new
+status (length, at most 4 media, media ready), keeps media and language it does
+not name, records the old text in ``history`` and sets ``edited_at``; the
+preview card follows the new text (Mastodon fetches it again). A reply to a
+status that does not exist (or is deleted) is 404 "The post you are trying to
+reply to does not appear to exist." Fault scopes: DELETE is ``"delete"``, PUT
+``"edit"`` (``fail_next("reset_after", on="delete")``: deleted, answer lost).
 
 Switches: those of ``tests.fakes.fakehttp`` (``fail_next``/``fault_rate`` with
 500, 503, 429, slow, reset_before, reset_after, revoked), plus
@@ -96,6 +119,8 @@ _REMOTE_MENTION = re.compile(r"(?<![\w@])(@[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)@[a-z0
                              re.IGNORECASE)
 _MEDIA_GET = re.compile(r"^/api/v1/media/([^/]+)$")
 _ACCOUNT_STATUSES = re.compile(r"^/api/v1/accounts/([^/]+)/statuses$")
+_STATUS = re.compile(r"^/api/v1/statuses/([^/]+)$")
+_STATUS_SOURCE = re.compile(r"^/api/v1/statuses/([^/]+)/source$")
 
 
 @dataclass
@@ -134,6 +159,10 @@ class StoredStatus:
     created_at: datetime
     url: str
     sensitive: bool = False
+    in_reply_to_id: str | None = None
+    edited_at: datetime | None = None
+    #: Earlier texts, oldest first (what ``GET /api/v1/statuses/:id/history`` shows).
+    history: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -175,6 +204,12 @@ class FakeMastodon(FakeServer):
         #: Seconds the fake's clock is ahead of the real one (``advance``).
         self.clock_offset = 0.0
         self.statuses: list[StoredStatus] = []
+        #: Statuses deleted through the API, in the order they were deleted.
+        self.deleted: list[StoredStatus] = []
+        #: api/rate-limits: DELETE /api/v1/statuses/:id, 30 per 30 minutes per account.
+        self.delete_limit = 30
+        self.delete_period = 1800.0
+        self._deletions: list[float] = []  # the fake's clock, one per deletion
         self.media: dict[str, StoredMedia] = {}
         #: Idempotency-Key → (status id, when first used).
         self.idempotency: dict[str, tuple[str, float]] = {}
@@ -199,6 +234,10 @@ class FakeMastodon(FakeServer):
             return "create"
         if request.method == "POST" and request.path in ("/api/v1/media", "/api/v2/media"):
             return "upload"
+        if request.method == "DELETE" and _STATUS.match(request.path):
+            return "delete"
+        if request.method == "PUT" and _STATUS.match(request.path):
+            return "edit"
         return "read" if request.method == "GET" else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -256,6 +295,14 @@ class FakeMastodon(FakeServer):
             return self._upload(request, asynchronous=path.startswith("/api/v2"))
         if method == "GET" and (m := _MEDIA_GET.match(path)):
             return self._media_status(m.group(1))
+        if method == "GET" and (m := _STATUS_SOURCE.match(path)):
+            return self._source(m.group(1))
+        if method == "GET" and (m := _STATUS.match(path)):
+            return self._show(m.group(1))
+        if method == "DELETE" and (m := _STATUS.match(path)):
+            return self._delete(m.group(1))
+        if method == "PUT" and (m := _STATUS.match(path)):
+            return self._update(request, m.group(1))
         return self._error(404, "Record not found")
 
     def _instance_v1(self) -> dict[str, Any]:
@@ -317,24 +364,20 @@ class FakeMastodon(FakeServer):
         with self.lock:
             if key is not None and key in self.idempotency:
                 status_id, first = self.idempotency[key]
-                if now - first < self.idempotency_window:
-                    stored = next(s for s in self.statuses if s.id == status_id)
-                    return Reply(200, self._status_json(stored), self._headers())
+                earlier = self._own(status_id)
+                if now - first < self.idempotency_window and earlier is not None:
+                    return Reply(200, self._status_json(earlier), self._headers())
+            reply_to = (params.get("in_reply_to_id") or [None])[-1] or None
+            if reply_to is not None and self._own(reply_to) is None:
+                return self._error(404, "The post you are trying to reply to does not "
+                                        "appear to exist.")
             if len(media_ids) > 4:
                 return self._error(422, "Cannot attach more than 4 files")
             if not text.strip() and not media_ids:
                 return self._error(422, "Validation failed: Text can't be blank")
-            if _mastodon_length(text) > self.max_characters:
-                return self._error(
-                    422,
-                    f"Validation failed: Text character limit of {self.max_characters} exceeded")
-            for media_id in media_ids:
-                media = self.media.get(media_id)
-                if media is None:
-                    return self._error(422, "Validation failed: Media attachments are invalid")
-                if media.polls_left > 0:
-                    return self._error(422, "Cannot attach files that have not finished "
-                                            "processing. Try again in a moment!")
+            problem = self._invalid(text, media_ids)
+            if problem is not None:
+                return problem
             status_id = str(next(self._ids))
             stored = StoredStatus(
                 id=status_id, text=text, media_ids=list(media_ids),
@@ -342,6 +385,7 @@ class FakeMastodon(FakeServer):
                 language=(params.get("language") or [None])[-1],
                 idempotency_key=key, created_at=datetime.fromtimestamp(now, UTC),
                 url=f"https://{self.domain}/@{self.username}/{status_id}",
+                in_reply_to_id=reply_to,
             )
             for media_id in media_ids:
                 self.media[media_id].attached = True
@@ -354,8 +398,10 @@ class FakeMastodon(FakeServer):
         return {
             "id": status.id,
             "created_at": status.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "in_reply_to_id": None,
-            "in_reply_to_account_id": None,
+            "edited_at": (status.edited_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                          if status.edited_at else None),
+            "in_reply_to_id": status.in_reply_to_id,
+            "in_reply_to_account_id": self.account_id if status.in_reply_to_id else None,
             "sensitive": status.sensitive,
             "spoiler_text": "",
             "visibility": status.visibility,
@@ -375,6 +421,88 @@ class FakeMastodon(FakeServer):
             "card": self._card(status.text),
             "poll": None,
         }
+
+    def _invalid(self, text: str, media_ids: list[str]) -> Reply | None:
+        """The 422 Mastodon answers a status (new or edited) it refuses, else None."""
+        if len(media_ids) > 4:
+            return self._error(422, "Cannot attach more than 4 files")
+        if not text.strip() and not media_ids:
+            return self._error(422, "Validation failed: Text can't be blank")
+        if _mastodon_length(text) > self.max_characters:
+            return self._error(
+                422, f"Validation failed: Text character limit of {self.max_characters} exceeded")
+        for media_id in media_ids:
+            media = self.media.get(media_id)
+            if media is None:
+                return self._error(422, "Validation failed: Media attachments are invalid")
+            if media.polls_left > 0:
+                return self._error(422, "Cannot attach files that have not finished "
+                                        "processing. Try again in a moment!")
+        return None
+
+    def _own(self, status_id: str) -> StoredStatus | None:
+        """The account's status ``status_id`` unless it is deleted."""
+        with self.lock:
+            return next((s for s in self.statuses if s.id == status_id), None)
+
+    def _show(self, status_id: str) -> Reply:
+        status = self._own(status_id)
+        if status is None:
+            return self._error(404, "Record not found")
+        return Reply(200, self._status_json(status), self._headers())
+
+    def _source(self, status_id: str) -> Reply:
+        """entities/StatusSource: the text as written, for editing."""
+        status = self._own(status_id)
+        if status is None:
+            return self._error(404, "Record not found")
+        body = {"id": status.id, "text": status.text, "spoiler_text": ""}
+        return Reply(200, body, self._headers())
+
+    def _delete(self, status_id: str) -> Reply:
+        """``DELETE /api/v1/statuses/:id``: the status with its source ``text``
+        (for "delete and redraft"), gone from then on."""
+        now = self.now()
+        with self.lock:
+            status = self._own(status_id)
+            if status is None:
+                return self._error(404, "Record not found")
+            self._deletions = [t for t in self._deletions if now - t < self.delete_period]
+            if len(self._deletions) >= self.delete_limit:
+                reset = self._deletions[0] + self.delete_period - self.clock_offset
+                return Reply(429, {"error": "Too many requests"}, self._headers(reset=reset))
+            self._deletions.append(now)
+            self.statuses.remove(status)
+            self.deleted.append(status)
+            body = self._status_json(status)
+        body["text"] = status.text
+        return Reply(200, body, self._headers())
+
+    def _update(self, request: Request, status_id: str) -> Reply:
+        """``PUT /api/v1/statuses/:id`` (UpdateStatusService): what the edit does
+        not name (media, language) stays; the card follows the new text."""
+        params = _params(request)
+        with self.lock:
+            status = self._own(status_id)
+            if status is None:
+                return self._error(404, "Record not found")
+            text = (params.get("status") or [status.text])[-1]
+            named_media = "media_ids[]" in params or "media_ids" in params
+            media_ids = (params.get("media_ids[]") or params.get("media_ids") or []
+                         if named_media else status.media_ids)
+            problem = self._invalid(text, media_ids)
+            if problem is not None:
+                return problem
+            if text != status.text or media_ids != status.media_ids:
+                status.history.append(status.text)
+                status.text = text
+                status.media_ids = list(media_ids)
+                status.edited_at = datetime.fromtimestamp(self.now(), UTC)
+            language = (params.get("language") or [None])[-1]
+            if language:
+                status.language = language
+            body = self._status_json(status)
+        return Reply(200, body, self._headers())
 
     def _card(self, text: str) -> dict[str, Any] | None:
         """entities/PreviewCard for the first link of ``text`` (Mastodon fetches
@@ -468,6 +596,10 @@ def _scope_needed(method: str, path: str) -> str | None:
     """The OAuth scope Mastodon's controllers require (``doorkeeper_authorize!``)."""
     if method == "POST" and path == "/api/v1/statuses":
         return "write:statuses"
+    if method in ("PUT", "DELETE") and _STATUS.match(path):
+        return "write:statuses"
+    if method == "GET" and path.startswith("/api/v1/statuses/"):
+        return "read:statuses"
     if method == "POST" and path in ("/api/v1/media", "/api/v2/media"):
         return "write:media"
     if method == "GET" and path.startswith("/api/v1/media/"):
