@@ -30,6 +30,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.after_post import RUN_FAULTS, retract
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
@@ -777,3 +778,17 @@ def test_secrets_never_in_after_post_messages(make: Callable[..., LinkedInChanne
     texts += raised(lambda: channel.edit(urn, _request(text="x")), Permanent)
     for text in texts:
         assert TOKEN not in text
+
+
+def test_retraction_run_under_30_percent_faults_deletes_each_post_once(
+        channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
+    urns = [_published(channel, f"Story {i}") for i in range(40)]
+    keep = urns[::5]
+    doomed = [u for u in urns if u not in keep]
+    fake.fault_rate(0.3, RUN_FAULTS, seed=13, on="any")
+    report = retract(channel, doomed)
+    fake.clear_faults()
+    fake.settle()
+    assert set(fake.deleted) == set(doomed)
+    assert [p.urn for p in fake.posts] == keep
+    assert report.ambiguous > 0 and report.settled_gone > 0 and report.settled_still_there > 0

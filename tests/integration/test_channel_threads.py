@@ -23,6 +23,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.after_post import RUN_FAULTS, retract
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import Reply, Request
 from tests.fakes.threads_server import FakeThreads
@@ -860,3 +861,18 @@ def test_secrets_never_in_after_post_messages(make: Callable[..., ThreadsChannel
     texts += raised(lambda: channel.delete(media_id), ChannelError)
     for text in texts:
         assert TOKEN not in text
+
+
+def test_retraction_run_under_30_percent_faults_deletes_each_post_once(
+        channel: ThreadsChannel, fake: FakeThreads) -> None:
+    ids = [_published(channel, f"Story {i} {LINK}/{i}") for i in range(40)]
+    keep = ids[::5]
+    doomed = [i for i in ids if i not in keep]
+    fake.fault_rate(0.3, RUN_FAULTS, seed=13, on="any")
+    report = retract(channel, doomed)
+    fake.clear_faults()
+    fake.settle()
+    assert set(fake.deleted) == set(doomed)
+    assert [p.id for p in fake.posts] == keep
+    assert len(fake.delete_times) == len(doomed)  # each applied exactly once
+    assert report.ambiguous > 0 and report.settled_gone > 0 and report.settled_still_there > 0

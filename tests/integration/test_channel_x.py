@@ -27,6 +27,7 @@ from publisher.exceptions import (
 from publisher.render import length_rule
 from publisher.types import DeliveryClass, Image, PublishRequest
 from tests.fakes import twitter_text_reference
+from tests.fakes.after_post import RUN_FAULTS, retract
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
@@ -763,3 +764,18 @@ def test_secrets_never_in_after_post_messages(make: Callable[..., XChannel],
     fake.read_only = True
     texts += raised(lambda: channel.delete(tweet_id), AuthFailed)
     _assert_no_secrets(*texts)
+
+
+def test_retraction_run_under_30_percent_faults_deletes_each_post_once(
+        channel: XChannel, fake: FakeX) -> None:
+    ids = [_published(channel, f"Story {i} {LINK}/{i}") for i in range(40)]
+    keep = ids[::5]  # not asked for: must survive
+    doomed = [i for i in ids if i not in keep]
+    fake.fault_rate(0.3, RUN_FAULTS, seed=13, on="any")
+    report = retract(channel, doomed)
+    fake.clear_faults()
+    fake.settle()
+    assert set(fake.deleted) == set(doomed)
+    assert [t.id for t in fake.posts] == keep
+    assert len(fake.delete_times) == len(doomed)  # each applied exactly once
+    assert report.ambiguous > 0 and report.settled_gone > 0 and report.settled_still_there > 0

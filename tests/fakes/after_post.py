@@ -1,0 +1,67 @@
+"""A retraction run under random faults, as the dispatcher would carry it out,
+for the adapters' after-the-post methods (issue 13): delete each post, and when
+a delete is in doubt, settle it by reading the post back.
+
+The fakes' random faults (``fault_rate``) hit deletes and read-backs alike; the
+run ends with every post asked for gone and nothing else touched, whatever
+the faults were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from publisher.exceptions import Ambiguous, RateLimited, Transient
+
+#: The faults a retraction run draws from.
+RUN_FAULTS = ("500", "503", "429", "reset_before", "reset_after")
+
+
+@dataclass
+class RunReport:
+    """What a run saw: calls made and how each doubt was settled."""
+
+    deletes: int = 0
+    read_backs: int = 0
+    ambiguous: int = 0
+    settled_gone: int = 0
+    settled_still_there: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def _read_back(channel: Any, remote_id: str, report: RunReport, tries: int) -> str | None:
+    for _ in range(tries):
+        report.read_backs += 1
+        try:
+            text: str | None = channel.read_back(remote_id)
+            return text
+        except (Transient, RateLimited) as exc:
+            report.errors[type(exc).__name__] = report.errors.get(type(exc).__name__, 0) + 1
+    raise AssertionError(f"read back of {remote_id} never answered in {tries} tries")
+
+
+def retract(channel: Any, remote_ids: Iterable[str], *, tries: int = 60) -> RunReport:
+    """Delete every post of ``remote_ids``; a delete in doubt is read back
+    (gone: done; still there: delete again). Retries are immediate: the fakes
+    do not enforce their announced resets unless told to."""
+    report = RunReport()
+    for remote_id in remote_ids:
+        for _ in range(tries):
+            report.deletes += 1
+            try:
+                channel.delete(remote_id)
+                break
+            except (Transient, RateLimited) as exc:
+                name = type(exc).__name__
+                report.errors[name] = report.errors.get(name, 0) + 1
+            except Ambiguous:
+                report.ambiguous += 1
+                if _read_back(channel, remote_id, report, tries) is None:
+                    report.settled_gone += 1
+                    break
+                report.settled_still_there += 1
+        else:
+            raise AssertionError(f"delete of {remote_id} never succeeded in {tries} tries")
+    return report
