@@ -1,0 +1,339 @@
+"""After the post on Mastodon: delete, read back, edit and reply through the real
+Mastodon.py against FakeMastodon over HTTP on 127.0.0.1 (issue 13)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from publisher.channels import REGISTRY
+from publisher.channels.base import ChannelSpec
+from publisher.channels.mastodon import MastodonChannel, reply_key
+from publisher.exceptions import (
+    Ambiguous,
+    AuthFailed,
+    ChannelError,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from publisher.types import PublishRequest
+from tests.fakes.conformance import fault_texts, raised
+from tests.fakes.mastodon_server import FakeMastodon
+
+TOKEN = "mastodon-ACCESS-token-after-7d21c0"
+LINK = "https://news.example.org/2025/06/flood-warning"
+NEW_LINK = "https://news.example.org/2025/06/flood-warning-corrected"
+KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMastodon]:
+    server = FakeMastodon(access_token=TOKEN, slow_seconds=30)
+    with server:
+        yield server
+        server.release_slow()
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def make(fake: FakeMastodon) -> Iterator[Callable[..., MastodonChannel]]:
+    made: list[MastodonChannel] = []
+
+    def build(*, timeout: float = 5.0) -> MastodonChannel:
+        spec = ChannelSpec("masto", "mastodon", secrets={"access_token": TOKEN},
+                           base_url=fake.base_url, timeout=timeout)
+        channel = MastodonChannel(spec)
+        made.append(channel)
+        return channel
+
+    yield build
+    for channel in made:
+        channel.close()
+
+
+@pytest.fixture
+def channel(make: Callable[..., MastodonChannel]) -> MastodonChannel:
+    return make()
+
+
+def _request(text: str = f"Flood warning for the river district\n\n{LINK}", *,
+             key: str = KEY, after_ambiguous: bool = False) -> PublishRequest:
+    return PublishRequest(post_id=1, idempotency_key=key, text=text, link=LINK,
+                          after_ambiguous=after_ambiguous)
+
+
+def _listed(fake: FakeMastodon) -> list[str]:
+    """The ids the account's statuses endpoint lists, read over HTTP."""
+    answer = requests.get(f"{fake.base_url}/api/v1/accounts/{fake.account_id}/statuses",
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert answer.status_code == 200
+    return [s["id"] for s in answer.json()]
+
+
+def test_registry_says_what_mastodon_allows() -> None:
+    info = REGISTRY["mastodon"]
+    assert (info.can_delete, info.can_edit, info.can_reply) == (True, True, True)
+    assert info.delete_window is None  # Mastodon deletes a status of any age
+
+
+# --- delete ----------------------------------------------------------------------------
+
+
+def test_delete_makes_the_status_gone(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    kept = channel.publish(_request("Another story", key="k" * 32))
+    posted = channel.publish(_request())
+    channel.delete(posted.remote_id)
+
+    assert [s.id for s in fake.deleted] == [posted.remote_id]
+    assert [s.id for s in fake.statuses] == [kept.remote_id]
+    assert _listed(fake) == [kept.remote_id]
+    assert channel.read_back(posted.remote_id) is None
+    [call] = fake.requests_to("DELETE", f"/api/v1/statuses/{posted.remote_id}")
+    assert call.status == 200
+
+
+def test_delete_of_a_status_already_gone_returns_normally(channel: MastodonChannel,
+                                                          fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    channel.delete(posted.remote_id)
+    channel.delete(posted.remote_id)  # 404: already gone is done
+    channel.delete("109999999999999999")  # never there (or not this account's): 404 too
+    statuses = [r.status for r in fake.requests if r.method == "DELETE"]
+    assert statuses == [200, 404, 404]
+    assert len(fake.deleted) == 1
+
+
+@pytest.mark.parametrize(("kind", "error", "status", "gone"), [
+    ("500", Transient, 500, False),
+    ("503", Transient, 503, False),
+    ("reset_before", Ambiguous, None, False),
+    ("reset_after", Ambiguous, None, True),
+])
+def test_delete_fault_maps_to_taxonomy(channel: MastodonChannel, fake: FakeMastodon, kind: str,
+                                       error: type[ChannelError], status: int | None,
+                                       gone: bool) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next(kind, on="delete")
+    with pytest.raises(error) as caught:
+        channel.delete(posted.remote_id)
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+    assert (channel.read_back(posted.remote_id) is None) is gone
+
+
+def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: MastodonChannel,
+                                                                fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next("reset_after", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(posted.remote_id)
+    assert channel.read_back(posted.remote_id) is None  # it was deleted: done
+    channel.delete(posted.remote_id)  # and a retry would be harmless
+    assert len(fake.deleted) == 1
+
+
+def test_delete_rate_limited_by_the_fault(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next("429", on="delete")
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(posted.remote_id)
+    assert fake.rate_limit_reset is not None
+    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    assert abs(caught.value.until - announced) <= timedelta(seconds=1.5)
+    assert fake.deleted == []
+
+
+def test_thirty_deletions_per_thirty_minutes(channel: MastodonChannel,
+                                             fake: FakeMastodon) -> None:
+    fake.delete_limit = 2
+    ids = [channel.publish(_request(f"Story {n}", key=f"{n}" * 32)).remote_id for n in range(3)]
+    channel.delete(ids[0])
+    channel.delete(ids[1])
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(ids[2])
+    # Reset at the end of the window that began with the first deletion.
+    assert caught.value.until > datetime.now(UTC) + timedelta(minutes=29)
+    assert channel.read_back(ids[2]) == "Story 2"
+    fake.advance(1801)
+    channel.delete(ids[2])
+    assert [s.id for s in fake.deleted] == ids
+
+
+def test_delete_without_write_scope_is_auth_failed(channel: MastodonChannel,
+                                                   fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    fake.scopes = {"read"}
+    with pytest.raises(AuthFailed) as caught:
+        channel.delete(posted.remote_id)
+    assert caught.value.http_status == 403
+    fake.revoked = True
+    with pytest.raises(AuthFailed):
+        channel.delete(posted.remote_id)
+    assert fake.deleted == []
+
+
+def test_a_key_of_a_deleted_status_makes_a_new_one(channel: MastodonChannel,
+                                                   fake: FakeMastodon) -> None:
+    # PostStatusService finds no status for the key any more: the fake posts again.
+    first = channel.publish(_request())
+    channel.delete(first.remote_id)
+    again = channel.publish(_request())
+    assert again.remote_id != first.remote_id
+    assert [s.id for s in fake.statuses] == [again.remote_id]
+
+
+# --- read back -------------------------------------------------------------------------
+
+
+def test_read_back_is_the_text_as_written(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    text = f"Flood <warning> & \"evacuation\"\n\nLine two\n{LINK}"
+    posted = channel.publish(_request(text))
+    assert channel.read_back(posted.remote_id) == text
+    assert fake.requests_to("GET", f"/api/v1/statuses/{posted.remote_id}/source")
+
+
+@pytest.mark.parametrize(("kind", "status"), [("500", 500), ("503", 503),
+                                              ("reset_before", None), ("reset_after", None)])
+def test_read_back_fault_is_transient(channel: MastodonChannel, fake: FakeMastodon, kind: str,
+                                      status: int | None) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next(kind, on="read")
+    with pytest.raises(Transient) as caught:
+        channel.read_back(posted.remote_id)
+    assert type(caught.value) is Transient and caught.value.http_status == status
+
+
+# --- edit ------------------------------------------------------------------------------
+
+
+def test_edit_replaces_the_text_in_place(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    new_text = f"Flood warning lifted for the river district\n\n{NEW_LINK}"
+    result = channel.edit(posted.remote_id, _request(new_text))
+
+    assert result.remote_id == posted.remote_id
+    [status] = fake.statuses
+    assert status.text == new_text
+    assert status.history == [_request().text]
+    assert status.edited_at is not None
+    assert fake._card(status.text)["url"] == NEW_LINK  # the card follows the new text
+    assert channel.read_back(posted.remote_id) == new_text
+    [put] = fake.requests_to("PUT", f"/api/v1/statuses/{posted.remote_id}")
+    assert put.status == 200
+
+
+def test_edit_twice_with_the_same_text_is_one_edit(channel: MastodonChannel,
+                                                   fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    channel.edit(posted.remote_id, _request("Corrected"))
+    channel.edit(posted.remote_id, _request("Corrected"))
+    assert fake.statuses[0].history == [_request().text]
+
+
+def test_edit_of_a_deleted_status_is_permanent(channel: MastodonChannel,
+                                               fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    channel.delete(posted.remote_id)
+    with pytest.raises(Permanent) as caught:
+        channel.edit(posted.remote_id, _request("Corrected"))
+    assert caught.value.http_status == 404
+
+
+def test_edit_is_held_to_the_same_length_as_a_post(channel: MastodonChannel,
+                                                   fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    with pytest.raises(Permanent, match="character limit of 500") as caught:
+        channel.edit(posted.remote_id, _request("x" * 501))
+    assert caught.value.http_status == 422
+    assert fake.statuses[0].text == _request().text
+
+
+@pytest.mark.parametrize(("kind", "error", "status", "applied"), [
+    ("500", Transient, 500, False),
+    ("503", Transient, 503, False),
+    ("reset_before", Ambiguous, None, False),
+    ("reset_after", Ambiguous, None, True),
+])
+def test_edit_fault_maps_and_read_back_settles_it(channel: MastodonChannel, fake: FakeMastodon,
+                                                  kind: str, error: type[ChannelError],
+                                                  status: int | None, applied: bool) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next(kind, on="edit")
+    with pytest.raises(error) as caught:
+        channel.edit(posted.remote_id, _request("Corrected"))
+    assert type(caught.value) is error and caught.value.http_status == status
+    expected = "Corrected" if applied else _request().text
+    assert channel.read_back(posted.remote_id) == expected
+
+
+def test_edit_rate_limited_and_scope(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next("429", on="edit")
+    with pytest.raises(RateLimited):
+        channel.edit(posted.remote_id, _request("Corrected"))
+    fake.scopes = {"read", "write:media"}
+    with pytest.raises(AuthFailed):
+        channel.edit(posted.remote_id, _request("Corrected"))
+    assert fake.statuses[0].text == _request().text
+
+
+# --- reply -----------------------------------------------------------------------------
+
+
+def test_reply_is_a_status_in_reply_to_the_post(channel: MastodonChannel,
+                                               fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    # The note may carry the post's own key: it must never be answered with the post.
+    note = channel.reply(posted.remote_id, _request("Correction: the crest is on Saturday."))
+    assert note.remote_id != posted.remote_id
+    stored = next(s for s in fake.statuses if s.id == note.remote_id)
+    assert stored.in_reply_to_id == posted.remote_id
+    assert stored.idempotency_key == reply_key(KEY, posted.remote_id)
+    assert stored.text == "Correction: the crest is on Saturday."
+
+
+def test_reply_retried_is_one_reply(channel: MastodonChannel, fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.reply(posted.remote_id, _request("Correction", key="n" * 32))
+    again = channel.reply(posted.remote_id, _request("Correction", key="n" * 32,
+                                                     after_ambiguous=True))
+    replies = [s for s in fake.statuses if s.in_reply_to_id == posted.remote_id]
+    assert [s.id for s in replies] == [again.remote_id]
+
+
+def test_reply_to_a_deleted_post_is_permanent(channel: MastodonChannel,
+                                              fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    channel.delete(posted.remote_id)
+    with pytest.raises(Permanent, match="does not appear to exist") as caught:
+        channel.reply(posted.remote_id, _request("Correction", key="n" * 32))
+    assert caught.value.http_status == 404
+    assert fake.statuses == []
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def test_secrets_never_in_messages(make: Callable[..., MastodonChannel],
+                                   fake: FakeMastodon, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    channel = make(timeout=0.5)
+    posted = channel.publish(_request())
+    texts = fault_texts(fake, {
+        "delete": lambda kind: channel.delete(posted.remote_id),
+        "edit": lambda kind: channel.edit(posted.remote_id, _request("Corrected")),
+        "read": lambda kind: channel.read_back(posted.remote_id),
+        "create": lambda kind: channel.reply(posted.remote_id, _request("N", key=kind * 8)),
+    }, kinds=("500", "503", "429", "reset_before", "reset_after", "slow"), clear=True)
+    fake.revoked = True
+    texts += raised(lambda: channel.delete(posted.remote_id), AuthFailed)
+    texts += raised(lambda: channel.read_back(posted.remote_id), AuthFailed)
+    texts.append(caplog.text)
+    assert len(texts) > 40
+    assert not any(TOKEN in text for text in texts)
