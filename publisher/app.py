@@ -287,13 +287,17 @@ def make_app(settings: Settings | None = None, *, config: Config | None = None,
     Without it the store is opened on first use and a SQLite database that
     does not exist yet is refused rather than created."""
     settings = settings or Settings()
+    given_config = config is not None
+    if strict and environ is None:
+        environ = settings.environment()
     if config is None:
-        config = load_config(settings.schedules)
+        # Strict: the schedules' problems and the missing variables, together.
+        config = load_config(settings.schedules, environ=environ if strict else None)
     app = App(settings, config, store=store, fetcher=fetcher, renderer=renderer,
               channels=channels, environ=environ, now=clock, worker=worker,
               create_store=upgrade)
     if strict:
-        problems = environment_problems(config, app.environ)
+        problems = environment_problems(config, app.environ) if given_config else []
         problems += validate(settings, config, app.renderer)
         if problems:
             raise ConfigError(problems)

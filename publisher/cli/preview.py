@@ -28,8 +28,9 @@ def preview(
 ) -> None:
     """Render an article for its channels without queuing it.
 
-    Each channel's text, its length against the platform's limit, and what
-    was shortened to fit. Exit 1 when a channel cannot render it.
+    Each channel's text, its length against the platform's limit, what was
+    shortened to fit, and the image that goes with it and its alt text. Exit 1
+    when a channel cannot render it.
 
     Example: [bold]publisher preview --url https://news.example/2026/bridge -c x -c facebook[/bold]
     """
@@ -47,7 +48,16 @@ def preview(
             out.rule(f"{p.channel} ({p.template}): {p.length}/{p.limit} {p.rule}{cut}")
             if p.error:
                 out.print(f"[red]cannot render:[/red] {escape(p.error)}", markup=True)
+                continue
+            out.print(p.text, markup=False)
+            if p.image is None:
+                out.print("image: none")
+            elif not p.image_sent:
+                out.print(f"image: not sent (options.with_image = false): {p.image.url}")
             else:
-                out.print(p.text, markup=False)
+                out.print(f"image: {p.image.url}")
+                out.print(f"alt: {p.image.alt}" if p.image.alt else
+                          "[yellow]alt: none[/yellow] (screen readers get no description)",
+                          markup=not p.image.alt)
     if any(p.error for p in previews):
         raise typer.Exit(EXIT_FAILED)

@@ -83,6 +83,10 @@ class Preview:
     rule: str
     shortened: tuple[str, ...] = ()
     error: str | None = None
+    #: The image the post carries (the article's), with its alt text.
+    image: Image | None = None
+    #: False when the channel's ``with_image`` option keeps it from going out.
+    image_sent: bool = True
 
 
 def find_or_fetch(app: AppPorts, url: str) -> tuple[Article | None, ArticleData]:
@@ -232,7 +236,8 @@ def preview(app: AppPorts, *, url: str | None = None, article_id: str | int | No
         try:
             r = render_for(app.renderer, channel, data, chosen)
             out.append(Preview(name, chosen, r.text, r.length, r.limit, rule.name,
-                               r.shortened))
+                               r.shortened, image=data.image,
+                               image_sent=channel.options.get("with_image", True) is not False))
         except TooLong as exc:
             out.append(Preview(name, chosen, "", exc.length, exc.limit, rule.name,
                                error=f"too long even after shortening: {exc.length} > "

@@ -33,6 +33,7 @@ from publisher.types import (
 from tests.fakes.channel import ScriptedChannel
 from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import FeedServer
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Thursday 26 November 2026, 07:00 in New York.
@@ -134,7 +135,7 @@ def site(store, tmp_path, monkeypatch) -> Site:
     clock = FakeClock(START)
     monkeypatch.setattr(state, "clock", clock)
     env = {"DATABASE_URL": store.url, "PUBLISHER_SCHEDULES": str(tmp_path / "schedules"),
-           "PUBLISHER_TEMPLATES": str(ROOT / "templates"), "USER": "alice"}
+           "PUBLISHER_TEMPLATES": str(SHIPPED_TEMPLATES), "USER": "alice"}
     return Site(store, clock, env, tmp_path)
 
 
@@ -473,6 +474,30 @@ def test_preview_renders_without_queuing(site):
     out = site.ok("preview", "--article", str(stored.id), "-c", "x").stdout
     assert "x (default)" in out and "/280" in out
     assert "no article with id" in site.bad("preview", "--article", "999")
+
+
+def test_preview_shows_the_image_and_its_alt_text(site):
+    """What goes out with the text: the article's image and its alt text, or
+    that there is none, or that the channel's with_image option keeps it back."""
+    (site.tmp / "schedules" / "more.toml").write_text(
+        '[channels.plain]\ntype = "jsonl"\n'
+        f'options = {{ path = "{site.tmp / "out" / "plain.jsonl"}", with_image = false }}\n')
+    [pictured, bare] = site.store.add_articles("site", [
+        article(3), article(4, image=Image("https://news.example/4.jpg", ""))],
+        state=ArticleState.SEEN, now=site.clock())
+    out = site.ok("preview", "--article", str(pictured.id), "-c", "x", "-c", "plain").stdout
+    x_part, plain_part = out.split("plain (default)")
+    assert "image: https://news.example/img.jpg" in x_part and "alt: the bridge" in x_part
+    assert "image: not sent (options.with_image = false): https://news.example/img.jpg" in (
+        plain_part)
+    [x] = site.json("preview", "--article", str(pictured.id), "-c", "x")
+    assert x["image"] == {"url": "https://news.example/img.jpg", "alt": "the bridge"}
+    assert x["image_sent"] is True
+    out = site.ok("preview", "--article", str(bare.id), "-c", "x").stdout
+    assert "image: https://news.example/4.jpg" in out and "alt: none" in out
+    [noimage] = site.store.add_articles("site", [article(5, image=None)],
+                                        state=ArticleState.SEEN, now=site.clock())
+    assert "image: none" in site.ok("preview", "--article", str(noimage.id), "-c", "x").stdout
 
 
 # -- pause, resume ------------------------------------------------------------------------
