@@ -14,6 +14,20 @@ Store fixtures
 PostgreSQL comes from ``PUBLISHER_TEST_PG_URL`` (default
 ``postgresql+psycopg://root@127.0.0.1:5432/test``).  When it cannot be reached
 the postgres tests are skipped, unless ``CI`` is set: then they fail.
+
+Isolation
+---------
+Every test runs in an empty working directory of its own, without the
+variables ``Settings`` reads (``DATABASE_URL``, ``PUBLISHER_SCHEDULES``, …) of
+the shell that started pytest, and with a configuration cache of the
+session's own (``XDG_CACHE_HOME``).  So the relative defaults (``./schedules``,
+``./templates``, ``./.env``, ``./var``) never reach the working copy: a user
+who has edited its schedules, templates or ``.env`` (as the tutorial says to)
+still gets a green run (``tests/e2e/test_isolation.py`` runs tests with them
+broken).  Tests that want the shipped templates use
+``publisher.render.env.BUNDLED_TEMPLATES`` (package data); the shipped example
+schedule is read from ``tests/data/example/`` (kept equal to the committed
+``schedules/`` by a test).
 """
 
 from __future__ import annotations
@@ -27,10 +41,34 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from publisher.config import Settings
 from publisher.store import Store, open_store, sqlite_url_for
 
 PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL",
                         "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+#: What ``Settings`` and ``load_config`` read from the environment.
+_SETTINGS_VARIABLES = frozenset(
+    [variable for variable, _default, _convert in Settings.FIELDS.values()]
+    + ["PUBLISHER_CACHE_DIR", "XDG_CACHE_HOME"])
+
+
+@pytest.fixture(scope="session")
+def _config_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("config-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+              _config_cache: Path) -> None:
+    """An empty working directory, none of the shell's settings, the
+    session's configuration cache (see the module's docstring)."""
+    for key in list(os.environ):
+        if key.upper() in _SETTINGS_VARIABLES:
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_config_cache))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd", numbered=True))
 
 
 def _in_ci() -> bool:

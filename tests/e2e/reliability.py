@@ -36,6 +36,7 @@ from tests.fakes.mastodon_server import FakeMastodon
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.webhook_server import FakeWebhookReceiver
 from tests.fakes.x_server import FakeX
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHER = [sys.executable, "-m", "publisher.cli"]
@@ -62,7 +63,7 @@ def env_for(workdir: Path, database_url: str, **extra: str) -> dict[str, str]:
     """The daemon's environment: no PUBLISHER_*/DATABASE_* of ours, the test's secrets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "DATABASE_"))}
     env.update({
-        "PUBLISHER_TEMPLATES": str(ROOT / "templates"),
+        "PUBLISHER_TEMPLATES": str(SHIPPED_TEMPLATES),
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         **SECRETS,

@@ -35,7 +35,7 @@ from xml.sax.saxutils import escape
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.e2e.test_daemon import PUBLISHER, ROOT, env_for
+from tests.e2e.test_daemon import PUBLISHER, env_for
 from tests.fakes.bluesky_server import FakeBluesky
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.fakehttp import FakeServer
@@ -48,6 +48,7 @@ from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.threads_server import FakeThreads
 from tests.fakes.webhook_server import FakeWebhookReceiver
 from tests.fakes.x_server import FakeX
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 SITE = "https://news.example"
 SECRETS = {
@@ -185,7 +186,7 @@ def platforms(work: Path, **kwargs: Any) -> Iterator[tuple[FeedServer, dict[str,
         srv.set("/feed/", feed_body([]))
         fakes = start_fakes(**kwargs)
         templates = work / "templates"
-        shutil.copytree(ROOT / "templates", templates)
+        shutil.copytree(SHIPPED_TEMPLATES, templates)
         (templates / "bluesky" / "linked.j2").write_text(BLUESKY_TEMPLATE)
         yield srv, fakes
     finally:

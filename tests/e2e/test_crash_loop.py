@@ -44,6 +44,9 @@ from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import rss
 from tests.fakes.webhook_server import FakeWebhookReceiver
 
+#: The second tier: SIGKILL loops and reconciliation under a killed daemon.
+pytestmark = pytest.mark.slow
+
 KINDS = {"masto": "mastodon", "x": "x", "hook": "webhook"}
 SOAK = soak()
 ARTICLES = 1500 if SOAK else 300

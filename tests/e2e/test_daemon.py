@@ -18,6 +18,8 @@ import pytest
 
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
+from tests.shipped import EXAMPLE
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHER = [sys.executable, "-m", "publisher.cli"]
@@ -26,7 +28,7 @@ PUBLISHER = [sys.executable, "-m", "publisher.cli"]
 def env_for(workdir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "DATABASE_"))}
     env.update({
-        "PUBLISHER_TEMPLATES": str(ROOT / "templates"),
+        "PUBLISHER_TEMPLATES": str(SHIPPED_TEMPLATES),
         "DATABASE_URL": f"sqlite:///{workdir / 'var' / 'publisher.db'}",
         "PYTHONPATH": str(ROOT),
     })
@@ -58,8 +60,8 @@ def jsonl(path: Path) -> list[dict]:
 
 def test_bundled_example_runs_once_and_never_twice(tmp_path):
     work = tmp_path / "site"
-    shutil.copytree(ROOT / "schedules", work / "schedules")
-    shutil.copytree(ROOT / "examples", work / "examples")
+    shutil.copytree(EXAMPLE / "schedules", work / "schedules")
+    shutil.copytree(EXAMPLE / "examples", work / "examples")
     first = publisher(work, "run", "--once")
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("│ console · post") == 3
@@ -111,6 +113,7 @@ def start(work: Path, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_daemon_publishes_new_articles_and_stops_on_sigterm(daemon_site):
     work, srv, items = daemon_site
     proc = start(work)

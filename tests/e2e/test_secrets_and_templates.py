@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_daemon import PUBLISHER, ROOT, env_for, jsonl
+from tests.e2e.test_daemon import PUBLISHER, env_for, jsonl
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
@@ -25,6 +25,7 @@ from tests.fakes.mastodon_server import FakeMastodon
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.webhook_server import FakeWebhookReceiver
 from tests.fakes.x_server import FakeX
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 TELEGRAM_TOKEN = "7000000001:AAH-secret-telegram-token-424242"
 SECRETS = {
@@ -105,7 +106,7 @@ options = {{ path = "{tmp_path}/archive.jsonl" }}
 channels = ["x", "mastodon", "telegram", "discord", "hook", "broken", "archive"]
 """)
         templates = tmp_path / "templates"
-        shutil.copytree(ROOT / "templates", templates)
+        shutil.copytree(SHIPPED_TEMPLATES, templates)
         (templates / "jsonl" / "broken.j2").write_text(
             "{{ article.title }}\n{{ article.titel }}\n{{ link }}\n")
         env = env_for(tmp_path, **secrets)
@@ -125,6 +126,7 @@ def everything_written(work: Path) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_no_secret_is_shown_anywhere_and_a_broken_template_fails_only_its_posts(site):
     work, srv, env, secrets, fakes = site
     outputs = []

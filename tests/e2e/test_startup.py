@@ -18,6 +18,7 @@ import pytest
 
 from publisher.store import Store
 from publisher.types import NewPost
+from tests.shipped import EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Top-level modules that decide start-up time (each costs 0.05-0.5 s to import).
@@ -38,7 +39,7 @@ main()
 Ran = tuple[subprocess.CompletedProcess[str], set[str]]
 
 
-def loaded(tmp: Path, url: str, *args: str, schedules: Path = ROOT / "schedules") -> Ran:
+def loaded(tmp: Path, url: str, *args: str, schedules: Path = EXAMPLE / "schedules") -> Ran:
     out = tmp / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUBLISHER_", "DATABASE_"))}
     env.update(DATABASE_URL=url, PUBLISHER_SCHEDULES=str(schedules), PYTHONPATH=str(ROOT),
@@ -85,7 +86,7 @@ def test_a_changed_schedule_is_validated_again(sqlite_store: Store, tmp_path):
     schedules = tmp_path / "schedules"
     schedules.mkdir()
     site = schedules / "site.toml"
-    site.write_text((ROOT / "schedules" / "site.toml").read_text())
+    site.write_text((EXAMPLE / "schedules" / "site.toml").read_text())
 
     def run() -> Ran:
         return loaded(tmp_path, sqlite_store.url, "queue", "list", "-c", "console",
