@@ -18,7 +18,14 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.config import ChannelConfig, Config
-from publisher.exceptions import FetchError, InputError, NotFoundError, ParseError, TooLong
+from publisher.exceptions import (
+    ConfigError,
+    FetchError,
+    InputError,
+    NotFoundError,
+    ParseError,
+    TooLong,
+)
 from publisher.services.desk_input import check_channels, parse_id, parse_when, quote
 from publisher.services.lifecycle import Composed, Origin, OriginKind, Refuse, Skip, compose
 from publisher.services.ports import AppPorts
@@ -110,6 +117,23 @@ def find_or_fetch(app: AppPorts, url: str) -> tuple[Article | None, ArticleData]
     return article, (article.data if article is not None else data)
 
 
+def announced_limit(app: AppPorts, name: str) -> int | None:
+    """The length limit channel ``name``'s platform announces (a Mastodon
+    instance's), or None to keep the channel type's rule.  An editor's
+    machine may not hold the channel's secrets: the type's rule then, quietly
+    (the daemon, which has them, holds the post to the announced limit)."""
+    from publisher.channels import REGISTRY
+
+    info = REGISTRY.get(app.config.channels[name].type)
+    if info is None or not info.announces_limit:
+        return None
+    try:
+        app.channels.get(name)
+    except ConfigError:
+        return None
+    return app.channels.max_length(name)
+
+
 def _routed(config: Config, article: Article | None, data: ArticleData,
             channels: Sequence[str]) -> dict[str, str | None]:
     if channels:
@@ -176,7 +200,7 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
                         priority=priority)
         for name in names:
             channel = config.channels[name]
-            rules = channel_rules(channel, app.channels.max_length(name))
+            rules = channel_rules(channel, announced_limit(app, name))
             take(compose(origin, rules, rendered=None, now=now))
     else:
         assert url is not None
@@ -190,7 +214,7 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
         for name, route_template in routed.items():
             channel = config.channels[name]
             chosen = _template(app, channel, template or route_template)
-            limit = app.channels.max_length(name)
+            limit = announced_limit(app, name)
             origin = Origin(OriginKind.EDITOR_URL, not_before, created_by=created_by,
                             article=data, template=chosen, priority=priority)
             take(compose(origin, channel_rules(channel, limit), now=now,
