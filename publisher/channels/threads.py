@@ -536,6 +536,10 @@ class ThreadsChannel:
         if code in _AUTH_CODES and what == "replies look-up" and code != 190:
             return _NoPermission(f"{what}: Threads refused the permission: {text}",
                                  http_status=status)
+        if code in _AUTH_CODES and what == "delete" and code != 190:
+            return AuthFailed(f"{what}: Threads refused the permission (deleting needs "
+                              f"threads_delete; make a new token with it): {text}",
+                              http_status=status)
         if code in _AUTH_CODES:
             return AuthFailed(f"{what}: Threads refused the token: {text}", http_status=status)
         if code in _TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:

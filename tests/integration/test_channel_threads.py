@@ -27,6 +27,7 @@ from tests.fakes.after_post import RUN_FAULTS, retract
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import Reply, Request
 from tests.fakes.threads_server import FakeThreads
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 TOKEN = "THQWJthreads-TOKEN-9f8e7d6c5b"
 SECRETS = {"access_token": TOKEN}
@@ -435,7 +436,7 @@ def test_plain_429_is_rate_limited(channel: ThreadsChannel, fake: FakeThreads) -
 
 # --- the length rule: emoji count their UTF-8 bytes ----------------------------------
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = SHIPPED_TEMPLATES
 
 
 def test_fake_refuses_text_over_500_as_threads_counts_it(channel: ThreadsChannel,
@@ -688,8 +689,9 @@ def test_delete_of_a_post_already_gone_returns_normally(channel: ThreadsChannel,
 def test_delete_needs_threads_delete(channel: ThreadsChannel, fake: FakeThreads) -> None:
     media_id = _published(channel)
     fake.scopes.discard("threads_delete")
-    with pytest.raises(AuthFailed, match="does not have permission"):
+    with pytest.raises(AuthFailed, match="does not have permission") as caught:
         channel.delete(media_id)
+    assert "deleting needs threads_delete" in str(caught.value)
     assert len(fake.posts) == 1
 
 
