@@ -878,3 +878,21 @@ def test_retraction_run_under_30_percent_faults_deletes_each_post_once(
     assert [p.id for p in fake.posts] == keep
     assert len(fake.delete_times) == len(doomed)  # each applied exactly once
     assert report.ambiguous > 0 and report.settled_gone > 0 and report.settled_still_there > 0
+
+
+@pytest.mark.parametrize(("kind", "on", "error", "status"), [
+    ("500", "create", Transient, 500), ("503", "create", Transient, 503),
+    ("reset_before", "create", Ambiguous, None), ("reset_after", "create", Ambiguous, None),
+    ("429", "create", RateLimited, 400),
+    # The reply's container is not a post: a lost answer there is safe to retry.
+    ("reset_after", "upload", Transient, None), ("500", "upload", Transient, 500),
+])
+def test_reply_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThreads, kind: str,
+                                      on: str, error: type[ChannelError],
+                                      status: int | None) -> None:
+    media_id = _published(channel)
+    fake.fail_next(kind, on=on)
+    with pytest.raises(error) as caught:
+        channel.reply(media_id, _request(text="Correction: east bank only.", link=None))
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
