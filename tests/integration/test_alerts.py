@@ -24,6 +24,7 @@ from publisher.types import FeedKind, FeedState, NewPost, Outcome, PostStatus
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.smtp_server import FakeSMTP
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -173,7 +174,7 @@ channels = ["ops-mail", "ops-slack"]
 [[routes]]
 channels = ["wire"]
 """)
-    settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                         env_file=tmp_path / ".env")
     app = make_app(settings, store=sqlite_store, environ={
         "SMTP_USER": "desk", "SMTP_PASSWORD": "mail-password-123",

@@ -38,12 +38,13 @@ from tests.fakes.conformance import (
     raised,
 )
 from tests.fakes.fakehttp import FileServer
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 HANDLE = "ledger.bsky.social"
 PASSWORD = "abcd-efgh-ijkl-mnop"
 SECRETS = {"handle": HANDLE, "app_password": PASSWORD}
 LINK = "https://news.example.org/2025/06/flood-warning?utm_source=bluesky"
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = SHIPPED_TEMPLATES
 TID = regex.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 
 

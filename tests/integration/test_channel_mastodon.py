@@ -35,11 +35,12 @@ from tests.fakes.conformance import (
 )
 from tests.fakes.fakehttp import FakeServer, FileServer, Reply, Request
 from tests.fakes.mastodon_server import FakeMastodon
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 TOKEN = "mastodon-ACCESS-token-5c1e9a77"
 SECRETS = {"access_token": TOKEN}
 LINK = "https://news.example.org/2025/06/flood-warning"
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = SHIPPED_TEMPLATES
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded" / "mastodon"
 
 

@@ -6,7 +6,6 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,11 +28,12 @@ from publisher.types import ArticleData, DeliveryClass, Image, PublishRequest
 from tests.fakes.conformance import COMMON_FAULTS, assert_fault_maps
 from tests.fakes.fakehttp import FileServer, Reply
 from tests.fakes.telegram_server import FakeTelegram
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 TOKEN = "7000000001:AAH-secret-bot-token-zq81"
 SECRETS = {"bot_token": TOKEN}
 LINK = "https://news.example.org/2025/06/flood-warning?utm_source=telegram&utm_medium=social"
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = SHIPPED_TEMPLATES
 HEADLINE = 'Council votes 5 < 7 on "Main St & 5th" flood plan'
 
 

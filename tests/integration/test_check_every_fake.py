@@ -30,6 +30,7 @@ from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.threads_server import FakeThreads
 from tests.fakes.webhook_server import FakeWebhookReceiver
 from tests.fakes.x_server import FakeX
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -140,7 +141,7 @@ channels = [{names}]
            if not k.startswith(("PUBLISHER_", "DATABASE_"))}
     env.update(SECRETS)
     env.update({
-        "PUBLISHER_TEMPLATES": str(ROOT / "templates"),
+        "PUBLISHER_TEMPLATES": str(SHIPPED_TEMPLATES),
         "DATABASE_URL": f"sqlite:///{work / 'var' / 'publisher.db'}",
         "PYTHONPATH": str(ROOT),
         # The webhook URLs as the platforms hand them out; base_url points them at the fakes.

@@ -22,6 +22,7 @@ from publisher.config import Settings
 from publisher.sources import Fetcher
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "tests" / "data" / "feeds"
@@ -72,7 +73,7 @@ def hostile(tmp_path):
 
 def test_hostile_feeds_end_as_errors_or_clean_posts(hostile, store, caplog):
     _srv, tmp_path = hostile
-    settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                         env_file=tmp_path / ".env")
     fetcher = Fetcher(total_timeout=2.0)
     app = make_app(settings, store=store, environ={}, fetcher=fetcher)

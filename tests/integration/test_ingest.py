@@ -14,6 +14,7 @@ from publisher.config import Settings
 from publisher.types import ArticleState, PostStatus
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def schedule(tmp_path: Path, body: str) -> Settings:
     (tmp_path / "schedules").mkdir(exist_ok=True)
     (tmp_path / "schedules" / "site.toml").write_text(body)
-    return Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    return Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                     env_file=tmp_path / ".env")
 
 

@@ -13,6 +13,7 @@ from publisher.config import Settings
 from publisher.types import ArticleData, ArticleState, NewPost, PostStatus, Priority
 from tests.fakes.channel import ScriptedChannel
 from tests.fakes.clock import FakeClock
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ def build(store, tmp_path):
             SCHEDULE.format(timing=timing, max_age=max_age))
         clock = FakeClock(start)
         channel = ScriptedChannel("x", clock=clock)
-        app = make_app(Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+        app = make_app(Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                                 env_file=tmp_path / ".env"),
                        store=store, environ={}, clock=clock, channels={"x": channel})
         apps.append(app)

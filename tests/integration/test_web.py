@@ -22,6 +22,7 @@ from publisher.web import WebContext, make_web_app
 from publisher.web.hooks import MAX_BODY, sign
 from publisher.web.server import HttpServer, parse_bind, start_http
 from tests.fakes.wordpress_server import FakeWordPress
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hook-secret-0123456789"
@@ -54,7 +55,7 @@ feed = "site"
 channels = ["wire"]
 {extra}
 """)
-    return Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    return Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                     env_file=tmp_path / ".env")
 
 

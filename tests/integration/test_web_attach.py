@@ -14,6 +14,7 @@ from publisher.app import make_app
 from publisher.config import Settings
 from publisher.exceptions import ConfigError
 from publisher.web.attach import attach
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ options = {{ path = "{tmp_path / 'alerts.jsonl'}" }}
 channels = ["wire"]
 {extra}
 """)
-    settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                         env_file=tmp_path / ".env")
     return make_app(settings, store=store, environ=environ)
 

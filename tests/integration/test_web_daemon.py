@@ -18,6 +18,7 @@ import pytest
 
 from publisher.web.hooks import sign
 from tests.fakes.wordpress_server import FakeWordPress
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "daemon-hook-secret-42"
@@ -67,7 +68,7 @@ channels = ["wire"]
         base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PUBLISHER_", "DATABASE_"))}
-        env.update({"PUBLISHER_TEMPLATES": str(ROOT / "templates"), "PYTHONPATH": str(ROOT),
+        env.update({"PUBLISHER_TEMPLATES": str(SHIPPED_TEMPLATES), "PYTHONPATH": str(ROOT),
                     "DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'publisher.db'}",
                     "PUBLISHER_HTTP": f"127.0.0.1:{port}", "WP_HOOK_SECRET": SECRET})
         log = (tmp_path / "daemon.log").open("w")

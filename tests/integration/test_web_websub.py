@@ -20,6 +20,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
 from tests.fakes.websub_hub import FakeHub
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +110,7 @@ options = {{ path = "{tmp_path / 'wire.jsonl'}" }}
 channels = ["wire"]
 """)
         clock = FakeClock(datetime.now(UTC))
-        settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+        settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                             env_file=tmp_path / ".env")
         app = make_app(settings, store=sqlite_store, environ={}, clock=clock)
         ctx = WebContext(app)

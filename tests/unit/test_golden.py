@@ -16,6 +16,7 @@ import pytest
 
 from publisher.render import Renderer, XWeightedLength, length_rule, render_post, tagged_link
 from publisher.types import ArticleData
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "tests" / "data" / "articles"
@@ -49,7 +50,7 @@ def test_there_are_golden_articles() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_golden(channel: str, name: str) -> None:
     article = load(ARTICLES / f"{name}.json")
-    renderer = Renderer([ROOT / "templates"], hashtag_map={"Local News": "#RiversideNews"})
+    renderer = Renderer([SHIPPED_TEMPLATES], hashtag_map={"Local News": "#RiversideNews"})
     rule = length_rule(channel)
     result = render_post(
         renderer,

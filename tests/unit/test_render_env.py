@@ -9,8 +9,9 @@ import pytest
 from publisher.exceptions import RenderError
 from publisher.render import Renderer
 from publisher.render.env import BUNDLED_TEMPLATES
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
-REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+REPO_TEMPLATES = SHIPPED_TEMPLATES
 
 
 def make(tmp_path: Path, files: dict[str, str], **kwargs) -> Renderer:

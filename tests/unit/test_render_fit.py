@@ -17,8 +17,9 @@ from publisher.render import (
     render_post,
 )
 from publisher.types import ArticleData, Image
+from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
-REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+REPO_TEMPLATES = SHIPPED_TEMPLATES
 URL = "https://news.example.com/2025/05/14/city-council-budget"
 SENTENCE = (
     "The council voted seven to two on Tuesday night after a four hour debate about "
