@@ -236,7 +236,7 @@ class Dispatcher:
             decision = lc.on_expiry(post, opens_at=opens, now=now)
             if decision is not None and item.attempts:  # in doubt? the dispatcher settles it
                 post = replace(post, history=lc.History.of(
-                    self.store.attempts(post_id=item.id, limit=1)))
+                    self.store.attempts(post_id=item.id, limit=1000)))
                 decision = lc.on_expiry(post, opens_at=opens, now=now)
             if decision is not None:
                 held = Held(item, post, self.posts.channel_facts(item.channel, now),
