@@ -24,7 +24,11 @@ SAMPLE = [
     "tests/unit/test_config.py",
     "tests/e2e/test_startup.py",
     "tests/e2e/test_daemon.py::test_bundled_example_runs_once_and_never_twice",
-    "tests/integration/test_desk_cli.py",
+    "tests/integration/test_desk_cli.py::test_add_url_from_the_store_uses_the_routes[sqlite]",
+    "tests/integration/test_desk_cli.py::test_preview_shows_the_image_and_its_alt_text[sqlite]",
+    "tests/integration/test_desk_cli.py::test_list_builds_only_the_listing[sqlite]",
+    "tests/integration/test_ingest.py",
+    "tests/unit/test_golden.py",
 ]
 
 
@@ -44,6 +48,7 @@ def test_the_shipped_copy_is_the_committed_one():
             f"tests/data/shipped/{name} differs from HEAD: refresh it (see tests/shipped.py)")
 
 
+@pytest.mark.slow  # a pytest run of its own
 def test_a_working_copy_with_broken_files_still_passes(tmp_path):
     checkout = tmp_path / "checkout"
     shutil.copytree(ROOT / "tests", checkout / "tests",
