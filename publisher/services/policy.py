@@ -1,5 +1,8 @@
-"""Pure decisions about time: when to retry, when to poll, whether a post is stale.
+"""Pure decisions about time: when to poll a feed again.
 
+A post's retries, backoff and staleness are the lifecycle's
+(``publisher.services.lifecycle``: ``on_outcome``, ``backoff_delay``,
+``is_stale``); ``backoff_delay`` and ``is_stale`` are re-exported here.
 Nothing here does I/O or reads a clock; the current time and the random
 source are arguments, so every rule is tested without waiting.
 """
@@ -8,13 +11,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
-from publisher.exceptions import ChannelError
 from publisher.services import lifecycle
-from publisher.services.lifecycle import ChannelFacts, PostFacts
-from publisher.types import DeliveryClass, Outcome, PostStatus
 
 #: A feed that keeps failing is polled at most this rarely.
 MAX_FEED_BACKOFF = 6 * 3600.0
@@ -27,7 +25,8 @@ is_stale = lifecycle.is_stale
 
 def backoff_delay(attempt: int, *, base: float, cap: float,
                   rand: Callable[[], float] = random.random) -> float:
-    """``lifecycle.backoff_delay``: exponential backoff with full jitter."""
+    """``lifecycle.backoff_delay`` (exponential backoff with full jitter),
+    drawing from ``random`` unless told otherwise."""
     return lifecycle.backoff_delay(attempt, base=base, cap=cap, rand=rand)
 
 
@@ -44,39 +43,3 @@ def next_poll_delay(interval: float, *, error_count: int = 0,
     if server_delay is not None:
         delay = max(delay, min(server_delay, MAX_SERVER_DELAY))
     return delay
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the dispatcher does after a channel error."""
-
-    outcome: Outcome
-    status: PostStatus
-    next_attempt_at: datetime | None = None
-    pause_channel: bool = False
-    rate_limited_until: datetime | None = None
-    reconcile: bool = False
-
-
-def judge_error(error: ChannelError, *, attempt: int, max_attempts: int, base: float,
-                cap: float, now: datetime,
-                rand: Callable[[], float] = random.random) -> Verdict:
-    """Map a channel error to the post's next state (DESIGN.md, error taxonomy):
-    ``lifecycle.on_outcome``'s decision, as the dispatcher of today reads it."""
-    channel = ChannelFacts(DeliveryClass.RECONCILABLE, max_attempts=max_attempts,
-                           retry_base=base, retry_cap=cap)
-    decision = lifecycle.on_outcome(error, PostFacts(0, PostStatus.PUBLISHING, attempt),
-                                    channel, attempt=attempt, now=now, rand=rand)
-    pause = isinstance(decision, lifecycle.PauseChannel)
-    if isinstance(decision, lifecycle.PauseChannel):
-        decision = decision.then
-    if isinstance(decision, lifecycle.Wait):
-        outcome = decision.outcome or Outcome.RETRYING
-        if outcome is Outcome.AMBIGUOUS:
-            return Verdict(outcome, PostStatus.WAITING, next_attempt_at=now, reconcile=True)
-        return Verdict(outcome, PostStatus.WAITING, next_attempt_at=decision.until,
-                       pause_channel=pause, rate_limited_until=decision.gate_until)
-    if isinstance(decision, lifecycle.Fail):
-        return Verdict(decision.outcome or Outcome.FAILED, PostStatus.FAILED,
-                       pause_channel=pause)
-    raise AssertionError(f"no verdict for {decision!r}")  # on_outcome of an error never else

@@ -4,15 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.exceptions import Ambiguous, AuthFailed, Permanent, RateLimited, Transient
 from publisher.services.policy import (
     MAX_FEED_BACKOFF,
     backoff_delay,
     is_stale,
-    judge_error,
     next_poll_delay,
 )
-from publisher.types import Outcome, PostStatus
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -42,34 +39,3 @@ def test_stale():
     assert not is_stale(None, NOW)
     assert not is_stale(NOW + timedelta(seconds=1), NOW)
     assert is_stale(NOW, NOW)
-
-
-def judge(exc, attempt=1, max_attempts=3):
-    return judge_error(
-        exc, attempt=attempt, max_attempts=max_attempts, base=10, cap=60, now=NOW, rand=lambda: 0.5
-    )
-
-
-def test_taxonomy():
-    until = NOW + timedelta(minutes=15)
-    v = judge(RateLimited("429", until=until))
-    assert (v.outcome, v.status, v.next_attempt_at, v.rate_limited_until) == (
-        Outcome.RATE_LIMITED,
-        PostStatus.WAITING,
-        until,
-        until,
-    )
-    v = judge(Transient("503"))
-    assert (v.outcome, v.status, v.next_attempt_at) == (
-        Outcome.RETRYING,
-        PostStatus.WAITING,
-        NOW + timedelta(seconds=5),
-    )
-    assert judge(Transient("503"), attempt=3).status is PostStatus.FAILED
-    assert judge(Permanent("bad")).status is PostStatus.FAILED
-    v = judge(AuthFailed("401"))
-    assert v.status is PostStatus.FAILED and v.pause_channel
-    v = judge(Ambiguous("timeout"))
-    assert v.reconcile and v.outcome is Outcome.AMBIGUOUS
-    # a rate limit never uses up the post's attempts
-    assert judge(RateLimited("429", until=until), attempt=99).status is PostStatus.WAITING
