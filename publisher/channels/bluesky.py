@@ -309,8 +309,14 @@ class BlueskyChannel:
         root_uri, root_cid = _field(root, "uri"), _field(root, "cid")
         root_ref = ({"uri": str(root_uri), "cid": str(root_cid)} if root_uri and root_cid
                     else parent_ref)
-        key = record_key(f"{request.idempotency_key}:reply-to:{remote_id}")
+        key = record_key(f"{request.idempotency_key}:reply-to:{remote_id}")  # as find_reply
         return self._create(request, key, {"root": root_ref, "parent": parent_ref})
+
+    def find_reply(self, remote_id: str, request: PublishRequest) -> PublishResult | None:
+        """The reply ``request`` made to ``remote_id`` when it exists (read by its
+        fixed record key), else None."""
+        self._ensure_session()
+        return self._read(record_key(f"{request.idempotency_key}:reply-to:{remote_id}"))
 
     def _create(self, request: PublishRequest, rkey: str,
                 reply: dict[str, Any] | None) -> PublishResult:

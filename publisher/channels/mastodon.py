@@ -176,12 +176,25 @@ class MastodonChannel:
         """The status ``request`` made, looked up among the account's statuses of
         the last ``_LOOKBACK_TIME`` by its link or exact text; None when it is
         certainly not there. Raises the taxonomy when the look-up fails."""
+        wanted_link = canonical_link(request.link) if request.link else None
+        wanted_text = _normal_text(request.text)
+        return self._find(lambda status: _matches(status, wanted_link, wanted_text))
+
+    def find_reply(self, remote_id: str, request: PublishRequest) -> PublishResult | None:
+        """The reply ``request`` made to ``remote_id`` (a note in doubt after the
+        key's hour): a status of the account in reply to it with the same text.
+        Not ``find``: a note carrying the article's link would match the post
+        it corrects."""
+        wanted_text = _normal_text(request.text)
+        return self._find(lambda status: (
+            str(_get(status, "in_reply_to_id") or "") == remote_id
+            and _normal_text(_content_text(str(_get(status, "content") or ""))) == wanted_text))
+
+    def _find(self, matches: Callable[[Any], bool]) -> PublishResult | None:
         account = self._call("look-up", False, self._api.account_verify_credentials)
         account_id = _get(account, "id")
         if not account_id:
             raise Transient("look-up: Mastodon's verify_credentials answer had no account id")
-        wanted_link = canonical_link(request.link) if request.link else None
-        wanted_text = _normal_text(request.text)
         horizon = datetime.now(UTC) - _LOOKBACK_TIME
         max_id: str | None = None
         for _ in range(_LOOKBACK_PAGES):
@@ -192,7 +205,7 @@ class MastodonChannel:
             )
             statuses = list(page or [])
             for status in statuses:
-                if _matches(status, wanted_link, wanted_text):
+                if matches(status):
                     url = _get(status, "url") or _get(status, "uri")
                     return PublishResult(str(_get(status, "id")), str(url) if url else None)
             if not statuses:
@@ -293,8 +306,7 @@ class MastodonChannel:
         """Post ``request`` as a reply to ``remote_id`` (``in_reply_to_id``), with
         its own ``Idempotency-Key``: :func:`reply_key` of the request's key and
         the parent, so a note can never be answered with the post it corrects.
-        Same hour as a post: after it, ``find`` (which matches the text) settles
-        a reply in doubt."""
+        Same hour as a post: after it, ``find_reply`` settles a reply in doubt."""
         status = self._call(
             "reply", True,
             lambda: self._api.status_post(

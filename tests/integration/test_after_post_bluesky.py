@@ -248,6 +248,16 @@ def test_reply_retried_is_one_reply(channel: BlueskyChannel, fake: FakeBluesky) 
     assert [r.uri for r in replies] == [again.remote_id] == [third.remote_id]
 
 
+def test_find_reply_reads_the_reply_by_its_record_key(channel: BlueskyChannel,
+                                                     fake: FakeBluesky) -> None:
+    posted = channel.publish(_request())
+    note = _request("Correction", key="n" * 32)
+    assert channel.find_reply(posted.remote_id, note) is None
+    made = channel.reply(posted.remote_id, note)
+    found = channel.find_reply(posted.remote_id, note)
+    assert found is not None and found.remote_id == made.remote_id
+
+
 def test_reply_to_a_deleted_post_is_permanent(channel: BlueskyChannel,
                                               fake: FakeBluesky) -> None:
     posted = channel.publish(_request())

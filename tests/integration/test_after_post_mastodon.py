@@ -307,6 +307,21 @@ def test_reply_retried_is_one_reply(channel: MastodonChannel, fake: FakeMastodon
     assert [s.id for s in replies] == [again.remote_id]
 
 
+def test_reply_in_doubt_after_the_key_hour_is_found_by_find_reply(channel: MastodonChannel,
+                                                                  fake: FakeMastodon) -> None:
+    posted = channel.publish(_request())
+    note = _request(f"Correction: the crest is on Saturday.\n\n{LINK}", key="n" * 32)
+    # Not there yet: the post it corrects carries the same link, and is not the note.
+    assert channel.find_reply(posted.remote_id, note) is None
+    fake.fail_next("reset_after")
+    with pytest.raises(Ambiguous):
+        channel.reply(posted.remote_id, note)
+    fake.advance(3700)  # the Idempotency-Key is forgotten: look, do not send again
+    found = channel.find_reply(posted.remote_id, note)
+    [stored] = [s for s in fake.statuses if s.in_reply_to_id == posted.remote_id]
+    assert found is not None and found.remote_id == stored.id
+
+
 def test_reply_to_a_deleted_post_is_permanent(channel: MastodonChannel,
                                               fake: FakeMastodon) -> None:
     posted = channel.publish(_request())
