@@ -475,6 +475,9 @@ class FakeMastodon(FakeServer):
             self.statuses.remove(status)
             self.deleted.append(status)
             body = self._status_json(status)
+        # Rendered with source_requested: the source ``text`` instead of ``content``
+        # (Mastodon.py's recorded answer, test_status_delete_media.yaml).
+        del body["content"]
         body["text"] = status.text
         return Reply(200, body, self._headers())
 
