@@ -156,11 +156,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.platform = Platform("x")
         self.row_ids = 0
 
-    @initialize(kind=st.sampled_from(sorted(CHANNELS)), count=st.integers(1, 3))
-    def setup(self, kind: str, count: int) -> None:
+    @initialize(kind=st.sampled_from(sorted(CHANNELS)), count=st.integers(1, 3),
+                approval=st.booleans())
+    def setup(self, kind: str, count: int, approval: bool) -> None:
         self.kind = kind
         self.platform = Platform(kind)
-        self.posts = {i: Post(i) for i in range(1, count + 1)}
+        first = (PostStatus.QUEUED, PostStatus.DRAFT)[approval]  # drafts wait for approval
+        self.posts = {i: Post(i, first) for i in range(1, count + 1)}
 
     # -- the facts and carrying out decisions, as the dispatcher does ---------------------
 
