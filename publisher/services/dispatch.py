@@ -81,7 +81,9 @@ class Dispatcher:
         self._cond = threading.Condition(self._lock)
         self._tick_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._lanes: dict[str, deque[tuple[OutboxItem, Attempt | None]]] = {}
+        #: Per channel, claimed posts waiting for a slot: (post, its attempt
+        #: when already recorded, the claim's number).
+        self._lanes: dict[str, deque[tuple[OutboxItem, Attempt | None, int]]] = {}
         self._running: dict[str, int] = {}
         self._claimed: dict[str, int] = {}  # claimed and not finished, per channel
         #: Outcomes handed to the committer and not yet committed, per channel:
@@ -94,7 +96,7 @@ class Dispatcher:
         self._outcomes = GroupCommitter(store, self._committed)
         self.posts = PostWorker(config=config, store=store, channels=channels,
                                 rate_gate=self.rate_gate, now=now, rand=rand, worker=worker,
-                                finish=self._finish)
+                                finish=self._finish, claims=self._tick_lock)
 
     # -- claiming --------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class Dispatcher:
             # so a cap can be undershot for a moment but never overshot.
             busy, pending = dict(self._claimed), dict(self._uncommitted)
             free = 2 * self.max_workers - sum(busy.values())
+        seq = self.rate_gate.claim_seq()
         now = self.now()
         gates = self.gates(now)
         room: dict[str, int] = {}
@@ -177,7 +180,7 @@ class Dispatcher:
                     self._saturated.difference_update(names)
             started = self._start_batch(items, now)
             for item in items:
-                self._submit(item, started.get(item.id))
+                self._submit(item, started.get(item.id), seq)
             claimed += len(items)
         return claimed
 
@@ -204,19 +207,21 @@ class Dispatcher:
         now = self.now()
         cutoff = now + timedelta(days=36500) if everything else now
         expired = []
-        while True:
-            batch = self.store.take_over_expired(now=now, worker=self.worker,
-                                                 lease_seconds=self.lease_seconds,
-                                                 expired_before=cutoff)
-            expired += batch
-            if len(batch) < 100:
-                break
+        with self._tick_lock:
+            seq = self.rate_gate.claim_seq()
+            while True:
+                batch = self.store.take_over_expired(now=now, worker=self.worker,
+                                                     lease_seconds=self.lease_seconds,
+                                                     expired_before=cutoff)
+                expired += batch
+                if len(batch) < 100:
+                    break
         for entry in expired:
             log.warning("post=%d channel=%s lease expired with attempt %s: taking it over",
                         entry.post.id, entry.post.channel,
                         entry.last_attempt.outcome if entry.last_attempt else "none",
                         extra={"post": entry.post.id, "channel": entry.post.channel})
-            self._submit(entry.post, None)
+            self._submit(entry.post, None, seq)
         return len(expired)
 
     def expire_stale(self) -> int:
@@ -246,19 +251,22 @@ class Dispatcher:
 
     # -- lanes: at most ``concurrency`` posts of a channel at once ------------------------
 
-    def _submit(self, item: OutboxItem, attempt: Attempt | None = None) -> None:
+    def _submit(self, item: OutboxItem, attempt: Attempt | None = None,
+                claimed: int | None = None) -> None:
+        if claimed is None:
+            claimed = self.rate_gate.claim_seq()
         with self._lock:
             ch = item.channel
-            self._lanes.setdefault(ch, deque()).append((item, attempt))
+            self._lanes.setdefault(ch, deque()).append((item, attempt, claimed))
             self._claimed[ch] = self._claimed.get(ch, 0) + 1
             while self._lanes[ch] and self._running.get(ch, 0) < self._concurrency(ch):
                 self._running[ch] = self._running.get(ch, 0) + 1
                 self._executor.submit(self._lane, *self._lanes[ch].popleft())
 
-    def _lane(self, item: OutboxItem, attempt: Attempt | None) -> None:
+    def _lane(self, item: OutboxItem, attempt: Attempt | None, claimed: int) -> None:
         ch = item.channel
         while True:
-            self.posts.work(item, attempt, stopping=self._stopping.is_set())
+            self.posts.work(item, attempt, claimed, stopping=self._stopping.is_set())
             with self._cond:
                 self._claimed[ch] -= 1
                 if ch in self._saturated and self._claimed[ch] <= self._concurrency(ch):
@@ -267,7 +275,7 @@ class Dispatcher:
                 if not self._lanes[ch]:
                     self._running[ch] -= 1
                     return
-                item, attempt = self._lanes[ch].popleft()
+                item, attempt, claimed = self._lanes[ch].popleft()
 
     def _committed(self, batch: list[tuple[Finish, str]]) -> None:
         now = self.now()

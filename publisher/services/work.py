@@ -12,6 +12,7 @@ looked at immediately before every platform call, look-ups included.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -45,6 +46,7 @@ class Held:
     channel: lc.ChannelFacts
     attempt: Attempt | None = None
     leased: bool = True  # False: expiry, the post is queued or waiting
+    claimed: int = 0  # the claim's number (RateGate.claim_seq)
 
 
 def _request(item: OutboxItem, *, attempt: int, after_ambiguous: bool,
@@ -62,7 +64,8 @@ class PostWorker:
 
     def __init__(self, *, config: Config, store: StoreAPI, channels: ChannelPool,
                  rate_gate: RateGate, now: Callable[[], datetime], rand: Callable[[], float],
-                 worker: str, finish: Callable[[OutboxItem, Finish], None]):
+                 worker: str, finish: Callable[[OutboxItem, Finish], None],
+                 claims: threading.Lock):
         self.config = config
         self.store = store
         self.channels = channels
@@ -71,8 +74,11 @@ class PostWorker:
         self.rand = rand
         self.worker = worker
         self._finish = finish
+        #: Held while a claim reads the gates: a pause is never half-way then.
+        self._claims = claims
 
-    def work(self, item: OutboxItem, attempt: Attempt | None, *, stopping: bool) -> None:
+    def work(self, item: OutboxItem, attempt: Attempt | None, claimed: int, *,
+             stopping: bool) -> None:
         try:
             now = self.now()
             if stopping:
@@ -83,7 +89,7 @@ class PostWorker:
                        if item.attempts else lc.History())
             held = Held(item, lc.PostFacts(item.id, item.status, item.attempts,
                                             item.expires_at, history),
-                         self.channel_facts(item.channel, now), attempt)
+                         self.channel_facts(item.channel, now), attempt, claimed=claimed)
             self.apply(held, lc.on_claim(held.post, held.channel, now=now))
         except Exception:
             # A bug, or the store failing: the post keeps its lease and, when it
@@ -115,7 +121,7 @@ class PostWorker:
         """Give back a post that did not reach the platform; its attempt, if
         one was recorded, does not count."""
         if held.attempt is None:
-            if until is None:
+            if until is None:  # back to the queue, as if never claimed
                 self.store.release([held.item.id], worker=self.worker)
             else:
                 self.store.set_post_status(held.item.id, PostStatus.WAITING,
@@ -123,9 +129,10 @@ class PostWorker:
                                            worker=self.worker, now=now, error=why,
                                            next_attempt_at=until)
             return
-        self._finish(held.item, Finish(held.attempt.id, self.worker, now, Outcome.RETRYING,
-                                       PostStatus.WAITING, next_attempt_at=until or now,
-                                       error=f"not sent: {why}", counted=False))
+        self._finish(held.item, Finish(
+            held.attempt.id, self.worker, now, Outcome.RETRYING,
+            PostStatus.QUEUED if until is None else PostStatus.WAITING,
+            next_attempt_at=until, error=f"not sent: {why}", counted=False))
 
     def _send(self, held: Held, after_ambiguous: bool) -> None:
         item, now = held.item, self.now()
@@ -137,9 +144,7 @@ class PostWorker:
             log.warning("post=%d channel=%s: lease lost before publishing", item.id, item.channel)
             return
         held = replace(held, attempt=attempt)
-        closed = self.rate_gate.until(item.channel, self.now())  # right before the call
-        if closed is not None:
-            self._not_sent(held, now, f"rate limited until {closed.isoformat()}", closed)
+        if self._held_back(held, now):  # right before the call
             return
 
         def save_checkpoint(value: str) -> None:
@@ -165,12 +170,27 @@ class PostWorker:
         self.apply(held, lc.on_outcome(answer, held.post, held.channel, attempt=attempt.number,
                                         now=self.now(), rand=self.rand))
 
+    def _held_back(self, held: Held, now: datetime) -> bool:
+        """The last look at the channel before a call: closed by a rate limit
+        (the post waits for the reset) or paused since the post was claimed
+        (it goes back to the queue); the attempt, if recorded, does not count."""
+        channel = held.item.channel
+        if self.rate_gate.paused_since(channel, held.claimed):
+            self._not_sent(held, now, "its channel was paused")
+            return True
+        closed = lc.before_call(replace(held.channel, rate_limited_until=self.rate_gate.until(
+            channel, self.now())), now=now)
+        if closed is None:
+            return False
+        if held.attempt is None:
+            self.apply(held, closed)
+        else:
+            self._not_sent(held, now, closed.reason, closed.until)
+        return True
+
     def _look_up(self, held: Held, reason: str) -> None:
         item, now = held.item, self.now()
-        closed = lc.before_call(replace(held.channel, rate_limited_until=self.rate_gate.until(
-            item.channel, now)), now=now)
-        if closed is not None:  # a look-up is a platform call too
-            self.apply(held, closed)
+        if self._held_back(held, now):  # a look-up is a platform call too
             return
         channel = self._build(held, now)
         if channel is None:
@@ -280,7 +300,9 @@ class PostWorker:
                              remote_url=row.remote_url)
 
     def _pause(self, channel: str, reason: str, *, auth: bool, now: datetime) -> None:
-        self.store.set_paused(channel, paused=True, now=now, reason=reason, by="publisher",
-                              auth_failed=auth)
+        with self._claims:  # posts claimed before it are held back, later claims see it
+            self.rate_gate.pause(channel)
+            self.store.set_paused(channel, paused=True, now=now, reason=reason,
+                                  by="publisher", auth_failed=auth)
         log.error("channel=%s paused: %s (run `publisher check`, then `publisher resume "
                   "--channel %s`)", channel, reason, channel, extra={"channel": channel})

@@ -19,7 +19,7 @@ import pytest
 
 from publisher.channels import Channel, ChannelSpec, make_channel
 from publisher.config import load_config
-from publisher.exceptions import RateLimited
+from publisher.exceptions import AuthFailed, RateLimited
 from publisher.services.dispatch import ChannelPool, Dispatcher
 from publisher.types import (
     DeliveryClass,
@@ -221,3 +221,23 @@ def test_a_look_up_waits_for_the_reset_too(store, tmp_path, clock):
     assert [c.kind for c in ch.calls] == ["publish", "publish", "find", "publish"]
     assert {store.get_post(i).status for i in (doubt, fresh)} == {PostStatus.PUBLISHED}
     assert len(ch.posts) == 2
+
+
+def test_a_post_claimed_before_its_channel_was_paused_goes_back_unsent(store, tmp_path,
+                                                                        clock):
+    """The first post meets refused credentials and pauses the channel; the
+    second, claimed with it, is not sent: back to the queue, uncounted, for
+    when an editor resumes the channel."""
+    ch = ScriptedChannel("s", clock=clock, delivery=DeliveryClass.IDEMPOTENT,
+                         script=[AuthFailed("token revoked", http_status=401)])
+    d = _scripted(store, tmp_path, clock, ch)
+    first, second = _add(store, "s", 2, clock())
+    d.run_until_idle()
+    assert len(ch.publish_calls()) == 1
+    assert store.channel_states()["s"].paused
+    assert store.get_post(first).status is PostStatus.FAILED
+    held = store.get_post(second)
+    assert (held.status, held.attempts) == (PostStatus.QUEUED, 0)
+    store.set_paused("s", paused=False, now=clock(), by="editor")
+    d.run_until_idle()
+    assert store.get_post(second).status is PostStatus.PUBLISHED
