@@ -28,9 +28,11 @@ and retrying), the opposite of what a worker that must not double-post wants.
   ``NotImplementedError``).
 
 Options: ``guild_id`` (for message links), ``thread_id`` (post into a thread
-or forum post), ``username`` and ``avatar_url`` (override the webhook's
-name/avatar), ``embed`` (default true). Every httpx error is translated in
-``_send`` and nowhere else.
+or forum post), ``forum`` (the webhook's channel is a forum: each article
+opens a new post named after its headline, ``thread_name``, 100 characters;
+a forum webhook without it, or it without a forum, pauses the channel),
+``username`` and ``avatar_url`` (override the webhook's name/avatar), ``embed``
+(default true). Every httpx error is translated in ``_send`` and nowhere else.
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ API_VERSION = "v10"
 _WEBHOOK_PATH = re.compile(r"^/api(?:/v\d+)?/webhooks/(\d+)/([A-Za-z0-9_.-]+)/?$")
 _TITLE_MAX = 256
 _DESCRIPTION_MAX = 4096
+_THREAD_NAME_MAX = 100
+#: JSON error codes that mean the webhook's channel and the options disagree
+#: about forum posts: every post would fail alike until someone fixes them.
+_FORUM_CODES = {220001: "the webhook's channel is a forum: set options.forum = true (a new "
+                        "post per article) or options.thread_id (one existing post)",
+                220002: "set options.forum or options.thread_id, not both",
+                220003: "the webhook's channel is not a forum: remove options.forum"}
 _DEFAULT_RATE_WAIT = timedelta(seconds=60)
 _ELLIPSIS = "…"
 
@@ -103,6 +112,11 @@ class DiscordChannel:
         self._username = str(options.get("username") or "") or None
         self._avatar_url = str(options.get("avatar_url") or "") or None
         self._embed = spec.flag("embed", True)
+        self._forum = spec.flag("forum", False)
+        if self._forum and self._thread_id:
+            raise ConfigError([f"channel {spec.name!r}: options.forum (a new forum post per "
+                               "article) and options.thread_id (one existing thread) exclude "
+                               "each other"])
         self._bucket_lock = threading.Lock()
         self._bucket_until: datetime | None = None  # an emptied bucket's reset
         # Discord asks API clients for "DiscordBot ($url, $version)".
@@ -128,6 +142,9 @@ class DiscordChannel:
             payload["username"] = self._username
         if self._avatar_url:
             payload["avatar_url"] = self._avatar_url
+        if self._forum:
+            headline = (request.title or "").strip() or request.text.strip().split("\n", 1)[0]
+            payload["thread_name"] = _cut(headline or request.idempotency_key, _THREAD_NAME_MAX)
         params = {"wait": "true"}
         if self._thread_id:
             params["thread_id"] = self._thread_id
@@ -241,6 +258,10 @@ class DiscordChannel:
                               f"{detail}", http_status=status)
         if status >= 500:
             return Transient(f"{what}: Discord answered {status}: {detail}", http_status=status)
+        code = body.get("code")
+        if isinstance(code, int) and code in _FORUM_CODES:
+            return AuthFailed(f"{what}: Discord refused it ({status}): {detail}; "
+                              f"{_FORUM_CODES[code]}", http_status=status)
         return Permanent(f"{what}: Discord refused it ({status}): {detail}", http_status=status)
 
 

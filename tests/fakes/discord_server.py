@@ -18,6 +18,9 @@ It follows these public documents (discord.com/developers/docs), not our adapter
 - "Opcodes and Status Codes", JSON error codes: 10015 Unknown Webhook, 50027
   Invalid Webhook Token, 50006 Cannot send an empty message, 50035 Invalid
   Form Body (with ``errors`` per field), 50109 invalid JSON.
+- "Execute Webhook" in a forum channel: ``thread_id`` or ``thread_name`` (a
+  new post, 1-100 characters) is required (220001), not both (220002);
+  ``thread_name`` elsewhere is refused (220003).
 - An embed with nothing to show (only a ``url``, say) is refused with the
   body ``{"embeds": ["0"]}``, as Discord answers it (reported in
   matthew1232/discord-webhook-node issue 34).
@@ -194,6 +197,10 @@ class FakeDiscord(FakeServer):
         self.bucket_limit: int | None = None
         self.bucket_window = 2.0
         self.refused: list[Request] = []
+        #: The webhook's channel is a forum: every message needs a thread_id
+        #: (an existing post) or a thread_name (a new post, kept in ``threads``).
+        self.forum = False
+        self.threads: dict[str, str] = {}
         self._bucket_start = 0.0
         self._bucket_used = 0
         self._numbers = itertools.count(1_300_000_000_000_000_001)
@@ -342,16 +349,34 @@ class FakeDiscord(FakeServer):
                 # Discord's answer to an embed that shows nothing: no message, no code.
                 return Reply(400, {"embeds": [str(i) for i, e in enumerate(embeds) if not any(
                     isinstance(e, dict) and e.get(k) for k in _EMBED_VISIBLE)]})
+        thread_name = body.get("thread_name")
+        thread_id = request.param("thread_id")
+        if thread_name is not None and not 1 <= len(str(thread_name)) <= 100:
+            errors["thread_name"] = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH",
+                                                  "message": "Must be between 1 and 100 in "
+                                                             "length."}]}
         if errors:
             return self.error(400, "Invalid Form Body", 50035, errors=errors)
         if not content and not embeds:
             return self.error(400, "Cannot send an empty message", 50006)
+        if self.forum and thread_name is None and thread_id is None:
+            return self.error(400, "Webhooks posted to forum channels must have a thread_name "
+                                   "or thread_id", 220001)
+        if self.forum and thread_name is not None and thread_id is not None:
+            return self.error(400, "Webhooks posted to forum channels cannot have both a "
+                                   "thread_name and thread_id", 220002)
+        if not self.forum and thread_name is not None:
+            return self.error(400, "Webhooks can only create threads in forum channels", 220003)
+        if thread_name is not None:
+            thread_id = str(next(self._numbers))  # the new forum post (a thread)
+            with self.lock:
+                self.threads[thread_id] = str(thread_name)
         allowed = body.get("allowed_mentions")
         parse = allowed.get("parse", []) if isinstance(allowed, dict) else None
         pings = bool(_EVERYONE.search(content)) and (parse is None or "everyone" in parse)
         with self.lock:
             message = Message(str(next(self._numbers)), content, list(embeds), allowed, pings,
-                              body.get("username"), request.param("thread_id"), body)
+                              body.get("username"), thread_id, body)
             self.messages.append(message)
         if (request.param("wait") or "").lower() != "true":
             return Reply(204, None)

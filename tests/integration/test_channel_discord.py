@@ -359,3 +359,42 @@ def test_the_bucket_opens_again_after_its_reset(channel: DiscordChannel,
     time.sleep(max(0.0, wait) + 0.05)
     channel.publish(_request())
     assert len(fake.messages) == 2 and fake.refused == []
+
+
+
+# --- forum channels (Execute Webhook: thread_name) ------------------------------------------
+
+
+def test_a_forum_webhook_without_the_option_pauses_and_says_what_to_set(
+        channel: DiscordChannel, fake: FakeDiscord) -> None:
+    fake.forum = True
+    with pytest.raises(AuthFailed, match=r"options\.forum") as caught:
+        channel.publish(_request())
+    assert "220001" in str(caught.value)
+    assert fake.messages == []
+
+
+def test_forum_option_opens_a_post_named_after_the_headline(make: Callable[..., DiscordChannel],
+                                                            fake: FakeDiscord) -> None:
+    fake.forum = True
+    channel = make(forum=True, guild_id=fake.guild_id)
+    headline = "Flood warning for the river district " * 4  # 148 characters
+    result = channel.publish(_request(title=headline.strip()))
+    [message] = fake.messages
+    [(thread_id, name)] = fake.threads.items()
+    assert message.thread_id == thread_id
+    assert len(name) == 100 and name.endswith("…")
+    assert result.remote_url == (f"https://discord.com/channels/{fake.guild_id}/{thread_id}/"
+                                 f"{message.id}")
+
+
+def test_forum_option_on_a_channel_that_is_no_forum_pauses(make: Callable[..., DiscordChannel],
+                                                           fake: FakeDiscord) -> None:
+    with pytest.raises(AuthFailed, match="220003"):
+        make(forum=True).publish(_request())
+
+
+def test_forum_and_thread_id_together_are_a_config_error(fake: FakeDiscord) -> None:
+    with pytest.raises(ConfigError, match=r"options\.forum"):
+        DiscordChannel(ChannelSpec("d", "discord", secrets={"webhook_url": fake.webhook_url},
+                                   options={"forum": True, "thread_id": "123"}))
