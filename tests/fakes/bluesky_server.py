@@ -41,10 +41,13 @@ answered 200 ``{}``, a deleted record is gone at once (getRecord 400
 ``RecordNotFound``, not in listRecords), ``swapRecord`` that is not the
 record's CID is 400 ``InvalidSwap``, another repo than the session's is 401
 ``AuthRequired`` (the PDS's ``AuthRequiredError``). Writes cost points of the
-per-account ``repo-write-hour`` budget (``write_points_per_hour``, 5,000: a
-create 3, a delete 1); over it a write is 429 with ``RateLimit-Reset`` at the
-end of the hour. A reply's ``reply.root``/``reply.parent`` must be strong refs
-(lexicon); like the PDS, the fake does not look them up (the app view does).
+per-account ``repo-write-hour`` and ``-day`` budgets (``write_points_per_hour``
+5,000, ``write_points_per_day`` 35,000: a create 3, a delete 1, the PDS's
+``rate-limits.ts``; a delete is charged even when the record is not there);
+over one a write is 429 with ``RateLimit-Reset`` when its oldest write leaves
+the window. deleteRecord's input is checked against its lexicon. A reply's
+``reply.root``/``reply.parent`` must be strong refs (lexicon); like the PDS,
+the fake does not look them up (the app view does).
 Fault scopes: deleteRecord is ``"delete"`` (``fail_next("reset_after",
 on="delete")``: deleted, answer lost).
 
@@ -76,7 +79,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.fakehttp import FakeServer, Reply, Request
-from tests.fakes.lexicon import LexiconError, validate_record
+from tests.fakes.lexicon import LexiconError, validate_input, validate_record
 
 _TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 _RKEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
@@ -138,8 +141,10 @@ class FakeBluesky(FakeServer):
         self.records: list[StoredRecord] = []
         #: Records deleted through deleteRecord, in order.
         self.deleted: list[StoredRecord] = []
-        #: The repo-write-hour budget (docs.bsky.app "Rate Limits"): points per hour.
+        #: The repo-write-hour and -day budgets (the PDS's rate-limits.ts: "creates=3,
+        #: puts=2, deletes=1"), points per account.
         self.write_points_per_hour = 5000
+        self.write_points_per_day = 35000
         self._writes: list[tuple[float, int]] = []  # (when, points)
         self.blobs: dict[str, StoredBlob] = {}
         self.tokens: dict[str, _Token] = {}
@@ -395,39 +400,48 @@ class FakeBluesky(FakeServer):
                      self._headers())
 
     def _spend(self, points: int) -> Reply | None:
-        """Charge a write to the hour's budget; the 429 when it is spent."""
+        """Charge a write to the hour's and the day's budgets; the 429 (reset
+        when the oldest write of the spent window leaves it) when one is spent."""
         now = time.time()
         with self.lock:
-            self._writes = [(t, p) for t, p in self._writes if now - t < 3600]
-            if sum(p for _, p in self._writes) + points > self.write_points_per_hour:
-                reset = self._writes[0][0] + 3600
-                self.announce_reset(reset - now)
-                return Reply(429, {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
-                             self._headers(remaining=0, reset=reset))
+            self._writes = [(t, p) for t, p in self._writes if now - t < 86400]
+            for window, budget in ((3600, self.write_points_per_hour),
+                                   (86400, self.write_points_per_day)):
+                inside = [(t, p) for t, p in self._writes if now - t < window]
+                if sum(p for _, p in inside) + points > budget:
+                    reset = inside[0][0] + window if inside else now + 1
+                    self.announce_reset(reset - now)
+                    return Reply(429, {"error": "RateLimitExceeded",
+                                       "message": "Rate Limit Exceeded"},
+                                 self._headers(remaining=0, reset=reset))
             self._writes.append((now, points))
         return None
 
     def _delete_record(self, request: Request) -> Reply:
+        """The reference PDS's deleteRecord.ts: the input checked by the lexicon,
+        the write charged (1 point, even when there is nothing to delete), the
+        repo must be the session's, and a record that is not there is a no-op."""
         try:
             body = request.json()
-            repo, collection, rkey = str(body["repo"]), str(body["collection"]), str(body["rkey"])
-        except (ValueError, KeyError, TypeError):
-            return self._xrpc_error(400, "InvalidRequest", "Input must have the properties "
-                                                           "repo, collection, rkey")
+            validate_input("com.atproto.repo.deleteRecord", body)
+        except LexiconError as exc:
+            return self._xrpc_error(400, "InvalidRequest", str(exc))
+        except ValueError:
+            return self._xrpc_error(400, "InvalidRequest", "Request body is not JSON")
+        repo, collection, rkey = body["repo"], body["collection"], body["rkey"]
+        limited = self._spend(1)
+        if limited is not None:
+            return limited
         if repo not in (self.did, self.user_handle):
             return self._xrpc_error(401, "AuthRequired", "Authentication Required")
         uri = f"at://{self.did}/{collection}/{rkey}"
         with self.lock:
             found = next((r for r in self.records if r.uri == uri), None)
             if found is None:
-                return Reply(200, {}, self._headers())  # "or ensure it doesn't exist"
+                return Reply(200, {}, self._headers())  # "No-op if record already doesn't exist"
             swap = body.get("swapRecord")
             if swap is not None and swap != found.cid:
-                return self._xrpc_error(400, "InvalidSwap",
-                                        f"Record was at {found.cid}")
-            limited = self._spend(1)
-            if limited is not None:
-                return limited
+                return self._xrpc_error(400, "InvalidSwap", f"Record was at {found.cid}")
             self.records.remove(found)
             self.deleted.append(found)
         commit = {"cid": _cid(0x71, (uri + ":delete").encode()), "rev": self._next_tid()}

@@ -3,7 +3,8 @@
 The lexicon JSON files in ``tests/data/recorded/bluesky/lexicons`` are copied
 from github.com/bluesky-social/atproto (see the README there); FakeBluesky
 validates every ``app.bsky.feed.post`` with them, so its limits are the
-lexicon's, not what our adapter happens to send. The rules follow the Lexicon
+lexicon's, not what our adapter happens to send; procedures' input bodies
+(``validate_input``) are checked the same way. The rules follow the Lexicon
 specification (atproto.com/specs/lexicon):
 
 - ``object``: ``required`` properties present, ``nullable`` ones may be null,
@@ -68,6 +69,13 @@ def validate_record(nsid: str, value: Any) -> None:
     """Raise LexiconError when ``value`` is no valid record of ``nsid``."""
     definition = lexicon(nsid)["defs"]["main"]
     _validate(definition["record"], value, "Record", nsid)
+
+
+def validate_input(nsid: str, value: Any) -> None:
+    """Raise LexiconError when ``value`` is no valid input body of the
+    procedure ``nsid`` (``com.atproto.repo.deleteRecord``)."""
+    definition = lexicon(nsid)["defs"]["main"]
+    _validate(definition["input"]["schema"], value, "Input", nsid)
 
 
 def _validate(spec: dict[str, Any], value: Any, path: str, context: str) -> None:

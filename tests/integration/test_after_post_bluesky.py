@@ -180,6 +180,23 @@ def test_deletes_spend_the_hourly_write_points(channel: BlueskyChannel,
     assert channel.read_back(second.remote_id) == "Two"
 
 
+def test_fake_delete_record_follows_the_lexicon_and_the_pds(channel: BlueskyChannel,
+                                                             fake: FakeBluesky) -> None:
+    channel.whoami()
+    token = next(t for t, info in fake.tokens.items() if info.kind == "access")
+    url = f"{fake.base_url}/xrpc/com.atproto.repo.deleteRecord"
+    auth = {"Authorization": f"Bearer {token}"}
+    missing = httpx.post(url, json={"repo": fake.did, "collection": POST_COLLECTION},
+                         headers=auth)
+    assert missing.status_code == 400 and missing.json()["error"] == "InvalidRequest"
+    assert "rkey" in missing.json()["message"]
+    nothing = {"repo": fake.did, "collection": POST_COLLECTION, "rkey": "3kabc2defgh22"}
+    fake.write_points_per_day = 1  # a no-op delete is charged all the same
+    assert httpx.post(url, json=nothing, headers=auth).json() == {}
+    over = httpx.post(url, json=nothing, headers=auth)
+    assert over.status_code == 429 and over.headers["RateLimit-Remaining"] == "0"
+
+
 def test_delete_with_a_revoked_password_is_auth_failed(channel: BlueskyChannel,
                                                        fake: FakeBluesky) -> None:
     posted = channel.publish(_request())
