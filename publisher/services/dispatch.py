@@ -266,7 +266,10 @@ class Dispatcher:
     def _lane(self, item: OutboxItem, attempt: Attempt | None, claimed: int) -> None:
         ch = item.channel
         while True:
-            self.posts.work(item, attempt, claimed, stopping=self._stopping.is_set())
+            try:
+                self.posts.work(item, attempt, claimed, stopping=self._stopping.is_set())
+            except Exception:  # a bug: the lane must still count the post as done
+                log.exception("post=%d channel=%s: working it failed", item.id, ch)
             with self._cond:
                 self._claimed[ch] -= 1
                 if ch in self._saturated and self._claimed[ch] <= self._concurrency(ch):
