@@ -10,6 +10,8 @@ the main thread, and this is never the main thread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -55,11 +57,36 @@ class HttpServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Finish requests in flight (up to ``timeout``) and close the socket."""
         self._server.should_exit = True
+        self._server.wake()
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._server.force_exit = True
             self._thread.join(timeout)
         log.info("http listener stopped")
+
+
+def _quiet_server(base: type) -> type:
+    """uvicorn's Server, whose housekeeping loop wakes once a second (the
+    date header's resolution) or when told to stop, instead of ten times a
+    second: an idle daemon should not spin."""
+
+    class QuietServer(base):
+        _wake_event: asyncio.Event | None = None
+        _loop: asyncio.AbstractEventLoop | None = None
+
+        async def main_loop(self) -> None:
+            self._loop = asyncio.get_running_loop()
+            self._wake_event = asyncio.Event()
+            while not await self.on_tick(0):  # 0: refresh the date header every time
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_event.wait(), 1.0)
+
+        def wake(self) -> None:
+            if self._loop is not None and self._wake_event is not None:
+                with contextlib.suppress(RuntimeError):  # the loop already closed
+                    self._loop.call_soon_threadsafe(self._wake_event.set)
+
+    return QuietServer
 
 
 def start_http(asgi: Any, bind: str | tuple[str, int]) -> HttpServer:
@@ -86,7 +113,7 @@ def start_http(asgi: Any, bind: str | tuple[str, int]) -> HttpServer:
                             timeout_graceful_shutdown=5,
                             # A bound on what a flood of connections can hold.
                             limit_concurrency=128)
-    server = uvicorn.Server(config)
+    server = _quiet_server(uvicorn.Server)(config)
     failed: list[BaseException] = []
 
     def serve() -> None:
