@@ -328,7 +328,7 @@ def on_claim(post: PostFacts, channel: ChannelFacts, *, now: datetime) -> Decisi
     crash) is marked published and never sent again; a stale post fails
     (one in doubt is looked up first where the platform can tell, else goes
     to review, never retried); a closed rate-limit gate makes it wait; a post
-    whose newest row is in doubt is settled by the channel's delivery class
+    in doubt (``History.in_doubt``) is settled by the channel's delivery class
     (idempotent: the same key again, unless the platform may have forgotten
     the key, then a look-up; reconcilable: a look-up; review: an editor);
     anything else is sent."""
