@@ -266,7 +266,7 @@ class StoreAPI(Protocol):
                  limit: int = 200) -> list[Attempt]:
         """Oldest first when after_id is given (for --follow), else newest first."""
 
-    # -- the desk (publisher/store/desk.py) -------------------------------
+    # -- the desk's changes and look-ups (posts) ---------------------------
 
     def add_editor_posts(self, new_posts: Sequence[NewPost], *, now: datetime,
                          article_id: int | None = None,

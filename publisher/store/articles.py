@@ -1,0 +1,135 @@
+"""The articles: what the feeds brought, deduplicated by guid and canonical URL, and
+where each stands (seen, pending, planned).
+
+Every datetime in and out is aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    func,
+    select,
+    update,
+)
+
+from publisher.exceptions import NotFoundError
+from publisher.store.rows import (
+    _article,
+    _aware,
+    _chunks,
+    _data_utc,
+)
+from publisher.store.schema import articles
+from publisher.types import (
+    Article,
+    ArticleData,
+    ArticleState,
+)
+
+
+class ArticleQueries:
+    """Mixed into ``publisher.store.db.Store``, which provides the transactions."""
+
+    _read: Any
+    _write: Any
+    _insert: Any
+
+    # -- articles --------------------------------------------------------
+
+    @staticmethod
+    def _known(conn: Connection, guids: Iterable[str],
+               urls: Iterable[str]) -> tuple[set[str], set[str]]:
+        found_guids: set[str] = set()
+        found_urls: set[str] = set()
+        for chunk in _chunks(sorted(set(guids))):
+            found_guids.update(conn.execute(
+                select(articles.c.guid).where(articles.c.guid.in_(chunk))).scalars())
+        for chunk in _chunks(sorted(set(urls))):
+            found_urls.update(conn.execute(
+                select(articles.c.url).where(articles.c.url.in_(chunk))).scalars())
+        return found_guids, found_urls
+
+    def known(self, guids: Collection[str], urls: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of these guids and canonical urls any stored article has
+        (across all feeds, never forgotten)."""
+        with self._read() as conn:
+            return self._known(conn, guids, urls)
+
+    def add_articles(self, feed: str | None, items: Sequence[ArticleData], *,
+                     state: ArticleState, now: datetime) -> list[Article]:
+        """Insert the items not known by guid or by url (nor repeated earlier
+        in ``items``), in one transaction; return the inserted ones in order.
+        A concurrent insert of the same guid/url is skipped, not an error."""
+        now = _aware(now)
+        state = ArticleState(state)
+        fresh: list[ArticleData] = []
+        seen_guids: set[str] = set()
+        seen_urls: set[str] = set()
+        for item in items:
+            if item.guid in seen_guids or item.url in seen_urls:
+                continue
+            seen_guids.add(item.guid)
+            seen_urls.add(item.url)
+            fresh.append(_data_utc(item))
+        if not fresh:
+            return []
+        ids: dict[str, int] = {}
+        with self._write() as conn:
+            known_guids, known_urls = self._known(conn, seen_guids, seen_urls)
+            fresh = [it for it in fresh if it.guid not in known_guids and it.url not in known_urls]
+            for chunk in _chunks(fresh, 200):
+                rows = [{
+                    "feed": feed, "guid": it.guid, "url": it.url, "title": it.title,
+                    "summary": it.summary, "author": it.author,
+                    "categories": list(it.categories), "tags": list(it.tags),
+                    "published": it.published, "updated": it.updated,
+                    "image_url": it.image.url if it.image else None,
+                    "image_alt": it.image.alt if it.image else None,
+                    "first_seen": now, "state": state.value,
+                } for it in chunk]
+                # ON CONFLICT DO NOTHING (no target): another daemon may have
+                # inserted the same guid or url since we looked.  Executed as
+                # "many" so the statement compiles once, whatever the batch size.
+                stmt = (self._insert(articles).on_conflict_do_nothing()
+                        .returning(articles.c.id, articles.c.guid))
+                ids.update({guid: id_ for id_, guid in conn.execute(stmt, rows)})
+        return [Article(id=ids[it.guid], feed=feed, data=it, first_seen=now, state=state)
+                for it in fresh if it.guid in ids]
+
+    def pending_articles(self, *, limit: int = 100) -> list[Article]:
+        """Articles in state PENDING, newest published first (first_seen when
+        there is no published date)."""
+        stmt = (select(articles).where(articles.c.state == ArticleState.PENDING.value)
+                .order_by(func.coalesce(articles.c.published, articles.c.first_seen).desc(),
+                          articles.c.id.desc())
+                .limit(limit))
+        with self._read() as conn:
+            return [_article(r) for r in conn.execute(stmt)]
+
+    def get_article(self, article_id: int) -> Article:
+        """Raise NotFoundError for an unknown id."""
+        with self._read() as conn:
+            row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
+        if row is None:
+            raise NotFoundError(f"no article with id {article_id}")
+        return _article(row)
+
+    def find_article(self, url: str) -> Article | None:
+        """By canonical url."""
+        with self._read() as conn:
+            row = conn.execute(select(articles).where(articles.c.url == url)).first()
+        return None if row is None else _article(row)
+
+    def mark_articles(self, article_ids: Collection[int], state: ArticleState) -> None:
+        """Set the state of these articles."""
+        state = ArticleState(state)
+        ids = sorted(set(article_ids))
+        with self._write() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(update(articles).where(articles.c.id.in_(chunk))
+                             .values(state=state.value))
