@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from starlette.applications import Starlette  # noqa: E402
+from starlette.applications import Starlette
 
-from publisher.web.server import start_http  # noqa: E402
+from publisher.web.server import start_http
 
 
 def main() -> None:
