@@ -288,17 +288,25 @@ class MastodonChannel:
 
     def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
         """Replace the text of ``remote_id`` (``PUT /api/v1/statuses/:id``,
-        ``status_update``).  Media and language are left as they are (Mastodon
-        keeps them when the edit does not name them) and Mastodon fetches the
-        preview card again when the text changed.  An edit sets the text, so
-        sending it twice is harmless; a lost answer is Ambiguous all the same
-        (``read_back`` tells whether it was applied).  A status that is gone is
-        Permanent (404): there is nothing to correct."""
-        status = self._call("edit", True,
-                            lambda: self._api.status_update(remote_id, request.text))
+        ``status_update``), keeping its media: Mastodon's ``update`` passes
+        ``media_ids`` to UpdateStatusService always, so an edit that does not
+        name the attached media removes them; the status is read first
+        (``GET /api/v1/statuses/:id``) and its media ids sent again.  The
+        language stays (the service keeps it when none is given) and Mastodon
+        fetches the preview card again when the text changed.  An edit sets
+        the text, so sending it twice is harmless; a lost answer is Ambiguous
+        all the same (``read_back`` tells whether it was applied).  A status
+        that is gone is Permanent (404): there is nothing to correct."""
+        current = self._call("edit", False, lambda: self._api.status(remote_id))
+        media_ids = [str(_get(m, "id")) for m in _get(current, "media_attachments") or []
+                     if _get(m, "id")]
+        status = self._call(
+            "edit", True,
+            lambda: self._api.status_update(remote_id, request.text,
+                                            media_ids=media_ids or None))
         status_id = _get(status, "id") or remote_id
         url = _get(status, "url") or _get(status, "uri")
-        notes = ("the image was kept as it was",) if request.image is not None else ()
+        notes = ("the image was kept as it was",) if media_ids else ()
         return PublishResult(str(status_id), str(url) if url else None, http_status=200,
                              notes=notes)
 

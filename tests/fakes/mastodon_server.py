@@ -63,9 +63,11 @@ makes a new status, as ``PostStatusService`` finds no status for it); deleting
 needs ``write:statuses`` and is limited to ``delete_limit`` (30) per
 ``delete_period`` (30 minutes) per account, 429 with ``X-RateLimit-Reset`` at
 the end of the window; an edit needs ``write:statuses``, is checked like a new
-status (length, at most 4 media, media ready), keeps media and language it does
-not name, records the old text in ``history`` and sets ``edited_at``; the
-preview card follows the new text (Mastodon fetches it again). A reply to a
+status (length, at most 4 media, media ready), drops media it does not name
+(``StatusesController#update`` always hands ``media_ids`` to
+``UpdateStatusService``), keeps the language it does not name, records the
+old text in ``history`` and sets ``edited_at``; the preview card follows the
+new text (Mastodon fetches it again). A reply to a
 status that does not exist (or is deleted) is 404 "The post you are trying to
 reply to does not appear to exist." Fault scopes: DELETE is ``"delete"``, PUT
 ``"edit"`` (``fail_next("reset_after", on="delete")``: deleted, answer lost).
@@ -482,17 +484,18 @@ class FakeMastodon(FakeServer):
         return Reply(200, body, self._headers())
 
     def _update(self, request: Request, status_id: str) -> Reply:
-        """``PUT /api/v1/statuses/:id`` (UpdateStatusService): what the edit does
-        not name (media, language) stays; the card follows the new text."""
+        """``PUT /api/v1/statuses/:id`` (StatusesController#update and
+        UpdateStatusService): media not named are removed, the language not
+        named stays; the card follows the new text."""
         params = _params(request)
         with self.lock:
             status = self._own(status_id)
             if status is None:
                 return self._error(404, "Record not found")
             text = (params.get("status") or [status.text])[-1]
-            named_media = "media_ids[]" in params or "media_ids" in params
-            media_ids = (params.get("media_ids[]") or params.get("media_ids") or []
-                         if named_media else status.media_ids)
+            # The controller passes media_ids whether sent or not: an edit
+            # without them leaves the status without media.
+            media_ids = params.get("media_ids[]") or params.get("media_ids") or []
             problem = self._invalid(text, media_ids)
             if problem is not None:
                 return problem

@@ -3,6 +3,7 @@ Mastodon.py against FakeMastodon over HTTP on 127.0.0.1 (issue 13)."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 import requests
+from PIL import Image as PILImage
 
 from publisher.channels import REGISTRY
 from publisher.channels.base import ChannelSpec
+from publisher.channels.images import shared_cache
 from publisher.channels.mastodon import MastodonChannel, reply_key
 from publisher.exceptions import (
     Ambiguous,
@@ -23,9 +26,9 @@ from publisher.exceptions import (
     RateLimited,
     Transient,
 )
-from publisher.types import PublishRequest
+from publisher.types import Image, PublishRequest
 from tests.fakes.conformance import fault_texts, raised
-from tests.fakes.fakehttp import FakeServer, Reply, Request
+from tests.fakes.fakehttp import FakeServer, FileServer, Reply, Request
 from tests.fakes.mastodon_server import FakeMastodon
 
 TOKEN = "mastodon-ACCESS-token-after-7d21c0"
@@ -231,6 +234,43 @@ def test_edit_replaces_the_text_in_place(channel: MastodonChannel, fake: FakeMas
     assert put.status == 200
 
 
+def test_edit_keeps_the_image(make: Callable[..., MastodonChannel], fake: FakeMastodon) -> None:
+    picture = io.BytesIO()
+    PILImage.new("RGB", (64, 48), (200, 30, 30)).save(picture, "PNG")
+    shared_cache().clear()
+    with FileServer({"/photo.png": (picture.getvalue(), "image/png")}) as site:
+        spec = ChannelSpec("masto", "mastodon", secrets={"access_token": TOKEN},
+                           options={"allow_private_images": True}, base_url=fake.base_url)
+        channel = MastodonChannel(spec)
+        try:
+            posted = channel.publish(PublishRequest(
+                post_id=1, idempotency_key=KEY, text="Flood", link=LINK,
+                image=Image(site.url("/photo.png"), alt="A flooded street")))
+            [media_id] = fake.statuses[0].media_ids
+            result = channel.edit(posted.remote_id, _request("Flood: corrected"))
+        finally:
+            channel.close()
+            shared_cache().clear()
+    assert fake.statuses[0].media_ids == [media_id]
+    assert fake.statuses[0].text == "Flood: corrected"
+    assert result.notes == ("the image was kept as it was",)
+
+
+def test_fake_edit_without_media_ids_drops_the_media(fake: FakeMastodon) -> None:
+    # What Mastodon does (StatusesController#update hands media_ids on, even when absent).
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    picture = io.BytesIO()
+    PILImage.new("RGB", (8, 8)).save(picture, "PNG")
+    media = requests.post(f"{fake.base_url}/api/v2/media", headers=auth, timeout=5,
+                          files={"file": ("a.png", picture.getvalue(), "image/png")}).json()
+    status = requests.post(f"{fake.base_url}/api/v1/statuses", headers=auth, timeout=5,
+                           data={"status": "Flood", "media_ids[]": media["id"]}).json()
+    edited = requests.put(f"{fake.base_url}/api/v1/statuses/{status['id']}", headers=auth,
+                          data={"status": "Flood!"}, timeout=5).json()
+    assert len(status["media_attachments"]) == 1
+    assert edited["media_attachments"] == []
+
+
 def test_edit_twice_with_the_same_text_is_one_edit(channel: MastodonChannel,
                                                    fake: FakeMastodon) -> None:
     posted = channel.publish(_request())
@@ -391,6 +431,7 @@ def test_recorded_delete_edit_source_and_reply_parse() -> None:
     routes = {
         ("DELETE", "/api/v1/statuses/117020606035908211"): "status_delete.json",
         ("DELETE", "/api/v1/statuses/117020606379845323"): "status_delete_404.json",
+        ("GET", "/api/v1/statuses/117020586180926938"): "status_edited.json",
         ("PUT", "/api/v1/statuses/117020586180926938"): "status_edit.json",
         ("GET", "/api/v1/statuses/117020586180926938/source"): "status_source.json",
         ("POST", "/api/v1/statuses"): "status_reply.json",
