@@ -166,7 +166,8 @@ class TelegramChannel:
         with self._lock:
             self._chat = chat
         where = chat.get("title") or (f"@{chat['username']}" if chat.get("username") else None)
-        if isinstance(me.get("id"), int):
+        # A private chat (a person's id) has no membership to ask about.
+        if isinstance(me.get("id"), int) and chat.get("type") != "private":
             member = self._call("getChatMember", {"chat_id": self._chat_id, "user_id": me["id"]},
                                 write=False)
             refusal = _cannot_post(member, str(chat.get("type") or ""))
