@@ -178,6 +178,8 @@ class FakeTelegram(FakeServer):
         self.public = public
         self.kicked = False
         self.not_admin = False
+        #: "channel", "supergroup", "group" or "private".
+        self.chat_type = "channel"
         self.migrated_to: int | None = None
         self.messages: list[StoredMessage] = []
         self._ids = itertools.count(101)
@@ -269,7 +271,8 @@ class FakeTelegram(FakeServer):
         return self._ok({"user": self._bot(), "status": "administrator", **rights})
 
     def _chat(self, *, full: bool = False) -> dict[str, Any]:
-        chat: dict[str, Any] = {"id": self.chat_id, "title": self.chat_title, "type": "channel"}
+        chat: dict[str, Any] = {"id": self.chat_id, "title": self.chat_title,
+                                "type": self.chat_type}
         if self.public:
             chat["username"] = self.chat_username
         if full:

@@ -309,6 +309,13 @@ def test_whoami(channel: TelegramChannel, fake: FakeTelegram) -> None:
         "getMe", "getChat", "getChatMember"]
 
 
+def test_whoami_in_a_private_chat_asks_no_membership(channel: TelegramChannel,
+                                                     fake: FakeTelegram) -> None:
+    fake.chat_type = "private"
+    channel.whoami()
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests] == ["getMe", "getChat"]
+
+
 def test_whoami_fails_when_the_bot_may_not_post_in_the_channel(channel: TelegramChannel,
                                                                fake: FakeTelegram) -> None:
     """getChat works for an administrator without the right to post: only its
