@@ -211,3 +211,35 @@ workers = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime),
 )
+
+# -- the web desk's people and their sessions (migration 0002_users) ------------------
+
+USER_ROLES = ("viewer", "editor", "ops")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    # An argon2id PHC string ("$argon2id$v=19$…"); never the password.
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name", name="uq_users_name"),
+    CheckConstraint("role IN ('viewer', 'editor', 'ops')", name="ck_users_role"),
+)
+
+desk_sessions = Table(
+    "desk_sessions",
+    metadata,
+    # sha256 of the cookie's token: a copy of the database signs no one in.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", name="fk_desk_sessions_user_id",
+                                          ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Index("ix_desk_sessions_user_id", "user_id"),
+)

@@ -18,6 +18,7 @@ import publisher.store
 from publisher.exceptions import StoreError
 from publisher.store import Store, StoreAPI, open_store, sqlite_url_for
 from publisher.store.db import MIGRATIONS
+from publisher.store.migrations import HEAD_REVISION
 from publisher.store.schema import metadata
 from publisher.types import ArticleData, ArticleState
 
@@ -36,9 +37,9 @@ def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     try:
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-                ("0001",)]
+                (HEAD_REVISION,)]
         assert _tables(engine) == {"alembic_version", "feeds", "articles", "posts", "attempts",
-                                   "channels", "workers"}
+                                   "channels", "workers", "users", "desk_sessions"}
     finally:
         engine.dispose()
     assert store.known(["g"], []) == ({"g"}, set())
