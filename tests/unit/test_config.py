@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import load_config, parse_duration
+from publisher.config import Settings, load_config, parse_duration
 from publisher.exceptions import ConfigError
 
 GOOD = """
@@ -127,3 +127,90 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# -- Settings: the environment and .env ----------------------------------------------
+
+
+@pytest.mark.parametrize("env, dotenv, given, url, schedules", [
+    ({}, "", {}, "sqlite:///var/publisher.db", Path("schedules")),
+    ({"DATABASE_URL": "sqlite:///env.db"}, "", {}, "sqlite:///env.db", Path("schedules")),
+    ({}, "DATABASE_URL=sqlite:///dotenv.db\nPUBLISHER_SCHEDULES=conf\n", {},
+     "sqlite:///dotenv.db", Path("conf")),
+    ({"DATABASE_URL": "sqlite:///env.db"}, "DATABASE_URL=sqlite:///dotenv.db\n", {},
+     "sqlite:///env.db", Path("schedules")),
+    ({"PUBLISHER_SCHEDULES": "from-env"}, "", {"schedules": Path("given")},
+     "sqlite:///var/publisher.db", Path("given")),
+    ({"database_url": "sqlite:///lower.db"}, "", {}, "sqlite:///lower.db", Path("schedules")),
+    ({}, "publisher_schedules=lower\ndatabase_url='postgresql://u@h/db'\n", {},
+     "postgresql://u@h/db", Path("lower")),
+    ({"HOME_DB": "/srv/x.db"}, "DATABASE_URL=sqlite:///${HOME_DB}\n", {},
+     "sqlite:////srv/x.db", Path("schedules")),
+])
+def test_settings_resolution(tmp_path, monkeypatch, env, dotenv, given, url, schedules):
+    """Given values win over the environment, which wins over .env, which wins
+    over the default; names are not case-sensitive; .env is interpolated."""
+    monkeypatch.chdir(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if dotenv:
+        (tmp_path / ".env").write_text(dotenv)
+    settings = Settings(**given)
+    assert (settings.database_url, settings.schedules) == (url, schedules)
+
+
+def test_settings_numbers_are_checked_and_the_url_is_not_shown(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUBLISHER_WORKERS", "lots")
+    (tmp_path / ".env").write_text("PUBLISHER_LEASE_SECONDS=1\n")
+    with pytest.raises(ConfigError) as info:
+        Settings()
+    assert info.value.problems == [
+        ".env: PUBLISHER_LEASE_SECONDS: must be at least 5, not '1'",
+        "environment variable PUBLISHER_WORKERS: not an integer: 'lots'"]
+    monkeypatch.delenv("PUBLISHER_WORKERS")
+    (tmp_path / ".env").unlink()
+    settings = Settings(database_url="postgresql://ana:s3cret@db/news", workers="8")
+    assert settings.workers == 8 and settings.lease_seconds == 300.0
+    assert "s3cret" not in repr(settings)
+
+
+# -- load_config's cache ----------------------------------------------------------------
+
+
+def test_the_cache_serves_only_unchanged_files(tmp_path, monkeypatch):
+    import publisher.config._model as model
+
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    compiled: list[Path] = []
+    real = model.compile_schedules
+
+    def spy(schedules, files, **kw):
+        compiled.append(schedules)
+        return real(schedules, files, **kw)
+
+    monkeypatch.setattr(model, "compile_schedules", spy)
+    folder = write(tmp_path, GOOD)
+    first = load_config(folder)
+    assert load_config(folder) == first and len(compiled) == 1
+    (folder / "site.toml").write_text(GOOD.replace('"2m"', '"3m"'))
+    assert load_config(folder).feeds[0].poll_interval == 180 and len(compiled) == 2
+    # Credentials are checked against the environment on every load, cached or not.
+    with pytest.raises(ConfigError, match="X_API_KEY is not set"):
+        load_config(folder, environ={})
+    assert len(compiled) == 2
+    # A cache file someone else could have written is not read.
+    [cached] = (tmp_path / "cache").iterdir()
+    cached.chmod(0o666)
+    load_config(folder)
+    assert len(compiled) == 3
+    (folder / "site.toml").write_text("[site\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(folder)
+
+
+def test_no_cache_when_the_folder_is_set_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", "")
+    folder = write(tmp_path, GOOD)
+    assert load_config(folder) == load_config(folder)
+    assert not list(tmp_path.glob("**/*.pickle"))
