@@ -41,7 +41,7 @@ PLATFORM_MAX_LENGTH = {
     "discord": 2000,
     "slack": 40_000,  # Slack truncates a message beyond this
     "bluesky": 300,  # graphemes
-    "telegram": 4096,  # after HTML parsing, in UTF-16 code units
+    "telegram": 4096,  # after HTML parsing, in Unicode code points
 }
 _CHARACTER_PLATFORMS = {
     "linkedin": "linkedin characters",
@@ -167,17 +167,20 @@ class BlueskyLength(CharacterLimit):
 class TelegramLength(CharacterLimit):
     """A Telegram message: at most 4096 characters after entity parsing, which for
     the plain text the renderer makes is the text itself (the adapter escapes it
-    for HTML, and Telegram decodes it back). Telegram measures text in UTF-16
-    code units, so an emoji outside the Basic Multilingual Plane counts 2."""
+    for HTML, and Telegram decodes it back). Telegram counts Unicode code points
+    (the Bot API server, TDLib, compares ``utf8_length(text)``, which counts
+    code points; only entity offsets are in UTF-16 units), so an emoji outside
+    the Basic Multilingual Plane counts 1.  The text is counted as sent, not
+    NFC-normalised: TDLib does not normalise, and normalising could undercount."""
 
-    name = "telegram characters (UTF-16)"
+    name = "telegram characters (code points)"
 
     def __init__(self, limit: int = 4096):
         super().__init__(limit)
 
     def count(self, text: str) -> int:
-        """UTF-16 code units of ``text`` once NFC-normalised."""
-        return len(unicodedata.normalize("NFC", text).encode("utf-16-le")) // 2
+        """Unicode code points of ``text`` as sent."""
+        return len(text)
 
 
 # A grapheme cluster that is an emoji (or an emoji sequence): a pictograph, a
@@ -219,7 +222,7 @@ def length_rule(channel_type: str, options: Mapping[str, Any] | None = None) -> 
 
     ``x`` and ``facebook`` have the platforms' rules. ``mastodon`` counts as Mastodon
     does, up to ``options["max_length"]`` (500 by default: set the instance's own).
-    ``bluesky`` (300 graphemes), ``telegram`` (4096, UTF-16), ``threads`` (500, an
+    ``bluesky`` (300 graphemes), ``telegram`` (4096 code points), ``threads`` (500, an
     emoji counting its UTF-8 bytes),
     ``linkedin`` (3000), ``discord`` (2000) and ``slack`` (40,000) take a
     ``max_length`` only below their limit. ``console``, ``jsonl`` and ``webhook``

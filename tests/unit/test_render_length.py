@@ -119,10 +119,15 @@ def test_bluesky_counts_extended_grapheme_clusters() -> None:
     assert rule.name == "bluesky graphemes"
 
 
-def test_telegram_counts_utf16_code_units() -> None:
+def test_telegram_counts_code_points() -> None:
+    # TDLib's check_message_text compares utf8_length(text) (code points) with
+    # the 4096 limit; entity offsets are UTF-16, the limit is not.
     rule = length_rule("telegram")
     assert rule.count("abc") == 3
     assert rule.count("日本語") == 3
-    assert rule.count("😀") == 2  # outside the BMP: a surrogate pair
+    assert rule.count("😀") == 1  # outside the BMP: one code point
+    assert rule.count("👩🏽‍🚒") == 4  # a ZWJ sequence: each code point counts
+    assert rule.count("e\u0301") == 2  # counted as sent, never normalised down
     assert rule.count("Fire & <smoke>") == 14  # the text after parsing, not its HTML
-    assert rule.name == "telegram characters (UTF-16)"
+    assert rule.count("😀" * 4096) == 4096  # fits (UTF-16 would say 8192)
+    assert rule.name == "telegram characters (code points)"
