@@ -403,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self.fake._serve(self, request)
 
-    do_GET = do_POST = do_DELETE = do_PUT = _dispatch
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
     def send(self, reply: Reply) -> None:
         body = reply.encoded()
