@@ -144,6 +144,13 @@ def make_web_app(ctx: WebContext) -> Starlette:
     ]
     if ctx.websub is not None:
         routes += ctx.websub.routes()
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Mount
+
+    from publisher.web.desk import make_desk
+
+    routes += [Route("/desk", lambda request: RedirectResponse("/desk/", status_code=308)),
+               Mount("/desk", app=make_desk(ctx))]  # type: ignore[list-item]
     return Starlette(routes=routes)
 
 
