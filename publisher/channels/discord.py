@@ -26,6 +26,17 @@ and retrying), the opposite of what a worker that must not double-post wants.
 - Delivery class REVIEW: a webhook cannot list the channel's messages, so
   after an ambiguous attempt an editor decides (``find`` raises
   ``NotImplementedError``).
+- After the post (issue 13): a webhook reaches the messages it sent, by id
+  (Webhook resource: "Get/Edit/Delete Webhook Message",
+  ``/webhooks/{id}/{token}/messages/{message.id}``): ``delete`` (204; 10008
+  Unknown Message is a message already gone: done), ``read_back`` (GET: the
+  content, None when gone) and ``edit`` (PATCH with the new content and
+  embed).  That needs the message id, which Discord gives only to
+  ``?wait=true`` (always sent).  A message in a thread is reached with
+  ``?thread_id=``: options.thread_id, or for a forum post the post's own id
+  (a forum thread has its starter message's id).  Discord sets no age limit
+  on deleting or editing a webhook's own messages.  No ``reply``: a webhook
+  cannot answer a message.
 
 Options: ``guild_id`` (for message links), ``thread_id`` (post into a thread
 or forum post), ``forum`` (the webhook's channel is a forum: each article
@@ -63,6 +74,9 @@ from publisher.exceptions import (
 )
 from publisher.types import DeliveryClass, PublishRequest, PublishResult
 
+#: JSON error code: Unknown Message (the message is gone, or was never this webhook's).
+_UNKNOWN_MESSAGE = 10008
+
 log = logging.getLogger("publisher.channels.discord")
 
 API_VERSION = "v10"
@@ -78,6 +92,27 @@ _FORUM_CODES = {220001: "the webhook's channel is a forum: set options.forum = t
                 220003: "the webhook's channel is not a forum: remove options.forum"}
 _DEFAULT_RATE_WAIT = timedelta(seconds=60)
 _ELLIPSIS = "…"
+
+
+class _SecretFilter(logging.Filter):
+    """Scrubs the webhook token from the ``httpx`` logger's request lines (it
+    logs every URL at INFO, and the webhook URL is the secret)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(str(record.msg), self.secrets)
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact(str(a), self.secrets)
+                                if any(s in str(a) for s in self.secrets) else a for a in args)
+        return True
+
+
+class _UnknownMessage(Permanent):
+    """Discord answered 10008 Unknown Message: the message is not there."""
 
 
 class DiscordChannel:
@@ -122,6 +157,8 @@ class DiscordChannel:
         # Discord asks API clients for "DiscordBot ($url, $version)".
         self._http = http.client(spec.timeout,
                                  headers={"User-Agent": "DiscordBot (publisher, 0.1)"})
+        self._log_filter = _SecretFilter(self._secrets)
+        logging.getLogger("httpx").addFilter(self._log_filter)
 
     def __repr__(self) -> str:
         return f"DiscordChannel(name={self.name!r}, webhook_id={self._webhook_id!r})"
@@ -130,14 +167,7 @@ class DiscordChannel:
 
     def publish(self, request: PublishRequest) -> PublishResult:
         """Post ``request`` through the webhook; see the module docstring."""
-        payload: dict[str, Any] = {
-            "content": request.text,
-            # Nobody is pinged by what a headline says (@everyone, @here, <@id>).
-            "allowed_mentions": {"parse": []},
-        }
-        embed = self._embed_for(request)
-        if embed:
-            payload["embeds"] = [embed]
+        payload = self._payload(request)
         if self._username:
             payload["username"] = self._username
         if self._avatar_url:
@@ -169,6 +199,63 @@ class DiscordChannel:
         """Not possible: a webhook cannot read the channel. An editor decides."""
         raise NotImplementedError("a Discord webhook cannot read the channel's messages")
 
+    # --- after the post ----------------------------------------------------------
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the webhook's message ``remote_id`` (DELETE, 204).  10008 Unknown
+        Message is a message already gone: done.  A lost answer is Ambiguous;
+        ``read_back`` settles it."""
+        try:
+            self._send("delete", True, "DELETE", path=self._message_path(remote_id),
+                       params=self._message_params(remote_id))
+        except _UnknownMessage:
+            log.info("channel=%s message %s was already gone", self.name, remote_id)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The message's content as Discord shows it (GET), or None when it is
+        gone (10008 Unknown Message)."""
+        try:
+            response = self._send("read back", False, "GET", path=self._message_path(remote_id),
+                                  params=self._message_params(remote_id))
+        except _UnknownMessage:
+            return None
+        message = _json(response, write=False)
+        content = message.get("content")
+        if not isinstance(content, str):
+            raise Transient(f"read back: Discord's message {remote_id} had no content")
+        return content
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Replace the content (and embed) of message ``remote_id`` (PATCH).  The
+        edit sets the text, so sending it again is harmless; a lost answer is
+        Ambiguous (``read_back`` tells whether it was applied).  A message that
+        is gone is Permanent: there is nothing to correct."""
+        payload = self._payload(request)
+        payload.setdefault("embeds", [])  # an embed the new text no longer has goes
+        response = self._send("edit", True, "PATCH", path=self._message_path(remote_id),
+                              params=self._message_params(remote_id), json=payload)
+        message = _json(response, write=True)
+        message_id = str(message.get("id") or remote_id)
+        channel_id = str(message.get("channel_id") or "")
+        url = None
+        if self._guild_id and channel_id:
+            url = f"https://discord.com/channels/{self._guild_id}/{channel_id}/{message_id}"
+        return PublishResult(message_id, url, http_status=response.status_code)
+
+    def _message_path(self, remote_id: str) -> str:
+        if not remote_id.isdigit():
+            # A 204 without wait=true left the idempotency key as the remote id.
+            raise Permanent(f"Discord message id {remote_id!r} is not a message id: the post "
+                            "was answered without one, so it cannot be reached")
+        return f"/messages/{remote_id}"
+
+    def _message_params(self, remote_id: str) -> dict[str, str]:
+        if self._thread_id:
+            return {"thread_id": self._thread_id}
+        if self._forum:  # a forum post's thread has its starter message's id
+            return {"thread_id": remote_id}
+        return {}
+
     def whoami(self) -> str:
         """``webhook 'Name' in channel 123``: the webhook exists and the URL is valid."""
         response = self._send("credential check", False, "GET")
@@ -178,7 +265,8 @@ class DiscordChannel:
         return f"webhook {name!r} in channel {channel_id}"
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Release the HTTP connections (and the log filter)."""
+        logging.getLogger("httpx").removeFilter(self._log_filter)
         self._http.close()
 
     # --- the rate-limit bucket --------------------------------------------------------
@@ -210,6 +298,17 @@ class DiscordChannel:
 
     # --- the message -----------------------------------------------------------------
 
+    def _payload(self, request: PublishRequest) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "content": request.text,
+            # Nobody is pinged by what a headline says (@everyone, @here, <@id>).
+            "allowed_mentions": {"parse": []},
+        }
+        embed = self._embed_for(request)
+        if embed:
+            payload["embeds"] = [embed]
+        return payload
+
     def _embed_for(self, request: PublishRequest) -> dict[str, Any] | None:
         # An embed with nothing to show (a url alone) makes Discord refuse the
         # whole message; the link in the content is unfurled by Discord anyway.
@@ -228,11 +327,13 @@ class DiscordChannel:
 
     # --- the one boundary for httpx errors ---------------------------------------------
 
-    def _send(self, what: str, write: bool, method: str, **kwargs: Any) -> httpx.Response:
-        """Call the webhook; return its 2xx response or raise the taxonomy error.
-        ``write``: the call may post a message (a lost answer is then Ambiguous)."""
-        response = http.call(self._http, method, self._url, what=what, where="Discord", write=write,
-                             **kwargs)
+    def _send(self, what: str, write: bool, method: str, *, path: str = "",
+              **kwargs: Any) -> httpx.Response:
+        """Call the webhook (``path``: below it, e.g. one of its messages); return
+        its 2xx response or raise the taxonomy error.  ``write``: the call may
+        post, change or delete a message (a lost answer is then Ambiguous)."""
+        response = http.call(self._http, method, self._url + path, what=what, where="Discord",
+                             write=write, **kwargs)
         if 200 <= response.status_code < 300:
             return response
         raise self._error(what, response)
@@ -250,6 +351,10 @@ class DiscordChannel:
                 + (f" ({scope})" if scope else "") + f": {detail}",
                 until=until, http_status=429,
             )
+        code = body.get("code")
+        if status == 404 and code == _UNKNOWN_MESSAGE:
+            return _UnknownMessage(f"{what}: Discord has no such message: {detail}",
+                                   http_status=404)
         if status in (401, 403, 404):
             reason = {401: "the webhook token is invalid",
                       403: "the webhook may not post here",
@@ -258,7 +363,6 @@ class DiscordChannel:
                               f"{detail}", http_status=status)
         if status >= 500:
             return Transient(f"{what}: Discord answered {status}: {detail}", http_status=status)
-        code = body.get("code")
         if isinstance(code, int) and code in _FORUM_CODES:
             return AuthFailed(f"{what}: Discord refused it ({status}): {detail}; "
                               f"{_FORUM_CODES[code]}", http_status=status)

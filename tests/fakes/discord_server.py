@@ -21,6 +21,16 @@ It follows these public documents (discord.com/developers/docs), not our adapter
 - "Execute Webhook" in a forum channel: ``thread_id`` or ``thread_name`` (a
   new post, 1-100 characters) is required (220001), not both (220002);
   ``thread_name`` elsewhere is refused (220003).
+- Webhook resource: "Get Webhook Message", "Edit Webhook Message" (PATCH,
+  ``content``/``embeds``/``allowed_mentions``, the same limits as executing;
+  answers the message) and "Delete Webhook Message" (204, no body), at
+  ``/webhooks/{id}/{token}/messages/{message.id}``; a message in a thread
+  (a forum post) is found only with ``?thread_id=`` (without it Discord looks
+  in the webhook's channel and answers 10008 Unknown Message).  A webhook can
+  reach only the messages it sent.  A forum post's thread has the id of its
+  starter message (Channel resource, "Start Thread in Forum or Media
+  Channel").  JSON error code 10008 Unknown Message (404) for a message that
+  is gone or never was.
 - An embed with nothing to show (only a ``url``, say) is refused with the
   body ``{"embeds": ["0"]}``, as Discord answers it (reported in
   matthew1232/discord-webhook-node issue 34).
@@ -30,6 +40,9 @@ Paths as Discord's (``/api/webhooks/…`` and ``/api/vN/webhooks/…`` alike)::
     POST /api/v10/webhooks/{id}/{token}?wait=true   → 200 and the message object
     POST /api/v10/webhooks/{id}/{token}             → 204, no body (Discord's default)
     GET  /api/v10/webhooks/{id}/{token}             → the webhook object (check)
+    GET    …/{token}/messages/{message_id}[?thread_id=]  → the message (read back)
+    PATCH  …/{token}/messages/{message_id}[?thread_id=]  → the edited message
+    DELETE …/{token}/messages/{message_id}[?thread_id=]  → 204 (kept in ``deleted``)
 
 ``webhook_url`` is the URL a channel's ``webhook_url`` credential holds (the
 fake's address, or set the channel's ``base_url`` and use
@@ -52,7 +65,8 @@ towards its invalid-request limit, whose breach is a Cloudflare ban);
 true``, ``X-RateLimit-Global: true`` and ``X-RateLimit-Scope: global``; "500" →
 JSON, "503" → a Cloudflare HTML page.
 
-Scopes: POST is "create", GET is "read".
+Scopes: POST is "create", GET is "read", PATCH is "edit", DELETE is "delete"
+(a "reset_after" on a delete or an edit applies it, then drops the answer).
 """
 
 from __future__ import annotations
@@ -67,7 +81,7 @@ from typing import Any
 
 from tests.fakes.fakehttp import FAULT_KINDS, FakeServer, Reply, Request
 
-_PATH = re.compile(r"^/api(?:/(v\d+))?/webhooks/(\d+)/([^/]+)/?$")
+_PATH = re.compile(r"^/api(?:/(v\d+))?/webhooks/(\d+)/([^/]+)(?:/messages/([^/]+))?/?$")
 _EVERYONE = re.compile(r"@(everyone|here)\b")
 #: Embed Limits: (path in the embed, limit).
 _EMBED_TEXT_LIMITS = (("title", 256), ("description", 4096), ("footer.text", 2048),
@@ -165,6 +179,9 @@ class Message:
     username: str | None
     thread_id: str | None
     body: dict[str, Any] = field(default_factory=dict)  # the JSON as sent
+    edited: list[str] = field(default_factory=list)  # earlier contents, oldest first
+    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    edited_timestamp: str | None = None
 
 
 class FakeDiscord(FakeServer):
@@ -201,6 +218,8 @@ class FakeDiscord(FakeServer):
         #: (an existing post) or a thread_name (a new post, kept in ``threads``).
         self.forum = False
         self.threads: dict[str, str] = {}
+        #: Messages deleted through the webhook (gone: a later GET is 10008).
+        self.deleted: list[Message] = []
         self._bucket_start = 0.0
         self._bucket_used = 0
         self._numbers = itertools.count(1_300_000_000_000_000_001)
@@ -228,7 +247,7 @@ class FakeDiscord(FakeServer):
     def scope_of(self, request: Request) -> str:
         if request.method == "POST":
             return "create"
-        return "read" if request.method == "GET" else "other"
+        return {"GET": "read", "PATCH": "edit", "DELETE": "delete"}.get(request.method, "other")
 
     def has_auth(self, request: Request) -> bool:
         m = _PATH.match(request.path)
@@ -272,13 +291,15 @@ class FakeDiscord(FakeServer):
         m = _PATH.match(request.path)
         if not m:
             return self.error(404, "404: Not Found")
-        version, webhook_id, token = m.groups()
+        version, webhook_id, token, message_id = m.groups()
         with self.lock:
             self.versions.add(version or "unversioned")
         if webhook_id != self.webhook_id or self.revoked:
             return self.error(404, "Unknown Webhook", 10015)
         if token != self.token:
             return self.error(401, "Invalid Webhook Token", 50027)
+        if message_id is not None:
+            return self._message_request(request, message_id)
         if request.method == "GET":
             return Reply(200, {
                 "application_id": None, "avatar": None, "channel_id": self.channel_id,
@@ -367,37 +388,105 @@ class FakeDiscord(FakeServer):
                                    "thread_name and thread_id", 220002)
         if not self.forum and thread_name is not None:
             return self.error(400, "Webhooks can only create threads in forum channels", 220003)
+        new_id = str(next(self._numbers))
         if thread_name is not None:
-            thread_id = str(next(self._numbers))  # the new forum post (a thread)
+            thread_id = new_id  # a forum post's thread has its starter message's id
             with self.lock:
                 self.threads[thread_id] = str(thread_name)
         allowed = body.get("allowed_mentions")
         parse = allowed.get("parse", []) if isinstance(allowed, dict) else None
         pings = bool(_EVERYONE.search(content)) and (parse is None or "everyone" in parse)
         with self.lock:
-            message = Message(str(next(self._numbers)), content, list(embeds), allowed, pings,
+            message = Message(new_id, content, list(embeds), allowed, pings,
                               body.get("username"), thread_id, body)
             self.messages.append(message)
         if (request.param("wait") or "").lower() != "true":
             return Reply(204, None)
-        return Reply(200, {
+        return Reply(200, self._message_object(message))
+
+    def _message_object(self, message: Message) -> dict[str, Any]:
+        return {
             "id": message.id,
             "type": 0,
-            "content": content,
+            "content": message.content,
             "channel_id": message.thread_id or self.channel_id,
             "author": {"bot": True, "id": self.webhook_id,
                        "username": message.username or self.name, "avatar": None,
                        "discriminator": "0000"},
             "attachments": [],
-            "embeds": [{"type": "rich", **e} for e in embeds],
+            "embeds": [{"type": "rich", **e} for e in message.embeds],
             "mentions": [],
             "mention_roles": [],
             "pinned": False,
-            "mention_everyone": pings,
+            "mention_everyone": message.mention_everyone,
             "tts": False,
-            "timestamp": datetime.now(UTC).isoformat(),
-            "edited_timestamp": None,
+            "timestamp": message.timestamp,
+            "edited_timestamp": message.edited_timestamp,
             "flags": 0,
             "components": [],
             "webhook_id": self.webhook_id,
-        })
+        }
+
+    # --- the webhook's own messages ---------------------------------------------------
+
+    def message(self, message_id: str) -> Message | None:
+        """The message ``message_id`` if it is still there."""
+        with self.lock:
+            return next((m for m in self.messages if m.id == message_id), None)
+
+    def _message_request(self, request: Request, message_id: str) -> Reply:
+        """Get, edit or delete one of the webhook's messages."""
+        thread_id = request.param("thread_id")
+        with self.lock:
+            message = self.message(message_id)
+            # Without thread_id Discord looks in the webhook's own channel only.
+            if message is None or message.thread_id != thread_id:
+                return self.error(404, "Unknown Message", 10008)
+            if request.method == "GET":
+                return Reply(200, self._message_object(message))
+            if request.method == "DELETE":
+                self.messages.remove(message)
+                self.deleted.append(message)
+                return Reply(204, None)
+        if request.method == "PATCH":
+            return self._edit(request, message)
+        return self.error(405, "405: Method Not Allowed")
+
+    def _edit(self, request: Request, message: Message) -> Reply:
+        try:
+            body = request.json()
+        except ValueError:
+            return self.error(400, "The request body contains invalid JSON.", 50109)
+        if not isinstance(body, dict):
+            return self.error(400, "Invalid Form Body", 50035)
+        errors: dict[str, Any] = {}
+        content = body.get("content", message.content)
+        content = "" if content is None else str(content)
+        embeds = body.get("embeds", message.embeds)
+        embeds = [] if embeds is None else embeds
+        if len(content) > 2000:
+            errors["content"] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                                              "message": "Must be 2000 or fewer in length."}]}
+        if not isinstance(embeds, list):
+            return self.error(400, "Invalid Form Body", 50035)
+        embed_errors, empty = _embed_errors(embeds)
+        if embed_errors:
+            errors["embeds"] = embed_errors
+        elif empty:
+            return Reply(400, {"embeds": [str(i) for i, e in enumerate(embeds) if not any(
+                isinstance(e, dict) and e.get(k) for k in _EMBED_VISIBLE)]})
+        if errors:
+            return self.error(400, "Invalid Form Body", 50035, errors=errors)
+        if not content and not embeds:
+            return self.error(400, "Cannot send an empty message", 50006)
+        with self.lock:
+            if self.message(message.id) is None:  # deleted meanwhile
+                return self.error(404, "Unknown Message", 10008)
+            if content != message.content:
+                message.edited.append(message.content)
+            message.content = content
+            message.embeds = list(embeds)
+            if "allowed_mentions" in body:
+                message.allowed_mentions = body["allowed_mentions"]
+            message.edited_timestamp = datetime.now(UTC).isoformat()
+            return Reply(200, self._message_object(message))
