@@ -16,6 +16,16 @@
   check with another Graph version than ``options.graph_version``: a call to
   a version no longer usable is served by the oldest usable one, named in the
   ``facebook-api-version`` header (Platform Versioning).
+- After the post (issue 13; Pages API "Posts", Object Comments): ``delete``
+  is ``DELETE /{post-id}`` (``{"success": true}``; the unknown-object error,
+  code 100 subcode 33, is a post already gone: done); ``read_back`` is
+  ``GET /{post-id}?fields=message`` (None when gone); ``edit`` is
+  ``POST /{post-id}`` with the new ``message`` (the text only: Facebook keeps
+  the link attachment as it was); ``reply`` is a comment as the Page,
+  ``POST /{post-id}/comments`` (needs ``pages_manage_engagement``), and
+  ``find_reply`` settles one in doubt from the post's comments (the Page's
+  own with the same text; ``find`` would take the post for its note).
+  Facebook sets no age limit on deleting or editing a Page's posts.
 - ``base_url`` and the timeout take effect through a transport adapter on that
   session (the SDK builds ``https://graph.facebook.com/...`` from a module
   constant, which is left alone).
@@ -83,6 +93,32 @@ _TRANSIENT_CODES = frozenset({1, 2})
 _IMAGE_REJECTED_CODE = 324  # "Missing or invalid image file"
 
 
+_UNKNOWN_OBJECT_SUBCODE = 33  # with code 100: the object does not exist (or not for this token)
+_COMMENT_LOOKBACK = 100
+
+
+class _SecretFilter(logging.Filter):
+    """Scrubs the token from urllib3's request lines: facebook-sdk sends it in
+    the query string of every GET and DELETE, and urllib3 logs the whole path
+    at DEBUG."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(str(record.msg), self.secrets)
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact(str(a), self.secrets)
+                                if any(s in str(a) for s in self.secrets) else a for a in args)
+        return True
+
+
+class _UnknownObject(Permanent):
+    """Graph answered that the object does not exist (code 100, subcode 33)."""
+
+
 class _Duplicate(Permanent):
     """Facebook refused the post as a duplicate status message."""
 
@@ -119,6 +155,8 @@ class FacebookChannel:
         token = spec.secrets["page_token"]
         self._secrets = tuple(str(v) for v in spec.secrets.values() if v)
 
+        self._log_filter = _SecretFilter(self._secrets)
+        logging.getLogger("urllib3.connectionpool").addFilter(self._log_filter)
         self._session = requests.Session()
         adapter = RoutingAdapter(timeout=spec.timeout, base_url=spec.base_url, hosts=_GRAPH_HOSTS)
         self._session.mount("https://", adapter)
@@ -222,8 +260,90 @@ class FacebookChannel:
                 f"(the default is {DEFAULT_GRAPH_VERSION})"]
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Release the HTTP connections (and the log filter)."""
+        logging.getLogger("urllib3.connectionpool").removeFilter(self._log_filter)
         self._session.close()
+
+    # --- after the post ------------------------------------------------------------
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the Page post ``remote_id`` (``DELETE /{post-id}``).  A post
+        already gone (code 100, subcode 33) is done.  A lost answer is
+        Ambiguous; ``read_back`` settles it."""
+        try:
+            answer = self._call("delete", True, lambda: self._graph.request(
+                f"{self._version}/{remote_id}", method="DELETE"))
+        except _UnknownObject:
+            log.info("channel=%s post %s was already gone", self.name, remote_id)
+            return
+        if answer.get("success") is not True:
+            raise Ambiguous(f"delete: Facebook answered {self._status() or '?'} without success",
+                            http_status=self._status())
+
+    def read_back(self, remote_id: str) -> str | None:
+        """The post's message as Facebook shows it (``GET /{post-id}?fields=
+        message``; "" for a post without one), or None when it is gone."""
+        try:
+            answer = self._call("read back", False, lambda: self._graph.request(
+                f"{self._version}/{remote_id}", args={"fields": "id,message"}))
+        except _UnknownObject:
+            return None
+        if not answer.get("id"):
+            raise Transient(f"read back: Facebook's answer for post {remote_id} had no id",
+                            http_status=self._status())
+        return str(answer.get("message") or "")
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Replace the message of ``remote_id`` (``POST /{post-id}``).  Only the
+        text changes: Facebook keeps the post's link attachment (and photo).
+        The edit sets the text, so sending it twice is harmless; a lost answer
+        is Ambiguous (``read_back`` tells).  A post that is gone is Permanent."""
+        # A photo post has no link card: its caption carries the link (as published).
+        photo = self._post_as == "photos" and request.image is not None
+        message = self._caption(request) if photo else request.text
+        answer = self._call("edit", True, lambda: self._graph.request(
+            f"{self._version}/{remote_id}", post_args={"message": message}))
+        if answer.get("success") is not True:
+            raise Ambiguous(f"edit: Facebook answered {self._status() or '?'} without success",
+                            http_status=self._status())
+        page, _, number = remote_id.partition("_")
+        url = (f"https://www.facebook.com/{page}/posts/{number}" if number
+               else f"https://www.facebook.com/{remote_id}")
+        return PublishResult(remote_id, url, http_status=self._status())
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Comment ``request`` on the post as the Page (``POST /{post-id}/
+        comments``; ``pages_manage_engagement``).  Facebook takes no key: a
+        comment in doubt is settled by ``find_reply``."""
+        answer = self._call("comment", True, lambda: self._graph.request(
+            f"{self._version}/{remote_id}/comments", post_args={"message": request.text}))
+        comment_id = answer.get("id")
+        if not comment_id:
+            raise Ambiguous("comment: Facebook answered without a comment id",
+                            http_status=self._status())
+        return PublishResult(str(comment_id), _comment_url(remote_id, str(comment_id)),
+                             http_status=self._status())
+
+    def find_reply(self, remote_id: str, request: PublishRequest) -> PublishResult | None:
+        """The comment ``request`` made on ``remote_id`` (a note in doubt): the
+        Page's own comment with the same text among the post's last 100.
+        Not ``find``: a note carrying the article's link would match the post."""
+        answer = self._call("look-up", False, lambda: self._graph.request(
+            f"{self._version}/{remote_id}/comments",
+            args={"fields": "id,message,from", "order": "reverse_chronological",
+                  "filter": "stream", "limit": str(_COMMENT_LOOKBACK)}))
+        wanted = " ".join(request.text.split())
+        for comment in answer.get("data") or []:
+            if not isinstance(comment, Mapping):
+                continue
+            author = comment.get("from")
+            author_id = str(author.get("id") or "") if isinstance(author, Mapping) else ""
+            if author_id and author_id != self._page_id:
+                continue
+            if " ".join(str(comment.get("message") or "").split()) == wanted:
+                comment_id = str(comment["id"])
+                return PublishResult(comment_id, _comment_url(remote_id, comment_id))
+        return None
 
     # --- posting -----------------------------------------------------------------
 
@@ -322,6 +442,9 @@ class FacebookChannel:
         if code == 100 and _MISSING_PERMISSION.search(str(error.get("message") or "")):
             return AuthFailed(f"{what}: the Page token lacks a permission: {text}",
                               http_status=status)
+        if code == 100 and subcode == _UNKNOWN_OBJECT_SUBCODE:
+            return _UnknownObject(f"{what}: Facebook has no such object: {text}",
+                                  http_status=status)
         if code == _DUPLICATE_CODE:
             return _Duplicate(f"{what}: {text}", http_status=status)
         if code in _TRANSIENT_CODES or error.get("is_transient") is True:
@@ -411,6 +534,14 @@ def _post_links(post: Mapping[str, Any]) -> set[str]:
     found += [m.group(0).rstrip(".,;:!?)]}'\"") for m in
               _URL_IN_TEXT.finditer(str(post.get("message") or ""))]
     return {canonical_link(u) for u in found}
+
+
+def _comment_url(post_id: str, comment_id: str) -> str:
+    page, _, number = post_id.partition("_")
+    comment = comment_id.rpartition("_")[2]
+    if number:
+        return f"https://www.facebook.com/{page}/posts/{number}?comment_id={comment}"
+    return f"https://www.facebook.com/{post_id}?comment_id={comment}"
 
 
 def _unshim(url: str) -> str:

@@ -21,6 +21,18 @@ It follows these public documents (Meta for Developers), not our adapter:
 - Graph API reference, Page Photos (docs/graph-api/reference/page/photos):
   a photo given by ``url`` is fetched by Facebook; JPEG, BMP, PNG, GIF, TIFF
   (and WebP) up to 4 MB; anything else is code 324.
+- Pages API, "Posts" (docs/pages-api/posts), update and delete: a Page post
+  is updated with ``POST /{page-post-id}`` and ``message`` (the text only; the
+  link attachment stays) and deleted with ``DELETE /{page-post-id}``, both
+  answering ``{"success": true}`` and both needing ``pages_manage_posts``; a
+  post that is gone (or an id that never was) is the GraphMethodException
+  code 100, subcode 33, "Unsupported delete/get/post request. Object with ID
+  … does not exist"; a deleted post is no longer listed.
+- Graph API reference, Object Comments (docs/graph-api/reference/object/
+  comments): ``POST /{object-id}/comments`` with ``message`` → ``{"id":
+  "<comment-id>"}``, as the Page with a Page token and
+  ``pages_manage_engagement``; ``GET /{object-id}/comments`` with ``order``
+  (``chronological`` default, ``reverse_chronological``) and ``filter``.
 - Recorded answers in sns-sdks/python-facebook's ``testdata/`` (see
   ``tests/data/recorded/facebook/README.md``): the permission error a read
   without ``pages_read_engagement`` gets is that recorded body, word for word.
@@ -35,6 +47,14 @@ accepted and logged in ``versions``)::
                                                → {"id": "<photo>", "post_id": "<page>_<n>"}
     GET  /vX/{page-id}/published_posts, /feed  recent posts, newest first, from ``posts``
     GET  /vX/{post-id}                         one post
+    POST /vX/{post-id}                         message → {"success": true} (edit)
+    DELETE /vX/{post-id}                       → {"success": true} (kept in ``deleted``)
+    POST /vX/{post-id}/comments                message → {"id": "<n>_<m>"} (a comment as the Page)
+    GET  /vX/{post-id}/comments                the post's comments
+
+Scopes: creating a post or a comment is "create", an update "edit", a
+DELETE "delete", any GET "read" ("reset_after" applies the change, then
+drops the answer).
 
 The token may come as ``access_token`` (query or form, as facebook-sdk sends
 it) or as ``Authorization: Bearer|OAuth <token>``. Errors have Graph's shape,
@@ -114,6 +134,15 @@ _FIELD_LIST = re.compile(r"(\w+)(\{[^{}]*\})?")
 
 
 @dataclass
+class Comment:
+    id: str  # "<post number>_<n>"
+    message: str
+    from_id: str
+    from_name: str
+    created_time: datetime
+
+
+@dataclass
 class StoredPost:
     id: str  # "<page-id>_<n>"
     message: str
@@ -124,6 +153,9 @@ class StoredPost:
     photo_bytes: int = 0
     alt_text: str | None = None
     extra: dict[str, str] = field(default_factory=dict)  # other form fields as sent
+    history: list[str] = field(default_factory=list)  # earlier messages, oldest first
+    updated_time: datetime | None = None
+    comments: list[Comment] = field(default_factory=list)
 
     @property
     def permalink_url(self) -> str:
@@ -167,12 +199,15 @@ class FakeGraph(FakeServer):
         self.page_token = page_token
         self.fetch_timeout = fetch_timeout
         self.posts: list[StoredPost] = []
+        #: Posts deleted through the API (gone: a later GET is code 100/33).
+        self.deleted: list[StoredPost] = []
         self.versions: set[str] = set()
         #: Page edges answered with an error, e.g. {"published_posts"} to make
         #: a client fall back to /feed.
         self.refused_edges: set[str] = set()
-        #: Permissions the Page token lacks ("pages_manage_posts": creates are
-        #: refused with code 200; "pages_read_engagement": reads of posts with 100).
+        #: Permissions the Page token lacks ("pages_manage_posts": creates,
+        #: updates and deletes are refused with code 200; "pages_read_engagement":
+        #: reads of posts with 100; "pages_manage_engagement": comments with 200).
         self.missing_permissions: set[str] = set()
         #: The token has expired (code 190, subcode 463) rather than been revoked.
         self.expired = False
@@ -191,8 +226,12 @@ class FakeGraph(FakeServer):
 
     def scope_of(self, request: Request) -> str:
         _, path = self._route(request)
-        if request.method == "POST" and re.fullmatch(r"/[^/]+/(feed|photos)", path):
+        if request.method == "POST" and re.fullmatch(r"/[^/]+/(feed|photos|comments)", path):
             return "create"
+        if request.method == "POST" and re.fullmatch(r"/[^/]+", path):
+            return "edit"
+        if request.method == "DELETE":
+            return "delete"
         return "read" if request.method == "GET" else "other"
 
     def _token(self, request: Request) -> str | None:
@@ -373,6 +412,20 @@ class FakeGraph(FakeServer):
                 return self._list(request)
             if len(parts) == 1:
                 return self._one(request, parts[0])
+            if len(parts) == 2 and parts[1] == "comments":
+                return self._comments(request, parts[0])
+        if request.method in ("POST", "DELETE") and len(parts) == 1 \
+                and parts[0] not in ("me", self.page_id):
+            if "pages_manage_posts" in self.missing_permissions:
+                return self.error(403, 200, "(#200) Permissions error", type_="OAuthException")
+            if request.method == "DELETE":
+                return self._delete(parts[0])
+            return self._update(parts[0], request.form())
+        if request.method == "POST" and len(parts) == 2 and parts[1] == "comments" \
+                and parts[0] not in ("me", self.page_id):
+            if "pages_manage_engagement" in self.missing_permissions:
+                return self.error(403, 200, "(#200) Permissions error", type_="OAuthException")
+            return self._comment(parts[0], request.form())
         if request.method == "POST" and len(parts) == 2 and parts[0] in ("me", self.page_id):
             form = request.form()
             if parts[1] in ("feed", "photos") and self.missing_permissions & {
@@ -455,6 +508,83 @@ class FakeGraph(FakeServer):
             )
         rendered = self._render(post, self._fields(request, "id,message,created_time"))
         return rendered if isinstance(rendered, Reply) else Reply(200, rendered, self._headers())
+
+    def _unknown(self, method: str, object_id: str) -> Reply:
+        return self.error(
+            400,
+            100,
+            f"Unsupported {method} request. Object with ID '{object_id}' does not exist, "
+            "cannot be loaded due to missing permissions, or does not support this operation. "
+            "Please read the Graph API documentation at "
+            "https://developers.facebook.com/docs/graph-api",
+            subcode=33,
+            type_="GraphMethodException",
+        )
+
+    def post(self, post_id: str) -> StoredPost | None:
+        """The post ``post_id`` if it is still there."""
+        with self.lock:
+            return next((p for p in self.posts if post_id in (p.id, p.photo_id)), None)
+
+    def _delete(self, post_id: str) -> Reply:
+        with self.lock:
+            post = self.post(post_id)
+            if post is None:
+                return self._unknown("delete", post_id)
+            self.posts.remove(post)
+            self.deleted.append(post)
+        return Reply(200, {"success": True}, self._headers())
+
+    def _update(self, post_id: str, form: dict[str, str]) -> Reply:
+        message = form.get("message")
+        with self.lock:
+            post = self.post(post_id)
+            if post is None:
+                return self._unknown("post", post_id)
+            if message is None:
+                return self.error(400, 100, "(#100) No fields to update were provided")
+            if message != post.message:
+                post.history.append(post.message)
+            post.message = message
+            post.updated_time = datetime.now(UTC)
+        return Reply(200, {"success": True}, self._headers())
+
+    def _comment(self, post_id: str, form: dict[str, str]) -> Reply:
+        message = form.get("message", "")
+        if not message and not form.get("attachment_url"):
+            return self.error(400, 100, "(#100) Missing message or attachment")
+        with self.lock:
+            post = self.post(post_id)
+            if post is None:
+                return self._unknown("post", post_id)
+            number = post.id.partition("_")[2]
+            comment = Comment(f"{number}_{next(self._numbers)}", message, self.page_id,
+                              self.page_name, datetime.now(UTC))
+            post.comments.append(comment)
+        return Reply(200, {"id": comment.id}, self._headers())
+
+    def _comments(self, request: Request, post_id: str) -> Reply:
+        with self.lock:
+            post = self.post(post_id)
+            if post is None:
+                return self._unknown("get", post_id)
+            comments = list(post.comments)
+        if request.param("order") == "reverse_chronological":
+            comments.reverse()
+        fields = self._fields(request, "id,message,created_time,from")
+        raw_limit = request.param("limit", "25") or "25"
+        limit = min(int(raw_limit), 100) if raw_limit.isdigit() else 25
+        data = []
+        for comment in comments[:limit]:
+            item: dict[str, Any] = {"id": comment.id}
+            if "message" in fields:
+                item["message"] = comment.message
+            if "created_time" in fields:
+                item["created_time"] = comment.created_time.strftime("%Y-%m-%dT%H:%M:%S+0000")
+            if "from" in fields:
+                item["from"] = {"name": comment.from_name, "id": comment.from_id}
+            data.append(item)
+        return Reply(200, {"data": data}, self._headers())
 
     def _duplicate(self, message: str) -> bool:
         return bool(message) and any(p.message == message for p in self.posts)
