@@ -158,7 +158,7 @@ class Desk:
             Route("/post/{post_id}", page(self.post), methods=["GET"]),
             Route("/post/{post_id}/{action}", page(self.post_action, None, form=True),
                   methods=["POST"]),
-            Route("/new", page(self.new), methods=["GET"]),
+            Route("/new", page(self.new, "create"), methods=["GET"]),
             Route("/new", page(self.new_post, "create", form=True), methods=["POST"]),
             Route("/new/preview", page(self.new_preview, "create", form=True),
                   methods=["POST"]),
