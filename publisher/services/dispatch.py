@@ -92,6 +92,10 @@ class Dispatcher:
         self._saturated: set[str] = set()  # their last claim was full: more is due
         self._roomless: set[str] = set()  # open, but no room at the last claim
         self._wanted = False  # an event made a claim worth it
+        #: The channels the next claim looks at: those a freed slot asked for,
+        #: or None for every one (a post added, a retry due, a timer, a start).
+        self._only: set[str] | None = None
+        self._last_full = False  # the last claim looked at every channel
         self._seen: dict[str, Gate] = {}  # the gates of the last claim
         self._outcomes = GroupCommitter(store, self._committed)
         self.posts = PostWorker(config=config, store=store, channels=channels,
@@ -109,7 +113,7 @@ class Dispatcher:
     def notify(self) -> None:
         """A post was added or changed: claim now instead of at the next wake."""
         with self._cond:
-            self._wanted = True
+            self._wanted, self._only = True, None
             self._cond.notify_all()
 
     def tick(self) -> int:
@@ -126,6 +130,8 @@ class Dispatcher:
     def _claim(self) -> int:
         with self._lock:
             self._wanted = False
+            only, self._only = self._only, set()
+            self._last_full = only is None
             # Counted before the gates are read: a post that finishes in between
             # is then counted twice (in flight and published), never not at all,
             # so a cap can be undershot for a moment but never overshot.
@@ -138,7 +144,7 @@ class Dispatcher:
         roomless: set[str] = set()
         for name, channel in self.config.channels.items():
             gate, have = gates[name], busy.get(name, 0)
-            if not gate.breaking_open:
+            if not gate.breaking_open or (only is not None and name not in only):
                 continue
             # A lane holds its running posts and as many claimed behind them,
             # refilled once it runs low: one claim and one durable start of
@@ -274,6 +280,8 @@ class Dispatcher:
                 self._claimed[ch] -= 1
                 if ch in self._saturated and self._claimed[ch] <= self._concurrency(ch):
                     self._wanted = True  # a slot of a channel with due work is free
+                    if self._only is not None:
+                        self._only.add(ch)
                 self._cond.notify_all()
                 if not self._lanes[ch]:
                     self._running[ch] -= 1
@@ -287,7 +295,7 @@ class Dispatcher:
                 self._uncommitted[channel] -= 1
                 due = finish.next_attempt_at
                 if finish.post_status is PostStatus.WAITING and due is not None and due <= now:
-                    self._wanted = True
+                    self._wanted, self._only = True, None
             self._cond.notify_all()
 
     # -- waiting and stopping --------------------------------------------------------
@@ -309,15 +317,17 @@ class Dispatcher:
     def run_until_idle(self) -> Idle:
         """Publish until nothing is due now (``publisher run --once``), and
         say what is left waiting."""
+        self.notify()  # the first claim looks at every channel
         while not self._stopping.is_set():
-            claimed = self.tick()
+            claimed, full = self.tick(), self._last_full
             with self._cond:
                 self._cond.wait_for(lambda: self._wanted or self._stopping.is_set()
                                     or self._idle())
                 if self._wanted:
                     continue
-            if claimed == 0:
-                break
+                if claimed == 0 and full:
+                    break
+                self._only = None  # all done: one more look at every channel
         idle = self.waiting()
         if idle.waiting:
             log.info("nothing due now: %d posts wait, the next at %s", idle.waiting,
@@ -355,7 +365,9 @@ class Dispatcher:
                 log.exception("claiming the next posts failed")
                 delay = SAFETY_NET
             with self._cond:
-                self._cond.wait_for(lambda: self._wanted or self._stopping.is_set(), delay)
+                if not self._cond.wait_for(lambda: self._wanted or self._stopping.is_set(),
+                                           delay):
+                    self._only = None  # a timer: something may be due anywhere
 
     def _next_wake(self, claimed: int) -> float:
         now, gates = self.now(), self._seen
@@ -365,6 +377,10 @@ class Dispatcher:
         if due is not None:
             times.append(due)
         delay = min([(t - now).total_seconds() for t in times], default=SAFETY_NET)
+        if delay <= 0 and not self._last_full:
+            with self._lock:
+                self._only = None  # due in a channel the last claim did not look at
+            return 0.0
         # Due now yet nothing claimed (another daemon holds it, clocks differ):
         # look again in a second rather than at once.
         return min(SAFETY_NET, max(delay, 0.0 if claimed else 1.0))

@@ -380,3 +380,32 @@ def test_idempotent_post_in_doubt_past_the_key_lifetime_is_looked_up(store, tmp_
     assert [c.kind for c in ch.calls] == ["publish", "find"]
     assert store.get_post(post_id).status is PostStatus.PUBLISHED
     assert outcomes(store, post_id) == [Outcome.AMBIGUOUS, Outcome.RECONCILED]
+
+
+def test_the_dispatcher_claims_when_a_slot_frees_not_in_a_loop(store, config, clock):
+    """40 posts on a channel of concurrency 4, each call taking a moment:
+    the channel stays busy (four calls overlap), and the claims follow the
+    slots that free (a few posts per claim), instead of re-reading the
+    database while the channel is full (thousands of ticks for 200 posts)."""
+    d_channel = ScriptedChannel("d", clock=clock, delay=0.02)
+    d = make(store, config, clock, [d_channel])
+    claims = 0
+    claim_due = store.claim_due
+
+    def counted(**kwargs):
+        nonlocal claims
+        claims += 1
+        return claim_due(**kwargs)
+
+    store.claim_due = counted
+    for n in range(40):
+        add(store, clock, "d", text=f"post {n}", link=f"https://news.example/{n}")
+    idle = d.run_until_idle()
+    assert {store.get_post(i).status for i in range(1, 41)} == {PostStatus.PUBLISHED}
+    assert (idle.waiting, idle.next_at) == (0, None)
+    calls = sorted(d_channel.publish_calls(), key=lambda call: call.started)
+    assert max(sum(1 for c in calls if c.started <= call.started < c.ended)
+               for call in calls) == 4  # never more than concurrency, and it is used
+    # One look at each of the 4 channels at the start and at the end, and
+    # one claim per 4 posts that went out.
+    assert claims <= 2 * len(config.channels) + 40 // 4, f"{claims} claims for 40 posts"
