@@ -24,6 +24,18 @@ here are simple JSON-over-HTTPS calls, so httpx does them directly.)
   post messages, which ``getChat`` alone does not show.
 - A bot cannot read a chat's history, so an ambiguous attempt cannot be looked
   up: delivery class REVIEW, and ``find`` raises NotImplementedError.
+- After the post (issue 13; Bot API ``deleteMessage``, "Updating messages",
+  ``ReplyParameters``): ``delete`` is ``deleteMessage`` ("message to delete
+  not found" is a message already gone: done; a bot can delete only messages
+  under 48 hours old, and "message can't be deleted" says so plainly);
+  ``edit`` is ``editMessageText``, or ``editMessageCaption`` for a photo
+  post ("message is not modified" is an edit already applied: done; no age
+  limit for a bot's own messages); ``reply`` is ``sendMessage`` with
+  ``reply_parameters``.  ``read_back`` is impossible: no Bot API method reads
+  a message by id (forwarding or copying it would be a send).  Both delete
+  and edit are safe to repeat, so a delete or an edit in doubt is settled by
+  doing it again; a reply in doubt is the review class's (an editor), and
+  ``find_reply`` raises NotImplementedError like ``find``.
 - The bot token is part of every URL (``/bot<token>/method``). No message made
   here contains a URL, every message is passed through ``media.redact``, and
   a filter on the ``httpx`` logger scrubs the token from its request lines.
@@ -79,6 +91,24 @@ def telegram_length(text: str) -> int:
     after parsing. (Entity offsets are in UTF-16 code units, the limits are not:
     the Bot API server, TDLib, compares ``utf8_length(text)``.)"""
     return len(text)
+
+
+#: A bot can delete its messages for 48 hours (Bot API, deleteMessage).
+DELETE_WINDOW_HOURS = 48
+_GONE = re.compile(r"message to (delete|edit) not found", re.IGNORECASE)
+_CANNOT_DELETE = re.compile(r"message can'?t be deleted", re.IGNORECASE)
+_NOT_MODIFIED = re.compile(r"message is not modified", re.IGNORECASE)
+_NO_TEXT = re.compile(r"there is no text in the message to edit", re.IGNORECASE)
+#: Methods whose success answer is ``true`` rather than a Message.
+_TRUE_RESULT = frozenset({"deleteMessage"})
+
+
+class _Refused(Permanent):
+    """A Bot API 400 kept whole, for the after-the-post methods to read."""
+
+    def __init__(self, message: str, description: str, http_status: int) -> None:
+        super().__init__(message, http_status=http_status)
+        self.description = description
 
 
 class _PhotoRefused(Permanent):
@@ -159,6 +189,89 @@ class TelegramChannel:
         """Bots cannot read a chat's history: an editor decides (delivery REVIEW)."""
         raise NotImplementedError("a Telegram bot cannot look up the messages of a chat")
 
+    # --- after the post ----------------------------------------------------------
+
+    def delete(self, remote_id: str) -> None:
+        """Delete message ``remote_id`` (``deleteMessage``).  "message to delete
+        not found" is a message already gone: done.  Past the 48 hours a bot
+        may delete in, Telegram answers "message can't be deleted": Permanent,
+        saying so.  Deleting again is harmless, so a delete in doubt is settled
+        by deleting again."""
+        try:
+            self._call("deleteMessage", {"chat_id": self._chat_id,
+                                         "message_id": _message_id(remote_id)}, write=True)
+        except _Refused as exc:
+            if _GONE.search(exc.description):
+                log.info("channel=%s message %s was already gone", self.name, remote_id)
+                return
+            if _CANNOT_DELETE.search(exc.description):
+                raise Permanent(
+                    f"deleteMessage: Telegram will not delete message {remote_id}: a bot can "
+                    f"delete only messages under {DELETE_WINDOW_HOURS} hours old (and in a "
+                    "channel only as an administrator allowed to post); delete it by hand "
+                    f"({exc.description})", http_status=exc.http_status) from None
+            raise
+
+    def read_back(self, remote_id: str) -> str | None:
+        """Impossible: no Bot API method reads a message by id (forwarding or
+        copying it would be a send).  A delete or an edit in doubt is settled
+        by doing it again (both are safe to repeat)."""
+        raise NotImplementedError("a Telegram bot cannot read a message back by its id")
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Replace the text of message ``remote_id`` (``editMessageText``; a
+        photo post's caption with ``editMessageCaption``).  "message is not
+        modified" is an edit already applied: done, so an edit in doubt is
+        settled by editing again.  A message that is gone is Permanent."""
+        text = html.escape(request.text, quote=False)
+        body: dict[str, Any] = {"chat_id": self._chat_id, "message_id": _message_id(remote_id),
+                                "parse_mode": "HTML"}
+        try:
+            try:
+                message = self._call("editMessageText", {**body, "text": text,
+                                                         **self._preview(request)}, write=True)
+            except _Refused as exc:
+                if not _NO_TEXT.search(exc.description):
+                    raise
+                if telegram_length(request.text) > CAPTION_MAX_LENGTH:
+                    raise Permanent(f"editMessageCaption: the new text is longer than a caption "
+                                    f"({CAPTION_MAX_LENGTH}); message {remote_id} is a photo",
+                                    http_status=400) from None
+                message = self._call("editMessageCaption", {**body, "caption": text},
+                                     write=True)
+        except _Refused as exc:
+            if _NOT_MODIFIED.search(exc.description):
+                log.info("channel=%s message %s already had the new text", self.name, remote_id)
+                return PublishResult(remote_id, self._message_url(int(remote_id), {}),
+                                     http_status=exc.http_status,
+                                     notes=("Telegram already showed the new text",))
+            raise
+        return PublishResult(remote_id, self._message_url(int(remote_id), message),
+                             http_status=200)
+
+    def reply(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Send ``request`` as a reply to message ``remote_id`` (``sendMessage``
+        with ``reply_parameters``; not without it: a note must not stand alone
+        when its post is gone).  Not idempotent: a reply in doubt goes to an
+        editor (delivery class REVIEW)."""
+        body: dict[str, Any] = {
+            "chat_id": self._chat_id, "text": html.escape(request.text, quote=False),
+            "parse_mode": "HTML",
+            "reply_parameters": {"message_id": _message_id(remote_id),
+                                 "allow_sending_without_reply": False},
+            **self._preview(request),
+        }
+        message = self._call("sendMessage", body, write=True)
+        message_id = message.get("message_id")
+        if not isinstance(message_id, int):
+            raise Ambiguous("sendMessage: Telegram answered without a message id")
+        return PublishResult(str(message_id), self._message_url(message_id, message),
+                             http_status=200)
+
+    def find_reply(self, remote_id: str, request: PublishRequest) -> PublishResult | None:
+        """Not possible: a bot cannot read the chat.  An editor decides."""
+        raise NotImplementedError("a Telegram bot cannot look up the messages of a chat")
+
     def whoami(self) -> str:
         """``@bot in <chat title>``: the token works and the bot can see the chat."""
         me = self._call("getMe", {}, write=False)
@@ -185,16 +298,20 @@ class TelegramChannel:
     # --- sending -----------------------------------------------------------------
 
     def _send_message(self, request: PublishRequest, text: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"chat_id": self._chat_id, "text": text, "parse_mode": "HTML"}
+        body: dict[str, Any] = {"chat_id": self._chat_id, "text": text, "parse_mode": "HTML",
+                                **self._preview(request)}
+        return self._call("sendMessage", body, write=True)
+
+    def _preview(self, request: PublishRequest) -> dict[str, Any]:
         if self._disable_preview:
-            body["link_preview_options"] = {"is_disabled": True}
-        elif request.link:
-            body["link_preview_options"] = {
+            return {"link_preview_options": {"is_disabled": True}}
+        if request.link:
+            return {"link_preview_options": {
                 "url": request.link,
                 "prefer_large_media": True,
                 "show_above_text": self._preview_above,
-            }
-        return self._call("sendMessage", body, write=True)
+            }}
+        return {}
 
     def _send_photo(self, request: PublishRequest, caption: str,
                     notes: list[str]) -> dict[str, Any] | None:
@@ -265,7 +382,7 @@ class TelegramChannel:
             result = answer.get("result")
             if isinstance(result, dict):
                 return result
-            if result is True and not write:
+            if result is True and (not write or method in _TRUE_RESULT):
                 return {}
             error = Ambiguous if write else Transient
             raise error(f"{method}: Telegram's answer had no result",
@@ -313,6 +430,9 @@ class TelegramChannel:
                               f"{description})", http_status=code)
         if method == "sendPhoto" and code == 400 and _is_photo_problem(description):
             return _PhotoRefused(f"Telegram refused the photo: {description}", http_status=400)
+        if code == 400:
+            return _Refused(f"{method}: Telegram refused it ({code} {description})",
+                            description, 400)
         return Permanent(f"{method}: Telegram refused it ({code} {description})",
                          http_status=code)
 
@@ -327,6 +447,13 @@ def _json(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _message_id(remote_id: str) -> int:
+    try:
+        return int(remote_id)
+    except ValueError:
+        raise Permanent(f"Telegram message id {remote_id!r} is not a number") from None
 
 
 def _cannot_post(member: Mapping[str, Any], chat_type: str) -> str | None:

@@ -23,6 +23,26 @@ It follows these public documents (core.telegram.org), not our adapter:
   accepted, 4097 refused: FerroxLabs/wayland issue 934; 1024 runes accepted
   in a caption, 1025 refused: haoyu010/ext.to). So does this fake.
 - Bots FAQ, "My bot is hitting limits": 429 with ``retry_after``.
+- ``deleteMessage``: "A message can only be deleted if it was sent less than
+  48 hours ago"; a bot deletes its outgoing messages in groups, and in
+  channels when it has ``can_post_messages``; answers True.  The refusals as
+  bots report them: "message to delete not found" (gone, or never was),
+  "message can't be deleted" (too old, or no right).
+- "Updating messages": ``editMessageText`` (a text message; "there is no
+  text in the message to edit" for a photo) and ``editMessageCaption`` (a
+  media message; "there is no caption in the message to edit" for a text
+  one) answer the edited Message with ``edit_date``; the same text again is
+  400 "message is not modified: specified new message content and reply
+  markup are exactly the same as a current content and reply markup of the
+  message"; a message that is gone is "message to edit not found"; a bot may
+  edit its own messages at any age.  Same parsing and limits as sending
+  ("MESSAGE_TOO_LONG" for a text, "MEDIA_CAPTION_TOO_LONG" for a caption).
+- ``sendMessage`` with ``ReplyParameters`` (``message_id``,
+  ``allow_sending_without_reply``): a reply to a message that is gone is 400
+  "message to be replied not found" unless sending without reply is allowed.
+- There is no Bot API method that reads a message by id (``getUpdates`` and
+  webhooks deliver new ones; channel posts a bot sent itself are not even
+  delivered to it), so the fake has none either.
 - The descriptions the real API gives for a chat that cannot be posted to
   ("chat not found", "need administrator rights in the channel chat", "group
   chat was upgraded to a supergroup chat" with ``migrate_to_chat_id``), as
@@ -38,6 +58,9 @@ Paths, status codes and JSON bodies follow the Bot API (7.x)::
     POST /bot<token>/getChatMember {chat_id, user_id} → the bot's ChatMember in the chat
     POST /bot<token>/sendMessage   {chat_id, text, parse_mode, link_preview_options}
     POST /bot<token>/sendPhoto     multipart: chat_id, photo (file), caption, parse_mode
+    POST /bot<token>/deleteMessage {chat_id, message_id} → true (kept in ``deleted``)
+    POST /bot<token>/editMessageText    {chat_id, message_id, text, parse_mode, …} → Message
+    POST /bot<token>/editMessageCaption {chat_id, message_id, caption, parse_mode} → Message
 
 Every answer is ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code": N,
 "description": "…"}``. Like the real API it parses ``parse_mode=HTML`` (an
@@ -59,7 +82,9 @@ Use::
         assert tg.messages[0].text == "Fire & <smoke>"
 
 Switches: those of ``tests.fakes.fakehttp`` (creates are sendMessage and
-sendPhoto; reads getMe and getChat), ``public`` (the chat has a username),
+sendPhoto; reads getMe and getChat; deletes deleteMessage; edits
+editMessageText and editMessageCaption), ``advance(seconds)`` (the fake's
+clock, for the 48-hour delete window), ``public`` (the chat has a username),
 ``kicked`` (403 on everything about the chat), ``not_admin`` (the bot is an
 administrator of the channel without the right to post messages: sends are
 400 "need administrator rights", ``getChatMember`` says
@@ -103,6 +128,9 @@ class StoredMessage:
     photo_type: str = ""
     date: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    reply_to: int | None = None
+    edit_date: int | None = None
+    history: list[str] = field(default_factory=list)  # earlier texts, oldest first
 
 
 class _EntityError(ValueError):
@@ -182,7 +210,24 @@ class FakeTelegram(FakeServer):
         self.chat_type = "channel"
         self.migrated_to: int | None = None
         self.messages: list[StoredMessage] = []
+        #: Messages deleted with deleteMessage (gone for good).
+        self.deleted: list[StoredMessage] = []
+        self._offset = 0.0
         self._ids = itertools.count(101)
+
+    def now(self) -> float:
+        """The fake's clock: real time plus what ``advance`` added."""
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on (messages age; nothing else changes)."""
+        with self.lock:
+            self._offset += seconds
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        """The message ``message_id`` if it is still there."""
+        with self.lock:
+            return next((m for m in self.messages if m.message_id == message_id), None)
 
     # --- classification --------------------------------------------------------
 
@@ -191,6 +236,10 @@ class FakeTelegram(FakeServer):
         method = match.group(2) if match else ""
         if method in ("sendMessage", "sendPhoto"):
             return "create"
+        if method == "deleteMessage":
+            return "delete"
+        if method in ("editMessageText", "editMessageCaption"):
+            return "edit"
         return "read" if method in ("getMe", "getChat", "getChatMember") else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -230,7 +279,8 @@ class FakeTelegram(FakeServer):
         params = _params(request)
         if method == "getMe":
             return self._ok(self._bot())
-        if method in ("getChat", "getChatMember", "sendMessage", "sendPhoto"):
+        if method in ("getChat", "getChatMember", "sendMessage", "sendPhoto", "deleteMessage",
+                      "editMessageText", "editMessageCaption"):
             chat = str(params.get("chat_id", ""))
             if chat not in (str(self.chat_id), f"@{self.chat_username}"):
                 return self._fail(400, "Bad Request: chat not found")
@@ -249,7 +299,68 @@ class FakeTelegram(FakeServer):
             return self._send_message(params)
         if method == "sendPhoto":
             return self._send_photo(params)
+        if method == "deleteMessage":
+            return self._delete_message(params)
+        if method in ("editMessageText", "editMessageCaption"):
+            return self._edit_message(method, params)
         return self._fail(404, "Not Found")
+
+    def _message_id(self, params: dict[str, Any]) -> int | None:
+        try:
+            return int(params.get("message_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+
+    def _delete_message(self, params: dict[str, Any]) -> Reply:
+        message_id = self._message_id(params)
+        if message_id is None:
+            return self._fail(400, "Bad Request: message identifier is not specified")
+        with self.lock:
+            message = self.message(message_id)
+            if message is None:
+                return self._fail(400, "Bad Request: message to delete not found")
+            # 48 hours, and in a channel only with the right to post messages.
+            if self.now() - message.date >= 48 * 3600 or self.not_admin:
+                return self._fail(400, "Bad Request: message can't be deleted")
+            self.messages.remove(message)
+            self.deleted.append(message)
+        return self._ok(True)
+
+    def _edit_message(self, method: str, params: dict[str, Any]) -> Reply:
+        message_id = self._message_id(params)
+        if message_id is None:
+            return self._fail(400, "Bad Request: message identifier is not specified")
+        key = "text" if method == "editMessageText" else "caption"
+        raw = str(params.get(key) or "")
+        try:
+            text = self._parse(raw, params.get("parse_mode"))
+        except _EntityError as exc:
+            return self._fail(400, f"Bad Request: can't parse entities: {exc}")
+        with self.lock:
+            message = self.message(message_id)
+            if message is None:
+                return self._fail(400, "Bad Request: message to edit not found")
+            if key == "text" and message.kind != "text":
+                return self._fail(400, "Bad Request: there is no text in the message to edit")
+            if key == "caption" and message.kind == "text":
+                return self._fail(400, "Bad Request: there is no caption in the message to edit")
+            if key == "text" and not text.strip():
+                return self._fail(400, "Bad Request: message text is empty")
+            if key == "text" and len(text) > 4096:
+                return self._fail(400, "Bad Request: MESSAGE_TOO_LONG")
+            if key == "caption" and len(text) > 1024:
+                return self._fail(400, "Bad Request: MEDIA_CAPTION_TOO_LONG")
+            if text == message.text:
+                return self._fail(400, "Bad Request: message is not modified: specified new "
+                                       "message content and reply markup are exactly the same "
+                                       "as a current content and reply markup of the message")
+            message.history.append(message.text)
+            message.text, message.raw = text, raw
+            message.edit_date = int(self.now())
+            options = params.get("link_preview_options")
+            if key == "text":
+                message.link_preview_options = options if isinstance(options, dict) else None
+            return self._ok(self._message_json(message))
 
     def _bot(self) -> dict[str, Any]:
         return {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "Ledger Bot",
@@ -296,10 +407,18 @@ class FakeTelegram(FakeServer):
         if len(text) > 4096:  # code points, as TDLib's utf8_length counts
             return self._fail(400, "Bad Request: message is too long")
         options = params.get("link_preview_options")
+        reply = params.get("reply_parameters")
+        reply_to: int | None = None
         with self.lock:
+            if isinstance(reply, dict):
+                reply_to = self._message_id(reply)
+                if reply_to is None or self.message(reply_to) is None:
+                    if not reply.get("allow_sending_without_reply"):
+                        return self._fail(400, "Bad Request: message to be replied not found")
+                    reply_to = None
             message = StoredMessage(next(self._ids), "text", text, raw,
                                     options if isinstance(options, dict) else None,
-                                    date=int(time.time()))
+                                    date=int(self.now()), reply_to=reply_to)
             self.messages.append(message)
         return self._ok(self._message_json(message))
 
@@ -328,7 +447,7 @@ class FakeTelegram(FakeServer):
             return self._fail(400, "Bad Request: message caption is too long")
         with self.lock:
             message = StoredMessage(next(self._ids), "photo", caption, raw, None, len(data),
-                                    content_type, int(time.time()))
+                                    content_type, int(self.now()))
             self.messages.append(message)
         return self._ok(self._message_json(message))
 
@@ -339,6 +458,13 @@ class FakeTelegram(FakeServer):
             "chat": self._chat(),
             "date": message.date,
         }
+        if message.edit_date is not None:
+            out["edit_date"] = message.edit_date
+        if message.reply_to is not None:
+            replied = self.message(message.reply_to)
+            if replied is not None:
+                out["reply_to_message"] = {"message_id": replied.message_id,
+                                           "chat": self._chat(), "date": replied.date}
         entities = [{"offset": utf16_length(message.text[:m.start()]),
                      "length": utf16_length(m.group(0)), "type": "url"}
                     for m in _URL.finditer(message.text)]
