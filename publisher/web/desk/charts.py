@@ -14,11 +14,13 @@ from html import escape
 
 from markupsafe import Markup
 
+from publisher.web.desk.text import clean
+
 PUBLISHED, FAILED, RETRACTED = "#2e7d32", "#c62828", "#6a1b9a"
 
 
 def _t(value: object) -> str:
-    return escape(str(value), quote=True)
+    return escape(clean(value), quote=True)
 
 
 @dataclass(frozen=True, slots=True)

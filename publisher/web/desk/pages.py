@@ -28,6 +28,7 @@ from publisher.store.desk_views import DeskViews
 from publisher.store.users import UserStore
 from publisher.types import Outcome, PostStatus
 from publisher.web.desk import auth, charts
+from publisher.web.desk.text import clean, field_value, http_href
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -51,7 +52,6 @@ ACTIONS = {"approve": "approve", "cancel": "cancel", "edit": "edit", "retry": "r
 DONE = {"approve": "approved", "cancel": "cancelled", "edit": "changed", "retry": "retried",
         "resolve": "resolved", "queued": "queued"}
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: injected markup could not run even
@@ -64,25 +64,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-
-
-def clean(value: object) -> str:
-    """Untrusted text for display: control characters and bidirectional
-    overrides shown as a visible mark instead of acting on the page."""
-    return _CONTROLS.sub(lambda m: f"\u27e8U+{ord(m.group()):04X}\u27e9", str(value))
-
-
-def http_href(value: str | None) -> str | None:
-    """A link target only when it is http(s) (a ``javascript:`` URL is shown
-    as text, never linked)."""
-    if not value:
-        return None
-    v = value.strip()
-    try:
-        scheme = urlsplit(v).scheme.lower()
-    except ValueError:
-        return None
-    return v if scheme in ("http", "https") and not _CONTROLS.search(v) else None
 
 
 @dataclass
@@ -120,6 +101,7 @@ class Desk:
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters["clean"] = clean
         self.env.filters["href"] = http_href
+        self.env.filters["field"] = field_value
         self.env.filters["local"] = self.local
         self.uploads = Path(self.app.environ.get("PUBLISHER_DESK_UPLOADS")
                             or os.environ.get("PUBLISHER_DESK_UPLOADS") or "var/uploads")
