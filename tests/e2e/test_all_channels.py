@@ -50,6 +50,9 @@ from tests.fakes.webhook_server import FakeWebhookReceiver
 from tests.fakes.x_server import FakeX
 from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
+#: The second tier: daemons publishing to every fake platform.
+pytestmark = pytest.mark.slow
+
 SITE = "https://news.example"
 SECRETS = {
     "X_API_KEY": "xk-consumer-allch-5150",

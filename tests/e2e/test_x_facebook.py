@@ -23,6 +23,9 @@ from tests.fakes.feeds import item, rss
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.x_server import FakeX
 
+#: The second tier: daemons publishing through the real SDKs to the fakes.
+pytestmark = pytest.mark.slow
+
 SECRETS = {
     "X_API_KEY": "xk-consumer-4242",
     "X_API_SECRET": "xs-consumer-secret-4242",
