@@ -120,6 +120,9 @@ REGISTRY: dict[str, ChannelType] = {
             "publisher.channels.webhook:WebhookChannel",
             DeliveryClass.REVIEW,
             credentials=("url", "signing_secret"),
+            # delete/edit: a signed retract/correct event the receiver acknowledges
+            # (docs/webhook-bridge.md); no read back, so in doubt is an editor's.
+            can_delete=True, can_edit=True,
         ),
         ChannelType(
             "email",

@@ -10,6 +10,7 @@ reconcile first), so that distinction lives here once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -71,6 +72,34 @@ def call(client: httpx.Client, method: str, url: str, *, what: str, where: str, 
         error = Ambiguous if write else Transient
         tail = ", the request may have reached it" if write else ""
         raise error(f"{what} to {where}: no answer{tail} ({type(exc).__name__})") from None
+
+
+class SecretLogFilter(logging.Filter):
+    """Scrubs secrets from the records of an HTTP library's logger: httpx logs
+    every request's URL at INFO (urllib3 at DEBUG), and a webhook URL, or a
+    query string, may be the secret.  Add it to ``logging.getLogger(name)``
+    when the adapter is built and remove it in ``close``."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._scrub(str(record.msg))
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            # Only arguments that hold a secret become text: "%d" still needs its number.
+            record.args = tuple(self._scrub(str(a)) if self._holds(a) else a for a in args)
+        return True
+
+    def _holds(self, value: object) -> bool:
+        text = str(value)
+        return any(secret in text for secret in self.secrets)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 def retry_after(headers: Mapping[str, str]) -> datetime | None:

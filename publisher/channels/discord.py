@@ -94,23 +94,6 @@ _DEFAULT_RATE_WAIT = timedelta(seconds=60)
 _ELLIPSIS = "…"
 
 
-class _SecretFilter(logging.Filter):
-    """Scrubs the webhook token from the ``httpx`` logger's request lines (it
-    logs every URL at INFO, and the webhook URL is the secret)."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(str(record.msg), self.secrets)
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(redact(str(a), self.secrets)
-                                if any(s in str(a) for s in self.secrets) else a for a in args)
-        return True
-
-
 class _UnknownMessage(Permanent):
     """Discord answered 10008 Unknown Message: the message is not there."""
 
@@ -157,7 +140,7 @@ class DiscordChannel:
         # Discord asks API clients for "DiscordBot ($url, $version)".
         self._http = http.client(spec.timeout,
                                  headers={"User-Agent": "DiscordBot (publisher, 0.1)"})
-        self._log_filter = _SecretFilter(self._secrets)
+        self._log_filter = http.SecretLogFilter(self._secrets)
         logging.getLogger("httpx").addFilter(self._log_filter)
 
     def __repr__(self) -> str:

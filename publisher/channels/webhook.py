@@ -27,6 +27,18 @@ where there is no public posting API; see docs/webhook-bridge.md.
 - Delivery class REVIEW: an arbitrary receiver cannot be asked whether it got a
   post, so ``find`` raises ``NotImplementedError``; the receiver's own dedupe by
   ``Idempotency-Key`` is what makes an editor's retry safe.
+- After the post (issue 13): a receiver is told, signed the same way, when a
+  post is retracted (``delete``: ``X-Publisher-Event: retract``, body
+  ``{"event": "retract", "id", "channel", "reason", "retracted_at"}``) or
+  corrected (``edit``: ``X-Publisher-Event: correct``, the post's fields again
+  with ``"event": "correct"``, ``"id"`` and ``"corrected_at"``).  Each has an
+  ``Idempotency-Key`` fixed for it (``retract:<id>``; ``correct:<id>:<hash of
+  the new text>``), so a receiver that drops copies makes a repeat harmless.
+  The receiver's 2xx is the acknowledgement; 404 or 410 to a retract means it
+  does not have the post (any more): done.  What the receiver does with it
+  (take the post down where it put it, tell a person) is its business:
+  publisher cannot ask it afterwards, so ``read_back`` raises
+  NotImplementedError and an event in doubt is an editor's (REVIEW).
 
 Both the URL (it may carry a token) and the signing secret are credentials
 (``url``, ``signing_secret``); neither appears in a message or a repr, nor does
@@ -63,7 +75,8 @@ log = logging.getLogger("publisher.channels.webhook")
 SIGNATURE_HEADER = "X-Publisher-Signature"
 TIMESTAMP_HEADER = "X-Publisher-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: ``post`` on every delivery; ``check`` on the check event (``options.check``).
+#: ``post`` on every delivery; ``check`` on the check event (``options.check``);
+#: ``retract`` and ``correct`` after the post.
 EVENT_HEADER = "X-Publisher-Event"
 #: How old (or how far ahead) a timestamp may be, in seconds, by default.
 DEFAULT_TOLERANCE = 300
@@ -138,6 +151,9 @@ class WebhookChannel:
         self._where = f"{shown.scheme}://{host}" + (f":{shown.port}" if shown.port else "")
         self._check = spec.flag("check", False)
         self._http = http.client(spec.timeout)
+        # httpx logs each request's URL, and the URL may hold a token.
+        self._log_filter = http.SecretLogFilter(self._secrets)
+        logging.getLogger("httpx").addFilter(self._log_filter)
 
     def __repr__(self) -> str:
         return f"WebhookChannel(name={self.name!r}, to={self._where!r})"
@@ -178,6 +194,65 @@ class WebhookChannel:
         """Not possible: an arbitrary receiver cannot be asked. An editor decides."""
         raise NotImplementedError("a webhook receiver cannot be asked what it received")
 
+    # --- after the post ----------------------------------------------------------
+
+    def delete(self, remote_id: str, *, reason: str | None = None) -> None:
+        """Tell the receiver the post ``remote_id`` is retracted: a signed
+        ``retract`` event (see the module docstring).  2xx is its
+        acknowledgement; 404/410 (it does not have the post) is done too."""
+        payload = {"event": "retract", "id": remote_id, "channel": self.name,
+                   "reason": reason,
+                   "retracted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        try:
+            self._event("retract", f"retract:{remote_id}", payload)
+        except Permanent as exc:
+            if exc.http_status not in (404, 410):
+                raise
+            log.info("channel=%s the receiver does not have post %s (any more)", self.name,
+                     remote_id)
+
+    def read_back(self, remote_id: str) -> str | None:
+        """Impossible: a receiver cannot be asked what it shows.  A retract or a
+        correction in doubt is an editor's (delivery class REVIEW); sending it
+        again is harmless to a receiver that drops copies by key."""
+        raise NotImplementedError("a webhook receiver cannot be asked what it shows")
+
+    def edit(self, remote_id: str, request: PublishRequest) -> PublishResult:
+        """Tell the receiver the post ``remote_id`` is corrected: a signed
+        ``correct`` event with the post's new fields."""
+        digest = hashlib.sha256(request.text.encode()).hexdigest()[:16]
+        payload = {"event": "correct", "id": remote_id, **self._fields(request),
+                   "corrected_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        response = self._event("correct", f"correct:{remote_id}:{digest}", payload)
+        answer = _body(response)
+        url = answer.get("url")
+        return PublishResult(remote_id, str(url) if isinstance(url, str) and url else None,
+                             http_status=response.status_code)
+
+    def _event(self, event: str, key: str, payload: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = int(datetime.now(UTC).timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: event,
+            IDEMPOTENCY_HEADER: key,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self._signing_secret, timestamp, body),
+        }
+        return self._send(event, True, content=body, headers=headers)
+
+    def _fields(self, request: PublishRequest) -> dict[str, Any]:
+        return {
+            "post_id": request.post_id,
+            "text": request.text,
+            "link": request.link,
+            "title": request.title,
+            "summary": request.summary,
+            "image": ({"url": request.image.url, "alt": request.image.alt}
+                      if request.image is not None else None),
+            "channel": self.name,
+        }
+
     def whoami(self) -> str:
         """Where posts go, without the path (it may hold a token). Nothing is
         sent unless ``options.check`` is on: then a signed check event (see the
@@ -198,7 +273,8 @@ class WebhookChannel:
         return f"webhook to {self._where} (signed; the receiver answered the check)"
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Release the HTTP connections (and the log filter)."""
+        logging.getLogger("httpx").removeFilter(self._log_filter)
         self._http.close()
 
     # --- the one boundary for httpx errors ---------------------------------------------
@@ -228,6 +304,10 @@ class WebhookChannel:
             # Not followed: a redirect would resend the signed post to another place.
             return Permanent(f"{where}: the receiver redirects ({status}); set the url to "
                              "where it points", http_status=status)
+        if what in ("retract", "correct") and status == 400:
+            return Permanent(f"{where}: the receiver refused the {what} event ({status}; does "
+                             f"it take X-Publisher-Event: {what}? see docs/webhook-bridge.md)"
+                             f": {detail}", http_status=status)
         return Permanent(f"{where}: the receiver refused the post ({status}): {detail}",
                          http_status=status)
 

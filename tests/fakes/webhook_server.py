@@ -9,6 +9,10 @@ the optional check event). This fake is a receiver that follows it strictly.
 
     POST {path}   signed JSON → 200 {"id": "rcv-N", "url": "https://bridge.example.net/p/N"}
     POST {path}   signed check event (X-Publisher-Event: check) → 200 {"ok": true}, nothing stored
+    POST {path}   signed retract event (X-Publisher-Event: retract, {"id"}) → 200 {"ok": true};
+                  the delivery is marked retracted (gone from ``live``); unknown id → 404
+    POST {path}   signed correct event (X-Publisher-Event: correct, {"id", "text", …})
+                  → 200 {"ok": true, "url"}; the delivery's ``text`` changes; unknown id → 404
 
 It checks every request as docs/webhook-bridge.md tells receivers to: the
 signature with ``publisher.channels.webhook.verify_signature`` (bad or missing
@@ -21,7 +25,11 @@ Deliveries are kept in ``deliveries`` (key, timestamp, headers, raw body,
 parsed JSON). ``answer_with_id = False`` answers 204 without a body.
 Faults: "429" → ``Retry-After`` (whole seconds), "500" → JSON, "503" → HTML,
 "revoked" → 403 ``{"error": "forbidden"}`` (the receiver dropped us). A post
-is scope "create", a check event "read".
+is scope "create", a check event "read", a retract "delete", a correct "edit"
+("reset_after" applies the event, then drops the answer).  Retract and
+correct events are deduplicated by their ``Idempotency-Key`` when ``dedupe``
+is on, as the docs tell receivers; ``events`` lists the events this receiver
+knows (a receiver written before them answers 400 "unknown event").
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.channels.webhook import (
@@ -50,6 +58,13 @@ class Delivery:
     signature: str | None
     headers: dict[str, str]
     raw: bytes
+    retracted: bool = False
+    corrections: list[str] = field(default_factory=list)  # the corrected texts, in order
+
+    @property
+    def text(self) -> str:
+        """The text as the receiver now has it."""
+        return self.corrections[-1] if self.corrections else str(self.json["text"])
 
     @property
     def json(self) -> Any:
@@ -72,15 +87,30 @@ class FakeWebhookReceiver(FakeServer):
         self.duplicates: list[Request] = []
         #: Check events received (and answered) with a good signature.
         self.checks: list[Request] = []
+        #: Events this receiver takes besides posts and checks.
+        self.events = {"retract", "correct"}
+        #: Retract and correct events taken (not the copies), in order.
+        self.events_taken: list[tuple[str, str, dict[str, Any]]] = []  # (event, key, body)
         self._count = 0
 
     @property
     def url(self) -> str:
         return self.base_url + self.path
 
+    @property
+    def live(self) -> list[Delivery]:
+        """The deliveries not retracted."""
+        with self.lock:
+            return [d for d in self.deliveries if not d.retracted]
+
     def scope_of(self, request: Request) -> str:
-        if request.headers.get(EVENT_HEADER.lower()) == "check":
+        event = request.headers.get(EVENT_HEADER.lower())
+        if event == "check":
             return "read"  # a check event stores nothing
+        if event == "retract":
+            return "delete"
+        if event == "correct":
+            return "edit"
         return "create" if request.method == "POST" else "other"
 
     def has_auth(self, request: Request) -> bool:
@@ -121,6 +151,8 @@ class FakeWebhookReceiver(FakeServer):
             with self.lock:
                 self.checks.append(request)
             return Reply(200, {"ok": True})
+        if event in self.events and event in ("retract", "correct"):
+            return self._event(request, event)
         if event not in (None, "post"):
             return Reply(400, {"error": f"unknown event {event!r}"})
         key = request.headers.get(IDEMPOTENCY_HEADER.lower())
@@ -140,3 +172,31 @@ class FakeWebhookReceiver(FakeServer):
         if not self.answer_with_id:
             return Reply(204, None)
         return Reply(200, {"id": delivery.id, "url": f"https://bridge.example.net/p/{number}"})
+
+    def _event(self, request: Request, event: str) -> Reply:
+        key = request.headers.get(IDEMPOTENCY_HEADER.lower())
+        if not key:
+            return Reply(400, {"error": "no Idempotency-Key"})
+        body = json.loads(request.body)
+        if not isinstance(body, dict) or body.get("event") != event or not body.get("id"):
+            return Reply(400, {"error": f"a {event} event needs its event and id"})
+        with self.lock:
+            if self.dedupe and any(k == key for _, k, _ in self.events_taken):
+                self.duplicates.append(request)
+                return Reply(200, {"ok": True, "duplicate": True})
+            target = str(body["id"])
+            delivery = next((d for d in self.deliveries
+                             if target in (d.id, d.key) and not d.retracted), None)
+            if delivery is None:
+                return Reply(404, {"error": "unknown post"})
+            if event == "retract":
+                delivery.retracted = True
+            else:
+                if not isinstance(body.get("text"), str):
+                    return Reply(400, {"error": "a correct event needs its text"})
+                delivery.corrections.append(body["text"])
+            self.events_taken.append((event, key, body))
+            number = self.deliveries.index(delivery) + 1
+        if event == "correct":
+            return Reply(200, {"ok": True, "url": f"https://bridge.example.net/p/{number}"})
+        return Reply(200, {"ok": True})
