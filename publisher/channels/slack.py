@@ -23,6 +23,14 @@ one request per attempt and the dispatcher decides about retries.
   ``find`` raises ``NotImplementedError``. ``whoami`` (``publisher check``)
   sends an empty JSON object, which a working hook refuses with ``no_text``
   without posting and a removed, wrong or archived one with its error code.
+- After the post (issue 13): nothing.  Slack changes or removes a message
+  only through ``chat.update`` / ``chat.delete``, which need the message's
+  ``ts`` and a bot or user token ("Modifying messages": an app updates only
+  messages posted with its own token); an incoming webhook answers ``ok``
+  without a ``ts`` and carries no token, so a message it posted cannot be
+  addressed again.  No ``delete``, ``edit`` or ``reply`` here
+  (ChannelType ``slack``: can_delete, can_edit, can_reply all False): a
+  retraction lists a Slack post for an editor to remove by hand.
 
 The webhook URL is the secret (credential ``webhook_url``); a channel's
 ``base_url`` replaces its scheme and host. Every httpx error is translated in
@@ -103,6 +111,9 @@ class SlackChannel:
             self._url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
         self._unfurl = spec.flag("unfurl_links", True)
         self._http = http.client(spec.timeout)
+        # httpx logs each request's URL, and the webhook URL is the secret.
+        self._log_filter = http.SecretLogFilter(self._secrets)
+        logging.getLogger("httpx").addFilter(self._log_filter)
 
     def __repr__(self) -> str:
         return f"SlackChannel(name={self.name!r})"
@@ -146,7 +157,8 @@ class SlackChannel:
         raise self._error("credential check", response)
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Release the HTTP connections (and the log filter)."""
+        logging.getLogger("httpx").removeFilter(self._log_filter)
         self._http.close()
 
     # --- the one boundary for httpx errors ---------------------------------------------

@@ -29,6 +29,11 @@ sends it an empty JSON object, which Slack refuses with ``no_text`` (400)
 without posting, while a removed or wrong hook answers ``no_service`` or
 ``invalid_token`` and an archived channel ``channel_is_archived``.
 
+Nor does an incoming webhook edit or delete: its answer is ``ok`` with no
+message ``ts``, and ``chat.update``/``chat.delete`` ("Modifying messages")
+need that ``ts`` and an app token, which a hook URL is not.  So this fake
+has no such endpoint either.
+
 ::
 
     POST /services/{team}/{bot}/{token}   JSON (or form ``payload=<json>``) → 200 "ok"
