@@ -308,7 +308,8 @@ class WebhookChannel:
             return Permanent(f"{where}: the receiver refused the {what} event ({status}; does "
                              f"it take X-Publisher-Event: {what}? see docs/webhook-bridge.md)"
                              f": {detail}", http_status=status)
-        return Permanent(f"{where}: the receiver refused the post ({status}): {detail}",
+        thing = f"the {what} event" if what in ("retract", "correct") else "the post"
+        return Permanent(f"{where}: the receiver refused {thing} ({status}): {detail}",
                          http_status=status)
 
 
