@@ -291,3 +291,31 @@ def test_secrets_never_in_messages(make: Callable[..., TelegramChannel], fake: F
     assert len(texts) > 30
     assert not any(TOKEN in text for text in texts)
     assert not any(TOKEN.split(":")[1] in text for text in texts)
+
+
+# --- a retraction run under faults -----------------------------------------------------
+
+
+def test_retraction_run_under_random_faults_by_deleting_again(channel: TelegramChannel,
+                                                              fake: FakeTelegram) -> None:
+    """No read back on Telegram: every delete in doubt is simply sent again, and
+    every post ends deleted exactly once, the others untouched."""
+    ids = [channel.publish(_request(f"Story {n}")).remote_id for n in range(20)]
+    kept = channel.publish(_request("Not retracted")).remote_id
+    fake.fault_rate(0.3, ("500", "503", "429", "reset_before", "reset_after"), seed=17,
+                    on="delete")
+    in_doubt = 0
+    for remote_id in ids:
+        for _ in range(60):
+            try:
+                channel.delete(remote_id)
+                break
+            except Ambiguous:
+                in_doubt += 1
+            except (Transient, RateLimited):
+                pass
+        else:
+            raise AssertionError(f"delete of {remote_id} never succeeded")
+    assert sorted(m.message_id for m in fake.deleted) == sorted(int(i) for i in ids)
+    assert [m.message_id for m in fake.messages] == [int(kept)]
+    assert in_doubt > 0
