@@ -29,12 +29,12 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.exceptions import ConfigError
 from publisher.types import FeedKind, Priority
@@ -216,82 +216,240 @@ def parse_span(value: str) -> tuple[time, time]:
 
 
 
+# -- the configuration, as the app reads it and as the TOML declares it ---------------
+#
+# One definition per table: these frozen dataclasses are what the app reads,
+# and ``publisher.config._model`` validates the TOML into them with pydantic
+# (``TypeAdapter``), reading the rules from the ``Annotated`` metadata below.
+# ``_Rule`` speaks pydantic's ``__get_pydantic_core_schema__`` protocol, so
+# this module imports no pydantic: a quick command that gets its
+# configuration from the cache never loads it.
+
+
+class _Rule:
+    """Field metadata: ``check(value)`` returns the value (or a converted one)
+    or raises ``ValueError`` with the message the user sees; with ``before``
+    it runs on the raw TOML value, else after the type is validated."""
+
+    def __init__(self, check: Callable[[Any], Any], *, before: bool = False):
+        self.check = check
+        self.before = before
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        make = (core_schema.no_info_before_validator_function if self.before
+                else core_schema.no_info_after_validator_function)
+        return make(self.check, handler(source))
+
+
+def _between(low: float | None = None, high: float | None = None, unit: str = "") -> _Rule:
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {low:g}{unit}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {high:g}{unit}")
+        return value
+
+    return _Rule(check)
+
+
+def _check_name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(
+            f'"{value}" is not a valid name (lower-case letters, digits, "-" and "_")'
+        )
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'unknown time zone "{value}" (use an IANA name like "Europe/Paris")'
+        ) from None
+    return value
+
+
+def _feed_url(value: str) -> str:
+    if not re.match(r"^(https?://[^/\s]+|file:|/|\.{0,2}/|[\w.-]+/)", value):
+        raise ValueError(f'not an http(s) URL or a file path: "{value}"')
+    return value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f'not an http(s) URL: "{value}"')
+    return value.rstrip("/") if value else value
+
+
+def _env_names(value: Mapping[str, str]) -> Mapping[str, str]:
+    for key, env in value.items():
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+            raise ValueError(
+                f"{key}: must name an environment variable (like X_API_KEY), "
+                "never hold the secret itself"
+            )
+    return value
+
+
+def _spans(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(parse_span(v) if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _cron(value: str) -> str:
+    if len(value.split()) != 5:
+        raise ValueError(f'not a cron expression: "{value}" (five fields, like "0 9 * * mon")')
+    return value
+
+
+def _some(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must name at least one channel")
+    return value
+
+
+#: Seconds: ``90``, ``"90s"``, ``"15m"``, ``"24h"``, ``"2d"``.
+Duration = Annotated[float, _Rule(parse_duration, before=True)]
+Name = Annotated[str, _Rule(_check_name)]
+Spans = Annotated[tuple[tuple[time, time], ...], _Rule(_spans, before=True)]
+#: Unknown keys are errors ("unknown key"), in every table.
+_STRICT = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """``[site]``."""
+
+    __pydantic_config__ = _STRICT
+
+    name: str = "newsroom"
+    timezone: Annotated[str, _Rule(_zone)] = "UTC"
+    #: Where the daemon's HTTP listener is reached from outside (behind a
+    #: proxy): WebSub hubs call back under it.  None: no WebSub.
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """``[alerts]``: where alerts to a person go."""
+
+    __pydantic_config__ = _STRICT
+
+    channels: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class RetryConfig:
-    max_attempts: int = 8
-    base: float = 2.0
-    cap: float = 900.0
+    """``[channels.NAME.retry]``."""
+
+    __pydantic_config__ = _STRICT
+
+    max_attempts: Annotated[int, _between(1, 100)] = 8
+    base: Duration = 2.0
+    cap: Duration = 900.0
 
 
 @dataclass(frozen=True)
 class TimingConfig:
     """A channel's timing rules, in the site's time zone (see services/timing.py)."""
 
-    windows: tuple[tuple[time, time], ...] = ()
-    quiet_hours: tuple[tuple[time, time], ...] = ()
-    min_spacing: float = 0.0
-    per_hour: int | None = None
-    per_day: int | None = None
-    cost_per_post: float = 0.0
-    cost_per_link_post: float | None = None
-    monthly_budget: float | None = None
-    order: str = "oldest"
+    __pydantic_config__ = _STRICT
+
+    windows: Spans = ()
+    quiet_hours: Spans = ()
+    min_spacing: Duration = 0.0
+    per_hour: Annotated[int | None, _between(1)] = None
+    per_day: Annotated[int | None, _between(1)] = None
+    cost_per_post: Annotated[float, _between(0)] = 0.0
+    cost_per_link_post: Annotated[float | None, _between(0)] = None
+    monthly_budget: Annotated[float | None, _between(0)] = None
+    order: Literal["oldest", "newest"] = "oldest"
 
 
 @dataclass(frozen=True)
 class RecurringConfig:
+    """``[[recurring]]``: either ``text`` or ``urls`` (a rotation of articles)."""
+
+    __pydantic_config__ = _STRICT
+
     name: str
-    cron: str
+    cron: Annotated[str, _Rule(_cron)]
     channels: tuple[str, ...]
-    text: str | None
-    urls: tuple[str, ...]
-    template: str | None
-    priority: Priority
-    source: str
+    text: str | None = None
+    urls: tuple[str, ...] = ()
+    template: str | None = None
+    priority: Priority = Priority.LOW
+    source: str = ""  # "schedules/site.toml: recurring[0]" (set by the loader)
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (not self.urls):
+            raise ValueError("give either text or urls (a rotation of article URLs)")
 
 
 @dataclass(frozen=True)
 class FeedConfig:
-    name: str
-    url: str  # absolute http(s) URL or file:// URL
-    kind: FeedKind
-    poll_interval: float
-    backfill: int
-    max_entries: int
-    headers: Mapping[str, str]
-    headers_from_env: Mapping[str, str]
-    source: str  # "schedules/site.toml: feeds[0]"
+    """``[[feeds]]``."""
+
+    __pydantic_config__ = _STRICT
+
+    name: Name
+    url: Annotated[str, _Rule(_feed_url)]  # the loader makes it absolute (http(s) or file://)
+    kind: FeedKind = FeedKind.RSS
+    poll_interval: Annotated[Duration, _between(1, unit=" second")] = 60.0
+    backfill: Annotated[int, _between(0, 10_000)] = 0
+    max_entries: Annotated[int, _between(1, 10_000)] = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Header name -> environment variable, for feeds behind a token.
+    headers_from_env: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""  # "schedules/site.toml: feeds[0]" (set by the loader)
+    #: The environment variable holding the push hook's HMAC secret
+    #: (``POST /hooks/wordpress/<feed>``); None: the feed takes no push.
     hook_secret_env: str | None = None
 
 
 @dataclass(frozen=True)
 class ChannelConfig:
-    name: str
+    """``[channels.NAME]``."""
+
+    __pydantic_config__ = _STRICT
+
+    name: Name  # the table's name (set by the loader)
     type: str
-    credentials: Mapping[str, str]  # credential key -> environment variable name
-    base_url: str | None
-    max_age: float
-    timeout: float
-    concurrency: int  # posts of this channel in flight at once
-    template: str
-    approval: bool
-    utm: Mapping[str, str] | None
-    hashtags: Mapping[str, str]
-    hashtag_limit: int
-    retry: RetryConfig
-    options: Mapping[str, Any]
-    source: str  # "schedules/site.toml: channels.x"
+    #: credential key -> the environment variable holding it
+    credentials: Annotated[Mapping[str, str], _Rule(_env_names)] = field(default_factory=dict)
+    base_url: Annotated[str | None, _Rule(_http_url)] = None
+    max_age: Duration = 86400.0
+    timeout: Duration = 10.0
+    concurrency: Annotated[int, _between(1, 64)] = 4  # posts in flight at once
+    template: str = "default"
+    approval: bool = False
+    utm: Mapping[str, str] | None = None
+    hashtags: Mapping[str, str] = field(default_factory=dict)
+    hashtag_limit: Annotated[int, _between(0, 10)] = 3
+    retry: RetryConfig = RetryConfig()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # "schedules/site.toml: channels.x" (set by the loader)
     timing: TimingConfig = TimingConfig()
 
 
 @dataclass(frozen=True)
 class RouteConfig:
-    feed: str  # a feed name or "*"
-    categories: tuple[str, ...]
-    tags: tuple[str, ...]
-    channels: tuple[str, ...]
-    template: str | None
-    source: str
+    """``[[routes]]``."""
+
+    __pydantic_config__ = _STRICT
+
+    channels: Annotated[tuple[str, ...], _Rule(_some)]
+    feed: str = "*"  # a feed name or "*"
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    template: str | None = None
+    source: str = ""  # "schedules/site.toml: routes[0]" (set by the loader)
 
     def matches(self, feed: str | None, categories: Iterable[str], tags: Iterable[str]) -> bool:
         """Whether an article of ``feed`` with these categories/tags takes this route.

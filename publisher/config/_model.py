@@ -1,5 +1,6 @@
-"""The schedules' TOML model: pydantic validation of one file, and the merge
-of all files into ``publisher.config.Config``.
+"""The schedules' TOML: pydantic validates each file into the dataclasses of
+``publisher.config`` (their ``Annotated`` rules), and the files are merged
+into one ``Config``.
 
 Imported by ``load_config`` only when a schedule changed (pydantic is the
 slowest import of a quick command); nothing else imports it.
@@ -10,233 +11,69 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import TypeAdapter, ValidationError
 
 from publisher.config import (
-    NAME,
+    AlertsConfig,
     ChannelConfig,
     Config,
     FeedConfig,
     RecurringConfig,
-    RetryConfig,
     RouteConfig,
-    TimingConfig,
+    SiteConfig,
     _display,
     _environment_problems,
-    parse_duration,
-    parse_span,
 )
 from publisher.exceptions import ConfigError
-from publisher.types import FeedKind, Priority
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class _File:
+    """The tables one schedule file may hold."""
+
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+
+    site: SiteConfig | None = None
+    alerts: AlertsConfig | None = None
+    feeds: tuple[FeedConfig, ...] = ()
+    channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
+    routes: tuple[RouteConfig, ...] = ()
+    recurring: tuple[RecurringConfig, ...] = ()
 
 
-class _Site(_Model):
-    name: str = "newsroom"
-    timezone: str = "UTC"
-    #: Where the daemon's HTTP listener is reached from outside (behind a
-    #: proxy): WebSub hubs call back under it.  None: no WebSub.
-    public_url: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f'unknown time zone "{value}" (use an IANA name like "Europe/Paris")'
-            ) from None
-        return value
+_FILE = TypeAdapter(_File)
+_UNKNOWN = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
+_MISSING = frozenset({"missing", "missing_argument", "missing_keyword_only_argument"})
 
 
-class _Feed(_Model):
-    name: str
-    url: str
-    kind: FeedKind = FeedKind.RSS
-    poll_interval: float = 60.0
-    backfill: int = Field(default=0, ge=0, le=10_000)
-    max_entries: int = Field(default=200, ge=1, le=10_000)
-    headers: dict[str, str] = {}
-    #: Header name -> environment variable, for feeds behind a token.
-    headers_from_env: dict[str, str] = {}
-    #: The environment variable holding the push hook's HMAC secret
-    #: (``POST /hooks/wordpress/<feed>``); None: the feed takes no push.
-    hook_secret_env: str | None = None
-
-    _duration = field_validator("poll_interval", mode="before")(
-        classmethod(lambda cls, v: parse_duration(v))
-    )
-
-    @field_validator("poll_interval")
-    @classmethod
-    def _min_interval(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError("must be at least 1 second")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^(https?://[^/\s]+|file:|/|\.{0,2}/|[\w.-]+/)", value):
-            raise ValueError(f'not an http(s) URL or a file path: "{value}"')
-        return value
-
-
-class _Retry(_Model):
-    max_attempts: int = Field(default=8, ge=1, le=100)
-    base: float = 2.0
-    cap: float = 900.0
-
-    _duration = field_validator("base", "cap", mode="before")(
-        classmethod(lambda cls, v: parse_duration(v))
-    )
-
-
-class _Timing(_Model):
-    windows: list[str] = []
-    quiet_hours: list[str] = []
-    min_spacing: float = 0.0
-    per_hour: int | None = Field(default=None, ge=1)
-    per_day: int | None = Field(default=None, ge=1)
-    cost_per_post: float = Field(default=0.0, ge=0)
-    cost_per_link_post: float | None = Field(default=None, ge=0)
-    monthly_budget: float | None = Field(default=None, ge=0)
-    order: Literal["oldest", "newest"] = "oldest"
-
-    _duration = field_validator("min_spacing", mode="before")(
-        classmethod(lambda cls, v: parse_duration(v))
-    )
-
-    @field_validator("windows", "quiet_hours")
-    @classmethod
-    def _spans(cls, value: list[str]) -> list[str]:
-        for span in value:
-            parse_span(span)
-        return value
-
-
-class _Recurring(_Model):
-    name: str
-    cron: str
-    channels: list[str]
-    text: str | None = None
-    urls: list[str] = []
-    template: str | None = None
-    priority: Priority = Priority.LOW
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f'not a cron expression: "{value}" (five fields, like "0 9 * * mon")')
-        return value
-
-    @model_validator(mode="after")
-    def _one_of(self) -> _Recurring:
-        if (self.text is None) == (not self.urls):
-            raise ValueError("give either text or urls (a rotation of article URLs)")
-        return self
-
-
-class _Channel(_Model):
-    type: str
-    credentials: dict[str, str] = {}
-    base_url: str | None = None
-    max_age: float = 86400.0
-    timeout: float = 10.0
-    concurrency: int = Field(default=4, ge=1, le=64)
-    template: str = "default"
-    approval: bool = False
-    utm: dict[str, str] | None = None
-    hashtags: dict[str, str] = {}
-    hashtag_limit: int = Field(default=3, ge=0, le=10)
-    retry: _Retry = _Retry()
-    timing: _Timing = _Timing()
-    options: dict[str, Any] = {}
-
-    _duration = field_validator("max_age", "timeout", mode="before")(
-        classmethod(lambda cls, v: parse_duration(v))
-    )
-
-    @field_validator("credentials")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, env in value.items():
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
-                raise ValueError(
-                    f"{key}: must name an environment variable (like X_API_KEY), "
-                    "never hold the secret itself"
-                )
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f'not an http(s) URL: "{value}"')
-        return value.rstrip("/") if value else value
-
-
-class _Route(_Model):
-    feed: str = "*"
-    categories: list[str] = []
-    tags: list[str] = []
-    channels: list[str]
-    template: str | None = None
-
-    @field_validator("channels")
-    @classmethod
-    def _some(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("must name at least one channel")
-        return value
-
-
-class _Alerts(_Model):
-    channels: list[str] = []
-
-
-class _File(_Model):
-    site: _Site | None = None
-    alerts: _Alerts | None = None
-    feeds: list[_Feed] = []
-    channels: dict[str, _Channel] = {}
-    routes: list[_Route] = []
-    recurring: list[_Recurring] = []
-
-    @model_validator(mode="after")
-    def _channel_names(self) -> _File:
-        for name in self.channels:
-            _check_name(name)
-        return self
-
-
-def _check_name(value: str) -> str:
-    if not NAME.match(value):
-        raise ValueError(
-            f'"{value}" is not a valid name (lower-case letters, digits, "-" and "_")'
-        )
-    return value
+def _located(raw: dict[str, Any], shown: str) -> list[str]:
+    """Give each table the fields the loader sets (a channel's name, every
+    table's source); a file that sets them itself has them as unknown keys."""
+    problems = []
+    tables: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for key in ("feeds", "routes", "recurring"):
+        entries = raw.get(key)
+        if isinstance(entries, list):
+            for i, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    tables.append((f"{key}[{i}]", entry, {"source": f"{shown}: {key}[{i}]"}))
+    named = raw.get("channels")
+    if isinstance(named, dict):
+        for name, entry in named.items():
+            if isinstance(entry, dict):
+                tables.append((f"channels.{name}", entry,
+                               {"name": name, "source": f"{shown}: channels.{name}"}))
+    for where, entry, given in tables:
+        for key in given:
+            if key in entry:
+                problems.append(f"{shown}: {where}.{key}: unknown key")
+        entry.update(given)
+    return problems
 
 
 def _loc(parts: Iterable[Any]) -> str:
@@ -276,20 +113,22 @@ def compile_schedules(schedules: Path, files: list[Path], *,
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"{shown}: invalid TOML: {exc}")
             continue
+        located = _located(raw, shown)
+        problems += located
         try:
-            parsed.append((path, _File.model_validate(raw)))
+            parsed.append((path, _FILE.validate_python(raw)))
         except ValidationError as exc:
             for err in exc.errors():
                 msg = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "extra_forbidden":
+                if err["type"] in _UNKNOWN:
                     msg = "unknown key"
-                elif err["type"] == "missing":
+                elif err["type"] in _MISSING:
                     msg = "is required"
                 problems.append(f"{shown}: {_loc(err['loc'])}: {msg}")
     if problems:
         raise ConfigError(problems)
 
-    site: _Site | None = None
+    site: SiteConfig | None = None
     site_file = ""
     feeds: list[FeedConfig] = []
     channels: dict[str, ChannelConfig] = {}
@@ -304,40 +143,13 @@ def compile_schedules(schedules: Path, files: list[Path], *,
             if any(f.name == feed.name for f in feeds):
                 problems.append(f'{shown}: feeds[{i}].name: duplicate feed "{feed.name}"')
                 continue
-            feeds.append(FeedConfig(
-                name=feed.name, url=_resolve_feed_url(feed.url, path.parent), kind=feed.kind,
-                poll_interval=feed.poll_interval, backfill=feed.backfill,
-                max_entries=feed.max_entries, headers=dict(feed.headers),
-                headers_from_env=dict(feed.headers_from_env), source=f"{shown}: feeds[{i}]",
-                hook_secret_env=feed.hook_secret_env,
-            ))
+            feeds.append(replace(feed, url=_resolve_feed_url(feed.url, path.parent)))
         for name, ch in model.channels.items():
             if name in channels:
                 problems.append(f'{shown}: channels.{name}: duplicate channel "{name}"')
                 continue
-            retry = RetryConfig(ch.retry.max_attempts, ch.retry.base, ch.retry.cap)
-            channels[name] = ChannelConfig(
-                name=name, type=ch.type, credentials=dict(ch.credentials), base_url=ch.base_url,
-                max_age=ch.max_age, timeout=ch.timeout, concurrency=ch.concurrency,
-                template=ch.template,
-                approval=ch.approval, utm=dict(ch.utm) if ch.utm is not None else None,
-                hashtags=dict(ch.hashtags), hashtag_limit=ch.hashtag_limit, retry=retry,
-                options=dict(ch.options), source=f"{shown}: channels.{name}",
-                timing=TimingConfig(
-                    windows=tuple(parse_span(w) for w in ch.timing.windows),
-                    quiet_hours=tuple(parse_span(q) for q in ch.timing.quiet_hours),
-                    min_spacing=ch.timing.min_spacing, per_hour=ch.timing.per_hour,
-                    per_day=ch.timing.per_day, cost_per_post=ch.timing.cost_per_post,
-                    cost_per_link_post=ch.timing.cost_per_link_post,
-                    monthly_budget=ch.timing.monthly_budget, order=ch.timing.order,
-                ),
-            )
-        for i, route in enumerate(model.routes):
-            routes.append(RouteConfig(
-                feed=route.feed, categories=tuple(route.categories), tags=tuple(route.tags),
-                channels=tuple(route.channels), template=route.template,
-                source=f"{shown}: routes[{i}]",
-            ))
+            channels[name] = ch
+        routes += model.routes
 
     alert_channels: list[str] = []
     for path, model in parsed:
@@ -347,19 +159,14 @@ def compile_schedules(schedules: Path, files: list[Path], *,
             elif name not in alert_channels:
                 alert_channels.append(name)
     recurring: list[RecurringConfig] = []
-    for path, model in parsed:
-        shown = _display(path)
-        for i, rec in enumerate(model.recurring):
-            source = f"{shown}: recurring[{i}]"
+    for _path, model in parsed:
+        for rec in model.recurring:
             if any(r.name == rec.name for r in recurring):
-                problems.append(f'{source}.name: duplicate recurring post "{rec.name}"')
+                problems.append(f'{rec.source}.name: duplicate recurring post "{rec.name}"')
             for j, channel in enumerate(rec.channels):
                 if channel not in channels:
-                    problems.append(f'{source}.channels[{j}]: unknown channel "{channel}"')
-            recurring.append(RecurringConfig(
-                name=rec.name, cron=rec.cron, channels=tuple(rec.channels), text=rec.text,
-                urls=tuple(rec.urls), template=rec.template, priority=rec.priority,
-                source=source))
+                    problems.append(f'{rec.source}.channels[{j}]: unknown channel "{channel}"')
+            recurring.append(rec)
 
     feed_names = {f.name for f in feeds}
     for rc in routes:
@@ -374,7 +181,7 @@ def compile_schedules(schedules: Path, files: list[Path], *,
         problems.append(f"{_display(schedules)}: declares no feeds and no channels")
     if problems:
         raise ConfigError(problems)
-    site = site or _Site()
+    site = site or SiteConfig()
     return Config(
         site_name=site.name, timezone=ZoneInfo(site.timezone), feeds=tuple(feeds),
         channels=channels, routes=tuple(routes), files=tuple(files),
