@@ -214,3 +214,34 @@ def test_no_cache_when_the_folder_is_set_empty(tmp_path, monkeypatch):
     folder = write(tmp_path, GOOD)
     assert load_config(folder) == load_config(folder)
     assert not list(tmp_path.glob("**/*.pickle"))
+
+
+def test_fields_the_loader_sets_are_not_keys(tmp_path, monkeypatch):
+    """A channel's name is its table's name and every table's source is where
+    it was read: a file that sets them has unknown keys."""
+    monkeypatch.chdir(tmp_path)
+    bad = GOOD.replace('type = "x"', 'type = "x"\nname = "y"').replace(
+        'poll_interval = "2m"', 'poll_interval = "2m"\nsource = "elsewhere"')
+    assert problems(tmp_path, bad) == ["site.toml: feeds[0].source: unknown key",
+                                       "site.toml: channels.x.name: unknown key"]
+
+
+def test_each_table_is_checked_by_its_dataclass(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = GOOD.replace('max_age = "6h"', 'max_age = "6h"\nconcurrency = 0\n'
+                       'retry = { max_attempts = 101, base = "later" }\n'
+                       'timing = { windows = ["9-5"], order = "random" }') + (
+        '\n[[recurring]]\nname = "weekly"\ncron = "0 9 * *"\nchannels = ["x"]\n')
+    found = problems(tmp_path, bad)
+    assert "site.toml: channels.x.concurrency: must be at least 1" in found
+    assert "site.toml: channels.x.retry.max_attempts: must be at most 100" in found
+    assert any(p.startswith("site.toml: channels.x.retry.base: not a duration") for p in found)
+    assert 'site.toml: channels.x.timing.windows: not a time span: "9-5" (use "HH:MM-HH:MM")' in (
+        found)
+    assert any(p.startswith("site.toml: channels.x.timing.order: ") for p in found)
+    assert ('site.toml: recurring[0].cron: not a cron expression: "0 9 * *" '
+            '(five fields, like "0 9 * * mon")') in found
+    fixed = bad.replace('"0 9 * *"', '"0 9 * * mon"')
+    found = problems(tmp_path, fixed)
+    assert "site.toml: recurring[0]: give either text or urls (a rotation of article URLs)" in (
+        found)
