@@ -9,28 +9,15 @@ a page costs the same with 10,000 posts as with 10.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from publisher.store.rows import _aware, _item, _post_select
 from publisher.store.schema import articles, attempts, posts
 from publisher.types import OutboxItem, Outcome, PostStatus
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityRow:
-    """One post's part in the activity picture."""
-
-    channel: str
-    status: PostStatus
-    #: When it went out (published), or when it ended otherwise (its last change).
-    at: datetime
-    #: The article's publication time, for the delay to the post.
-    article_published: datetime | None
 
 
 class DeskViews:
@@ -55,30 +42,64 @@ class DeskViews:
             rows = conn.execute(stmt).all()
         return [(_item(r), r._mapping["article_feed"]) for r in rows]
 
-    def activity(self, *, since: datetime, limit: int = 100_000) -> list[ActivityRow]:
-        """Posts published since ``since``, and posts that failed (or were
-        retracted) since then."""
-        since = _aware(since, "since")
+    def activity_counts(self, *, bounds: Sequence[datetime]
+                        ) -> list[tuple[str, PostStatus, int, int]]:
+        """(channel, status, day, posts) for posts published, failed or
+        retracted between ``bounds[0]`` and ``bounds[-1]``; ``day`` is the
+        index of the span ``bounds[day] <= t < bounds[day + 1]`` (the caller's
+        local days), counted by the database."""
+        bounds = [_aware(b, "bounds") for b in bounds]
         ended = [str(PostStatus.FAILED)]
         retracted = getattr(PostStatus, "RETRACTED", None)
         if retracted is not None:
             ended.append(str(retracted))
-        stmt = (select(posts.c.channel, posts.c.status, posts.c.published_at,
-                       posts.c.updated_at, articles.c.published)
-                .select_from(posts.outerjoin(articles, posts.c.article_id == articles.c.id))
+        at = case((posts.c.status == str(PostStatus.PUBLISHED), posts.c.published_at),
+                  else_=posts.c.updated_at)
+        day = case(*[(at < b, literal(i - 1)) for i, b in enumerate(bounds[1:], 1)],
+                   else_=literal(len(bounds) - 1))
+        stmt = (select(posts.c.channel, posts.c.status, day.label("day"),
+                       func.count().label("n"))
                 .where(or_(
                     and_(posts.c.status == str(PostStatus.PUBLISHED),
-                         posts.c.published_at >= since),
-                    and_(posts.c.status.in_(ended), posts.c.updated_at >= since)))
+                         posts.c.published_at >= bounds[0], posts.c.published_at < bounds[-1]),
+                    and_(posts.c.status.in_(ended), posts.c.updated_at >= bounds[0],
+                         posts.c.updated_at < bounds[-1])))
+                .group_by(posts.c.channel, posts.c.status, day.label("day")))
+        with self._store._read() as conn:
+            rows = conn.execute(stmt).all()
+        return [(r.channel, PostStatus(r.status), int(r.day), int(r.n)) for r in rows]
+
+    def publish_delays(self, *, since: datetime, limit: int = 100_000) -> list[tuple[str, float]]:
+        """(channel, seconds from the article's publication to the post) for
+        posts published since ``since`` from an article with a publication
+        time; computed by the database (no datetime per row in Python)."""
+        since = _aware(since, "since")
+        if self._store.dialect == "postgresql":
+            seconds: Any = func.extract("epoch", posts.c.published_at - articles.c.published)
+        else:
+            seconds = (func.julianday(posts.c.published_at)
+                       - func.julianday(articles.c.published)) * 86400.0
+        stmt = (select(posts.c.channel, seconds.label("seconds"))
+                .select_from(posts.join(articles, posts.c.article_id == articles.c.id))
+                .where(posts.c.status == str(PostStatus.PUBLISHED),
+                       posts.c.published_at >= since, articles.c.published.is_not(None))
                 .limit(limit))
         with self._store._read() as conn:
             rows = conn.execute(stmt).all()
-        out = []
-        for r in rows:
-            status = PostStatus(r.status)
-            at = r.published_at if status is PostStatus.PUBLISHED else r.updated_at
-            out.append(ActivityRow(r.channel, status, at, r.published))
-        return out
+        return [(r.channel, float(r.seconds)) for r in rows if r.seconds is not None]
+
+    def due_marks(self, *, until: datetime, limit: int = 5000
+                  ) -> list[tuple[int, str, PostStatus, datetime]]:
+        """(id, channel, status, due at) of drafts, queued and waiting posts
+        due before ``until``, soonest first: the week's calendar."""
+        stmt = (select(posts.c.id, posts.c.channel, posts.c.status, posts.c.due_at)
+                .where(posts.c.status.in_([str(PostStatus.DRAFT), str(PostStatus.QUEUED),
+                                           str(PostStatus.WAITING)]),
+                       posts.c.due_at < _aware(until, "until"))
+                .order_by(posts.c.due_at).limit(limit))
+        with self._store._read() as conn:
+            rows = conn.execute(stmt).all()
+        return [(r.id, r.channel, PostStatus(r.status), r.due_at) for r in rows]
 
     def last_attempt_id(self) -> int:
         """The newest publish-log row's id (0: none), for live updates."""

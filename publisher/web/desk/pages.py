@@ -587,14 +587,22 @@ class Desk:
         today = now.astimezone(tz).date()
         days = self._days(today, 7)
         end = datetime.combine(days[-1] + timedelta(days=1), time(0), tz).astimezone(UTC)
+        # Posts close together share one mark (per channel and half hour).
+        slots: dict[tuple[str, datetime, str], list[int]] = {}
+        for post_id, channel, status, due in self.views.due_marks(until=end):
+            local = max(due, now).astimezone(tz)
+            slot = local.replace(minute=local.minute - local.minute % 30, second=0,
+                                 microsecond=0)
+            kind = "draft" if status is PostStatus.DRAFT else "scheduled"
+            slots.setdefault((channel, slot, kind), []).append(post_id)
         marks: dict[str, list[charts.Mark]] = {name: [] for name in app.config.channels}
-        for item, _feed in self.views.upcoming(
-                statuses=(PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING),
-                channels=None, until=end, limit=2000):
-            kind = "draft" if item.status is PostStatus.DRAFT else "scheduled"
-            marks.setdefault(item.channel, []).append(charts.Mark(
-                max(desk.due_at(item), now).astimezone(tz), f"post {item.id}: {item.text[:80]}",
-                kind, f"/desk/post/{item.id}"))
+        counts: dict[str, int] = {}
+        for (channel, slot, kind), ids in slots.items():
+            label = f"post {ids[0]}" if len(ids) == 1 else f"{len(ids)} posts from {ids[0]}"
+            href = (f"/desk/post/{ids[0]}" if len(ids) == 1
+                    else f"/desk/queue?channel={channel}")
+            marks.setdefault(channel, []).append(charts.Mark(slot, label, kind, href))
+            counts[channel] = counts.get(channel, 0) + len(ids)
         for rec in app.config.recurring:
             for fire in _fire_times(rec.cron, tz, now, end):
                 for name in rec.channels:
@@ -605,7 +613,7 @@ class Desk:
             cfg = app.config.channels.get(name)
             windows = cfg.timing.windows if cfg else ()
             quiet = cfg.timing.quiet_hours if cfg else ()
-            drawings.append((name, len(marks[name]),
+            drawings.append((name, counts.get(name, 0),
                              charts.week_svg(name, days, windows, quiet, marks[name])))
         return self.render(request, "week.html", person=person, drawings=drawings,
                            timezone=str(tz))
@@ -615,20 +623,17 @@ class Desk:
         tz = app.config.timezone
         today = app.now().astimezone(tz).date()
         days = self._days(today - timedelta(days=29), 30)
-        since = datetime.combine(days[0], time(0), tz).astimezone(UTC)
+        bounds = [datetime.combine(d, time(0), tz).astimezone(UTC)
+                  for d in [*days, days[-1] + timedelta(days=1)]]
         counts: dict[str, dict[date, list[int]]] = {n: {} for n in app.config.channels}
+        column = {PostStatus.PUBLISHED: 0, PostStatus.FAILED: 1}
+        for channel, status, day, n in self.views.activity_counts(bounds=bounds):
+            slot = counts.setdefault(channel, {}).setdefault(days[day], [0, 0, 0])
+            slot[column.get(status, 2)] += n
         delays: dict[str, list[timedelta]] = {}
-        for row in self.views.activity(since=since):
-            day = row.at.astimezone(tz).date()
-            slot = counts.setdefault(row.channel, {}).setdefault(day, [0, 0, 0])
-            if row.status is PostStatus.PUBLISHED:
-                slot[0] += 1
-                if row.article_published is not None and row.at >= row.article_published:
-                    delays.setdefault(row.channel, []).append(row.at - row.article_published)
-            elif row.status is PostStatus.FAILED:
-                slot[1] += 1
-            else:
-                slot[2] += 1
+        for channel, seconds in self.views.publish_delays(since=bounds[0]):
+            if seconds >= 0:
+                delays.setdefault(channel, []).append(timedelta(seconds=seconds))
         drawings = []
         every: list[timedelta] = []
         for name in sorted(counts):
