@@ -102,6 +102,12 @@ def run_row(name: str, feed: str, items: int, seed: int) -> dict[str, float | in
             if not faults or (len(links) >= items and _nothing_waits(work, env)) or cycles >= 30:
                 break
             time.sleep(1.0)  # cron's next minute, shortened: backoff is 0-2 s, then 0-4 s
+        if faults and len(links) < items:
+            out = subprocess.run([sys.executable, "-m", "publisher.cli", "queue", "list", "--json",
+                                  "--limit", "10000"], cwd=work, env=env, capture_output=True,
+                                 text=True).stdout
+            for m in re.finditer(r'\{[^{}]*"status": "(?!published)[^"]+"[^{}]*\}', out):
+                print(f"{name}: not delivered: {m.group(0)[:300]}", file=sys.stderr)
         requests = len(fake.requests)
         statements = sum(int(n) for n in counts.read_text().split())
         if not faults:
