@@ -13,6 +13,7 @@ from publisher.cli.output import JSON_HELP, console, first_line, print_json, whe
 
 if TYPE_CHECKING:
     from publisher.app import App
+    from publisher.services.desk_changes import BatchResult
     from publisher.types import OutboxItem
 
 queue_app = typer.Typer(help="Queue, list and steer posts.", no_args_is_help=True,
@@ -25,6 +26,17 @@ By = Annotated[str | None, typer.Option(
     "--by", help="Who does it, for the log. Default: $USER.", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 PostId = Annotated[str, typer.Argument(metavar="ID", help="The post's id.", show_default=False)]
+PostIds = Annotated[list[str] | None, typer.Argument(
+    metavar="[ID]...", help="The posts' ids (or choose them with the filters).",
+    show_default=False)]
+Statuses = Annotated[list[str] | None, typer.Option(
+    "--status", help="Only posts in this status (repeatable, or comma-separated).",
+    show_default=False)]
+Since = Annotated[str | None, typer.Option(
+    "--since", help='Only posts created since: "1h", "2d", "today 06:00".',
+    show_default=False)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be done; change "
+                                      "nothing.")]
 
 
 def _by(value: str | None) -> str:
@@ -54,6 +66,49 @@ def _done(d: App, item: OutboxItem, verb: str, as_json: bool) -> None:
     gate = d.gates().get(item.channel) if not item.status.is_final else None
     why = why_waiting(item, gate, now=d.now(), tz=d.config.timezone)
     console().print(f"post {item.id} {verb}: {item.status} on {item.channel}: {why}")
+
+
+def _batch_done(d: App, result: BatchResult, verb: str, as_json: bool, *,
+                single: bool) -> None:
+    """One line per post (refusals on stderr); exit 2 when any was refused.
+    One id and no filter: exactly the single-post command's answer."""
+    import sys
+
+    from publisher.exceptions import InputError
+
+    if single and len(result.lines) == 1 and not result.dry_run:
+        [line] = result.lines
+        if line.refused is not None:
+            raise InputError(line.refused)
+        assert line.item is not None
+        _done(d, line.item, verb, as_json)
+        return
+    if as_json:
+        print_json([{"id": line.post_id, "channel": line.channel,
+                     "done": line.refused is None and not result.dry_run,
+                     "refused": line.refused, "would": line.would,
+                     "post": _post_row(line.item) if line.item is not None else None}
+                    for line in result.lines])
+    else:
+        out = console()
+        for line in result.lines:
+            if line.refused is not None:
+                named = line.refused.startswith(f"post {line.post_id} ")
+                print(f"refused: {'' if named else f'post {line.post_id}: '}"
+                      f"{' '.join(line.refused.split())}", file=sys.stderr)
+            elif result.dry_run:
+                out.print(f"post {line.post_id} on {line.channel}: {line.would} (dry run)",
+                          markup=False)
+            else:
+                assert line.item is not None
+                _done(d, line.item, verb, False)
+        done = len(result.lines) - len(result.refused)
+        tail = " (dry run: nothing changed)" if result.dry_run else ""
+        out.print(f"{done} {result.action if not result.dry_run else 'to be ' + result.action}"
+                  f", {len(result.refused)} refused{tail}" if result.lines
+                  else "no posts match", markup=False)
+    if result.refused:
+        raise typer.Exit(2)
 
 
 @queue_app.command("add")
@@ -217,48 +272,66 @@ def edit(
                                            show_default=False)] = None,
     channel: Annotated[str | None, typer.Option("--channel", "-c", help="Another channel.",
                                                 show_default=False)] = None,
+    by: By = None,
     as_json: Json = False,
 ) -> None:
     """Change a post's text, time or channel before it is published.
 
-    Only drafts, queued and waiting posts; the text is counted again against
-    the channel's limit.
+    Drafts, queued and waiting posts; a failed post edited is queued again
+    with a fresh attempts budget. The text is counted again against the
+    channel's limit.
 
     Example: [bold]publisher queue edit 42 --text "Bridge reopens Monday" --at "in 30m"[/bold]
     """
     from publisher.services import desk as ops
 
     with desk() as d:
-        item = ops.edit_post(d, post_id, text=text, at=at, channel=channel)
+        item = ops.edit_post(d, post_id, text=text, at=at, channel=channel, by=_by(by))
         _done(d, item, "changed", as_json)
 
 
 @queue_app.command("cancel")
 @handle_errors
-def cancel(post_id: PostId, as_json: Json = False) -> None:
-    """Cancel a post that has not gone out.
+def cancel(post_ids: PostIds = None, channel: Channels = None, status: Statuses = None,
+           since: Since = None, dry_run: DryRun = False, as_json: Json = False) -> None:
+    """Cancel posts that have not gone out: by id, or all that match the filters.
 
-    Example: [bold]publisher queue cancel 42[/bold]
+    One line per post; exit 2 when any was refused.
+
+    Example: [bold]publisher queue cancel 42 43[/bold], [bold]publisher queue cancel
+    --channel x --status queued --since "today 06:00" --dry-run[/bold]
     """
-    from publisher.services import desk as ops
+    from publisher.services import desk_changes as ops
 
     with desk() as d:
-        _done(d, ops.cancel_post(d, post_id), "cancelled", as_json)
+        result = ops.cancel_posts(d, post_ids or (), statuses=status or (),
+                                  channels=channel or (), since=since, dry_run=dry_run)
+        _batch_done(d, result, "cancelled", as_json,
+                    single=len(post_ids or ()) == 1 and not (channel or status or since))
 
 
 @queue_app.command("retry")
 @handle_errors
-def retry(post_id: PostId, by: By = None, as_json: Json = False) -> None:
-    """Send a failed or needs_review post again, now.
+def retry(post_ids: PostIds = None, channel: Channels = None, status: Statuses = None,
+          since: Since = None, dry_run: DryRun = False, by: By = None,
+          as_json: Json = False) -> None:
+    """Send failed or needs_review posts again, now: by id, or all that match the filters.
 
-    It gets a fresh attempts budget and a fresh max_age.
+    Each gets a fresh attempts budget and a fresh max_age. A post that
+    failed before it had a text (a template error) is rendered again with
+    its template as it is now. One line per post; exit 2 when any was
+    refused.
 
-    Example: [bold]publisher queue retry 42[/bold]
+    Example: [bold]publisher queue retry 42[/bold], [bold]publisher queue retry --channel x
+    --status failed --since "today 06:00" --dry-run[/bold]
     """
-    from publisher.services import desk as ops
+    from publisher.services import desk_changes as ops
 
     with desk() as d:
-        _done(d, ops.retry_post(d, post_id, by=_by(by)), "queued again", as_json)
+        result = ops.retry_posts(d, post_ids or (), by=_by(by), statuses=status or (),
+                                 channels=channel or (), since=since, dry_run=dry_run)
+        _batch_done(d, result, "queued again", as_json,
+                    single=len(post_ids or ()) == 1 and not (channel or status or since))
 
 
 @queue_app.command("resolve")
@@ -289,12 +362,18 @@ def resolve(
 
 @queue_app.command("approve")
 @handle_errors
-def approve(post_id: PostId, as_json: Json = False) -> None:
-    """Queue a draft (channels with approval = true wait for this).
+def approve(post_ids: PostIds = None, channel: Channels = None, status: Statuses = None,
+            since: Since = None, dry_run: DryRun = False, as_json: Json = False) -> None:
+    """Queue drafts (channels with approval = true wait for this): by id, or
+    all that match the filters.
 
-    Example: [bold]publisher queue approve 42[/bold]
+    Example: [bold]publisher queue approve 42[/bold], [bold]publisher queue approve
+    --channel wire --since "today 06:00"[/bold]
     """
-    from publisher.services import desk as ops
+    from publisher.services import desk_changes as ops
 
     with desk() as d:
-        _done(d, ops.approve_post(d, post_id), "approved", as_json)
+        result = ops.approve_posts(d, post_ids or (), statuses=status or (),
+                                   channels=channel or (), since=since, dry_run=dry_run)
+        _batch_done(d, result, "approved", as_json,
+                    single=len(post_ids or ()) == 1 and not (channel or status or since))

@@ -387,14 +387,14 @@ def item(status: PostStatus, **kw: object) -> OutboxItem:
 
 
 ACTIONS = {
-    "edited": lambda it: lifecycle.edit(it, RULES, text="New"),
+    "edited": lambda it: lifecycle.edit(it, RULES, text="New", now=NOW),
     "cancelled": lifecycle.cancel,
     "approved": lifecycle.approve,
     "retried": lambda it: lifecycle.retry(it, RULES, by="ann", now=NOW),
     "resolved": lambda it: lifecycle.resolve(it, RULES, by="ann", published_url=None, now=NOW),
 }
 ALLOWED = {
-    "edited": {PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING},
+    "edited": {PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING, PostStatus.FAILED},
     "cancelled": {PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING,
                   PostStatus.NEEDS_REVIEW},
     "approved": {PostStatus.DRAFT},
@@ -451,6 +451,59 @@ def test_retry_refuses_a_post_without_text_or_channel() -> None:
     gone = lifecycle.retry(item(PostStatus.FAILED), ChannelRules("x", configured=False),
                            by="a", now=NOW)
     assert gone == Refuse('post 4 is on "x", which is no longer configured')
+
+
+def test_retry_renders_again_a_post_that_failed_without_text() -> None:
+    broken = item(PostStatus.FAILED, text="", last_error="template error: x", article_id=7)
+    fixed = lifecycle.retry(broken, RULES, by="ann", now=NOW,
+                            rendered=RenderedPost("Council votes", length=13, limit=20))
+    assert isinstance(fixed, Change) and fixed.fields["text"] == "Council votes"
+    assert fixed.fields["status"] is PostStatus.QUEUED and fixed.fields["attempts"] == 0
+    assert fixed.log_row == LogRow(Outcome.RETRYING, "retried by ann: rendered again with "
+                                   "template default, queued again with a fresh attempts "
+                                   "budget")
+    still = lifecycle.retry(broken, RULES, by="ann", now=NOW, rendered=RenderError("x.j2:1: y"))
+    assert still == Refuse("post 4 still cannot be rendered with template default: "
+                           "template error: x.j2:1: y")
+    # a post that has its text is not rendered again: what the editor saw goes out
+    kept = lifecycle.retry(item(PostStatus.FAILED), RULES, by="ann", now=NOW,
+                           rendered=RenderedPost("Other", length=5, limit=20))
+    assert isinstance(kept, Change) and "text" not in kept.fields
+
+
+EDIT_FAILED = [
+    ("text: queued again with a fresh budget", dict(text="Fixed"), {},
+     Change({"status": PostStatus.QUEUED, "attempts": 0, "not_before": NOW,
+             "next_attempt_at": None, "last_error": None, "expires_at": NOW + timedelta(hours=1),
+             "text": "Fixed"}, (PostStatus.FAILED,),
+            LogRow(Outcome.RETRYING, "edited by ann: queued again with a fresh attempts "
+                   "budget"))),
+    ("time only: queued at it", dict(at=NOW + timedelta(hours=2)), {},
+     Change({"status": PostStatus.QUEUED, "attempts": 0,
+             "not_before": NOW + timedelta(hours=2), "next_attempt_at": None,
+             "last_error": None, "expires_at": NOW + timedelta(hours=3)},
+            (PostStatus.FAILED,),
+            LogRow(Outcome.RETRYING, "edited by ann: queued again with a fresh attempts "
+                   "budget"))),
+    ("no text and none given", dict(at=NOW), {"text": "", "last_error": "template error: t"},
+     Refuse("post 4 has no text (template error: t): give --text, or `publisher queue "
+            "retry` renders it again")),
+    ("text still counted", dict(text="x" * 21), {},
+     Refuse("text too long for x: 21 > 20 (chars)")),
+    ("moved after attempts", dict(), {"_to": "fb"},
+     Refuse("post 4 was already tried on x: cancel it and queue a new one instead")),
+]
+
+
+@pytest.mark.parametrize(("kw", "post_kw", "expected"), [c[1:] for c in EDIT_FAILED],
+                         ids=[c[0] for c in EDIT_FAILED])
+def test_edit_a_failed_post(kw: dict[str, object], post_kw: dict[str, object],
+                            expected: object) -> None:
+    to = post_kw.pop("_to", None)
+    rules = ChannelRules("fb", max_age=HOUR, limit=100, count=len) if to else RULES
+    post = item(PostStatus.FAILED, **{"attempts": 3, **post_kw})
+    decided = lifecycle.edit(post, rules, now=NOW, by="ann", **kw)  # type: ignore[arg-type]
+    assert decided == expected
 
 
 def test_resolve_published_and_not_published() -> None:
