@@ -397,3 +397,32 @@ def test_pages_carry_a_strict_content_security_policy(site: DeskSite) -> None:
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
         assert got.headers["x-frame-options"] == "DENY"
     assert c.get("/desk/static/htmx.min.js").status_code == 200
+
+
+def test_a_post_links_its_articles_posts_on_other_channels(site: DeskSite) -> None:
+    from publisher.types import ArticleData, ArticleState, NewPost
+
+    site.add_user("ana", "viewer")
+    store, now = site.app.store, site.app.now()
+    [article] = store.add_articles(None, [ArticleData("g", "https://n.example/a", "A story")],
+                                   state=ArticleState.PLANNED, now=now)
+    wire, review = store.add_posts([NewPost("wire", "On the wire"),
+                                    NewPost("review", "On review")],
+                                   article_id=article.id, now=now)
+    page = site.client("ana").get(f"/desk/post/{wire}").text
+    assert f'href="/desk/post/{review}"' in page and "review</bdi>: post" in page
+    assert f'href="/desk/post/{wire}"' not in page.split('id="siblings"')[1].split("</section>")[0]
+
+
+def test_expired_sessions_are_forgotten_at_the_next_sign_in(
+        site: DeskSite, clock: MovableClock) -> None:
+    site.add_user("ana", "viewer")
+    site.client("ana")
+    clock.move(timedelta(days=8))
+    site.client("ana")
+    from sqlalchemy import func, select
+
+    from publisher.store.schema import desk_sessions
+
+    with site.app.store._read() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(select(func.count()).select_from(desk_sessions)).scalar() == 1

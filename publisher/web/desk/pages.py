@@ -310,6 +310,7 @@ class Desk:
                                 now=self.app.now())
         if isinstance(result, people.SignedIn):
             log.info("desk: %s signed in", result.user.name)
+            self.users.purge_sessions(now=self.app.now())
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(auth.SESSION_COOKIE, result.token,
                                 max_age=int(people.ABSOLUTE_LIFETIME.total_seconds()),
@@ -361,8 +362,13 @@ class Desk:
              status: int = 200, edit_text: str | None = None) -> Response:
         detail = desk.show_post(self.app, request.path_params["post_id"])
         done = DONE.get(request.query_params.get("done", ""))
+        siblings = []
+        if detail.item.article_id is not None:
+            taken = self.app.store.article_channels(detail.item.article_id)
+            siblings = sorted((ch, pid, st) for ch, (pid, st) in taken.items()
+                              if pid != detail.item.id)
         return self.render(request, "post.html", status=status, person=person, d=detail,
-                           item=detail.item, error=error, done=done,
+                           item=detail.item, error=error, done=done, siblings=siblings,
                            edit_text=edit_text if edit_text is not None else detail.item.text,
                            link_host=urlsplit(detail.item.link).hostname
                            if detail.item.link else None)
