@@ -1144,3 +1144,316 @@ def correct(item: OutboxItem, facts: AfterFacts, *, on_update: str,
         return CorrectStep("note", why, (PostStatus.PUBLISHED,))
     return CorrectStep("editor", "this platform can neither edit nor reply from publisher: "
                        "correct it by hand")
+
+
+# -- after the post: retract and correct (issue 13) ---------------------------------------
+#
+#     published ──► deleting ──► retracted          published ──► editing ──► published
+#
+# A delete, an edit or a correction note is an attempt of its own kind
+# (``AttemptKind``), recorded as started before the call and settled, when in
+# doubt, by reading the post back (``read_back``: gone → deleted; the new
+# text → edited) or, for a note, by ``find_reply``.  Where the platform has no
+# read back: a repeat the platform makes harmless (``repeat_safe``: a
+# Telegram delete answers "not found", an edit "not modified"), else an editor
+# (``Review``).  Never a second delete after a confirmed one; never an edit of
+# a retracted post.
+
+
+@dataclass(frozen=True, slots=True)
+class AfterFacts:
+    """What a channel type lets us do to a published post (``ChannelType``)
+    and how a call in doubt is settled."""
+
+    can_delete: bool = False
+    delete_window: float | None = None  # seconds after publication; None: no limit
+    can_edit: bool = False
+    can_reply: bool = False
+    #: ``read_back`` answers (a delete or an edit in doubt is read back).
+    read_back: bool = False
+    #: ``find_reply`` answers (a correction note in doubt is looked for).
+    find_reply: bool = False
+    #: Repeating a delete or an edit is harmless on the platform.
+    repeat_safe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AfterHistory:
+    """The rows of the current delete or edit (since its REQUESTED row),
+    newest first, summarised: the newest outcome; the row by which the
+    platform confirmed the call (OK, or a read back that settled it); and
+    whether a call may have reached the platform since the last read back
+    that found it had not."""
+
+    newest: Outcome | None = None
+    newest_error: str | None = None
+    confirmed: Attempt | None = None
+    in_doubt: bool = False
+    calls: int = 0
+
+    @classmethod
+    def of(cls, rows: Sequence[Attempt]) -> AfterHistory:
+        if not rows:
+            return cls()
+        confirmed = next((r for r in reversed(rows) if r.outcome in CONFIRMED), None)
+        in_doubt = False
+        for row in rows:
+            if row.outcome in (Outcome.NOT_FOUND, Outcome.REQUESTED):
+                break
+            if row.outcome in IN_DOUBT:
+                in_doubt = True
+                break
+        calls = sum(1 for r in rows if r.outcome not in (Outcome.REQUESTED, Outcome.NOT_FOUND,
+                                                          Outcome.RECONCILED))
+        return cls(newest=rows[0].outcome, newest_error=rows[0].error, confirmed=confirmed,
+                   in_doubt=in_doubt, calls=calls)
+
+
+class AfterKind(StrEnum):
+    DELETE = "delete"
+    EDIT = "edit"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Make the platform call (delete, edit or reply), recorded as started first."""
+
+    kind: AfterKind
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    """Read the post back (a note: look for the reply), then ``on_read_back``."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The platform has done it: a delete → RETRACTED, an edit or a note →
+    PUBLISHED (an edit with its new text).  ``outcome`` None: the log says so."""
+
+    outcome: Outcome | None = Outcome.OK
+    remote_id: str | None = None
+    remote_url: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Abandon:
+    """The platform refused: the post stays PUBLISHED as it is, the log
+    says why (an editor is told by ``retract``/``correct`` and ``status``)."""
+
+    reason: str
+    outcome: Outcome | None = Outcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class AfterLogged:
+    """Append ``row`` (of the call's kind) to the publish log, then ``then``."""
+
+    row: LogRow
+    then: Call | Abandon
+
+
+#: What the dispatcher carries out for a post in deleting or editing.
+AfterDecision = Call | ReadBack | Done | Abandon | Wait | Review | PauseChannel | AfterLogged
+
+
+def _after_in_doubt(kind: AfterKind, facts: AfterFacts) -> AfterDecision:
+    if kind is AfterKind.NOTE:
+        if facts.find_reply:
+            return ReadBack("the correction note may have been posted")
+        return Review("the correction note may or may not have been posted: check the "
+                      "channel", outcome=Outcome.NEEDS_REVIEW)
+    if facts.read_back:
+        return ReadBack(f"the {kind} may have reached the platform")
+    if facts.repeat_safe:
+        return Call(kind)
+    return Review(f"the {kind} may or may not have reached the platform and it cannot be "
+                  "read back: check the channel, then run the command again",
+                  outcome=Outcome.NEEDS_REVIEW)
+
+
+def on_after_claim(kind: AfterKind, history: AfterHistory, facts: AfterFacts,
+                   channel: ChannelFacts, *, now: datetime) -> AfterDecision:
+    """A worker holds a post in deleting or editing: a call the platform
+    confirmed is done (never called again); a channel no longer configured
+    or a closed gate makes it wait; a call in doubt is settled first
+    (``_after_in_doubt``); else the call."""
+    if history.confirmed is not None:
+        return Done(outcome=None, remote_id=history.confirmed.remote_id,
+                    remote_url=history.confirmed.remote_url)
+    if not channel.configured:
+        return Wait(now + timedelta(seconds=3600), "its channel is not configured any more")
+    gate = before_call(channel, now=now)
+    if gate is not None:
+        return gate
+    if history.newest is Outcome.NEEDS_REVIEW:
+        return Review(history.newest_error or "needs review", outcome=None)
+    if history.in_doubt:
+        return _after_in_doubt(kind, facts)
+    return Call(kind)
+
+
+def on_after_outcome(kind: AfterKind, answer: PublishResult | ChannelError | None,
+                     history: AfterHistory, channel: ChannelFacts, *, attempt: int,
+                     now: datetime, rand: Callable[[], float]) -> AfterDecision:
+    """The platform answered a delete (None: done), an edit or a note
+    (a ``PublishResult``), or raised.  As for a publication: a rate limit
+    waits and closes the gate; refused credentials pause the channel;
+    ``Ambiguous`` waits a moment and the next claim settles it; a transient
+    error is retried with backoff up to ``max_attempts``; a refusal abandons
+    the change (the post stays as it is), unless an earlier call may have
+    reached the platform (then an editor decides)."""
+    if not isinstance(answer, ChannelError):
+        if answer is None:
+            return Done()
+        return Done(remote_id=answer.remote_id, remote_url=answer.remote_url,
+                    note="; ".join(answer.notes) or None)
+    error = f"{kind}: {answer}"
+    if isinstance(answer, RateLimited):
+        until = max(answer.until, now)
+        return Wait(until, error, outcome=Outcome.RATE_LIMITED, gate_until=until)
+    if isinstance(answer, Ambiguous):
+        return Wait(now + timedelta(seconds=RECONCILE_DELAY), error,
+                    outcome=Outcome.AMBIGUOUS)
+    if isinstance(answer, AuthFailed | AccountBlocked):
+        auth = isinstance(answer, AuthFailed)
+        why = (f"{channel.type or 'the platform'} refused the credentials: {answer}" if auth
+               else str(answer))
+        return PauseChannel(why, auth=auth, then=Wait(now, f"channel paused: {error}",
+                                                      outcome=Outcome.RETRYING))
+    if isinstance(answer, Permanent) or attempt >= channel.max_attempts:
+        if history.in_doubt:
+            return Review(f"{error}; an earlier call may have reached the platform: check "
+                          "the channel", outcome=Outcome.FAILED)
+        return Abandon(f"{error} (the post stays as it is)")
+    delay = backoff_delay(attempt, base=channel.retry_base, cap=channel.retry_cap, rand=rand)
+    return Wait(now + timedelta(seconds=delay), error, outcome=Outcome.RETRYING)
+
+
+def _same_text(shown: str, wanted: str) -> bool:
+    return " ".join(shown.split()) == " ".join(wanted.split())
+
+
+def on_read_back(kind: AfterKind, found: str | PublishResult | ChannelError | None, *,
+                 new_text: str | None, history: AfterHistory, channel: ChannelFacts,
+                 attempts: int, now: datetime, rand: Callable[[], float]) -> AfterDecision:
+    """The platform was read back after a call in doubt.  A delete: gone
+    (None) is done (RECONCILED); still there: a NOT_FOUND row ("still
+    there"), then the delete again.  An edit: the new text shown is done;
+    another text: the edit again; gone: an editor decides.  A note:
+    ``find_reply``'s ``PublishResult`` is done; None: posted again.  A
+    failed read back waits and is read again (never a call while in doubt)."""
+    if isinstance(found, ChannelError):
+        reason = f"read back: {found}"
+        if isinstance(found, RateLimited):
+            return Wait(found.until, reason, gate_until=found.until)
+        delay = backoff_delay(max(1, attempts), base=channel.retry_base,
+                              cap=channel.retry_cap, rand=rand)
+        return Wait(now + timedelta(seconds=max(RECONCILE_DELAY, delay)), reason)
+    again: Call | Abandon = Call(kind)
+    if attempts >= channel.max_attempts:
+        again = Abandon(f"{kind}: gave up after {attempts} attempts (the post stays as it is)")
+    if kind is AfterKind.DELETE:
+        if found is None:
+            return Done(Outcome.RECONCILED, note="read back: gone from the platform")
+        return AfterLogged(LogRow(Outcome.NOT_FOUND, "read back: still on the platform"), again)
+    if kind is AfterKind.NOTE:
+        if isinstance(found, PublishResult):
+            return Done(Outcome.RECONCILED, found.remote_id, found.remote_url)
+        return AfterLogged(LogRow(Outcome.NOT_FOUND, "the correction note is not there"), again)
+    if found is None:
+        return Review("read back: the post is gone from the platform; its edit cannot be "
+                      "applied", outcome=Outcome.NEEDS_REVIEW)
+    if isinstance(found, str) and new_text is not None and _same_text(found, new_text):
+        return Done(Outcome.RECONCILED, note="read back: the new text is shown")
+    return AfterLogged(LogRow(Outcome.NOT_FOUND, "read back: the new text is not shown yet"), again)
+
+
+# -- the desk's after-post arrows ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetractStep:
+    """What retracting does to one post of the article: ``action`` is
+    "delete" (to deleting), "cancel" (not sent yet), "editor" (a person
+    must take it down: no delete on this platform, or past its window),
+    "already" (deleting or retracted), "later" (being published right now:
+    retract again once it is out) or "none" (never went out)."""
+
+    action: str
+    detail: str = ""
+    expected: tuple[PostStatus, ...] = ()
+
+
+_UNSENT = (PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING)
+
+
+def retract(item: OutboxItem, facts: AfterFacts, *, now: datetime,
+            in_doubt: bool = False) -> RetractStep:
+    """One post of an article being retracted.  ``in_doubt``: a
+    needs_review post's publication may have gone out."""
+    status = item.status
+    if status in (PostStatus.DELETING, PostStatus.RETRACTED):
+        return RetractStep("already", f"post {item.id} is {status}")
+    if status in _UNSENT:
+        return RetractStep("cancel", "not sent yet: cancelled", (status,))
+    if status is PostStatus.NEEDS_REVIEW and item.after_kind is None:
+        if in_doubt:
+            return RetractStep("editor", "its publication is in doubt: check the channel, "
+                               "delete it there if it is out, then `publisher queue resolve`")
+        return RetractStep("cancel", "not sent: cancelled", (status,))
+    if status is PostStatus.PUBLISHING:
+        return RetractStep("later", "being published right now: run retract again once "
+                           "it is out")
+    if status in (PostStatus.FAILED, PostStatus.CANCELLED):
+        return RetractStep("none", f"{status}: never went out")
+    # published, editing, or an edit/delete an editor must look at
+    if not facts.can_delete:
+        return RetractStep("editor", "this platform cannot delete it from publisher: "
+                           "take it down by hand")
+    if facts.delete_window is not None and item.published_at is not None and (
+            now - item.published_at).total_seconds() >= facts.delete_window:
+        hours = facts.delete_window / 3600
+        return RetractStep("editor", f"published over {hours:g} hours ago: past the "
+                           "platform's delete window; take it down by hand")
+    return RetractStep("delete", "to be deleted", (status,))
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectStep:
+    """What correcting does to one post: "edit", "note", "none" (the post
+    is not out, or the channel ignores updates) or "editor" (a person must
+    do it: the platform can neither edit nor reply)."""
+
+    action: str
+    detail: str = ""
+    expected: tuple[PostStatus, ...] = ()
+
+
+def correct(item: OutboxItem, facts: AfterFacts, *, on_update: str,
+            by_hand: bool = False) -> CorrectStep:
+    """One post of an article being corrected.  ``on_update``: the
+    channel's setting ("ignore", "edit", "note"); ``by_hand``: an editor's
+    ``publisher correct`` (an "ignore" channel is then edited as "edit")."""
+    if item.status is PostStatus.RETRACTED or item.status is PostStatus.DELETING:
+        return CorrectStep("none", f"post {item.id} is {item.status}: never edited")
+    if item.status is PostStatus.EDITING:
+        return CorrectStep("none", f"post {item.id} is being corrected already")
+    if item.status is not PostStatus.PUBLISHED:
+        return CorrectStep("none", f"post {item.id} is {item.status}: not out")
+    mode = on_update
+    if mode == "ignore":
+        if not by_hand:
+            return CorrectStep("none", "the channel ignores updates (on_update = \"ignore\")")
+        mode = "edit"
+    if mode == "edit" and facts.can_edit:
+        return CorrectStep("edit", "edited in place", (PostStatus.PUBLISHED,))
+    if facts.can_reply:
+        why = "a correction note" if mode == "note" else "cannot edit: a correction note"
+        return CorrectStep("note", why, (PostStatus.PUBLISHED,))
+    return CorrectStep("editor", "this platform can neither edit nor reply from publisher: "
+                       "correct it by hand")
