@@ -35,13 +35,21 @@ class PostStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     NEEDS_REVIEW = "needs_review"  # ambiguous on a review-class channel
+    # After the post (issue 13): a published post being corrected or taken down.
+    EDITING = "editing"  # an edit or a correction note is due (pending_text)
+    DELETING = "deleting"  # its article was retracted: the delete is due
+    RETRACTED = "retracted"  # taken down from the platform
 
     @property
     def is_final(self) -> bool:
         return self in _FINAL_STATUSES
 
 
-_FINAL_STATUSES = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.CANCELLED})
+_FINAL_STATUSES = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.CANCELLED,
+                             PostStatus.RETRACTED})
+
+#: Statuses of a published post's second life, worked by the dispatcher.
+AFTER_POST_STATUSES = (PostStatus.EDITING, PostStatus.DELETING)
 
 #: Statuses a worker may claim when due.
 CLAIMABLE_STATUSES = (PostStatus.QUEUED, PostStatus.WAITING)
@@ -60,6 +68,16 @@ class Outcome(StrEnum):
     RECONCILED = "reconciled"  # an ambiguous attempt found published on the platform
     NOT_FOUND = "not_found"  # an ambiguous attempt found absent: retried
     NEEDS_REVIEW = "needs_review"  # ambiguous on a channel that cannot tell
+    REQUESTED = "requested"  # an editor (or the daemon) asked for a delete or an edit
+
+
+class AttemptKind(StrEnum):
+    """What a row of the publish log is about (issue 13)."""
+
+    PUBLISH = "publish"
+    DELETE = "delete"
+    EDIT = "edit"
+    NOTE = "note"  # a correction note: a reply to the original
 
 
 class DeliveryClass(StrEnum):
@@ -122,6 +140,8 @@ class Article:
     data: ArticleData
     first_seen: datetime
     state: ArticleState
+    #: Retracted (issue 13): its posts were taken down; never planned again.
+    retracted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +223,9 @@ class OutboxItem:
     #: Article fields a channel may want for a link card.
     title: str = ""
     summary: str = ""
+    #: An edit or a correction note in progress (status EDITING): its text and kind.
+    pending_text: str | None = None
+    after_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +245,13 @@ class Attempt:
     remote_id: str | None = None
     remote_url: str | None = None
     article_url: str | None = None
+    #: After the post: what the row is about, who asked and why, the text
+    #: before and after (an edit or a note).
+    kind: AttemptKind = AttemptKind.PUBLISH
+    by: str | None = None
+    reason: str | None = None
+    old_text: str | None = None
+    new_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

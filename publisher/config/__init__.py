@@ -436,6 +436,9 @@ class ChannelConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # "schedules/site.toml: channels.x" (set by the loader)
     timing: TimingConfig = TimingConfig()
+    #: After the post (issue 13): what a correction of the article does to its
+    #: published post: nothing, an edit in place (else a note), or a note.
+    on_update: Literal["ignore", "edit", "note"] = "ignore"
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,14 @@ from publisher.services.rate_gate import RateGate
 from publisher.services.timing import Gate, channel_gates
 from publisher.services.work import Held, PostWorker
 from publisher.store.api import Finish, StoreAPI
-from publisher.types import Attempt, DeliveryClass, OutboxItem, PostStatus, Priority
+from publisher.types import (
+    AFTER_POST_STATUSES,
+    Attempt,
+    DeliveryClass,
+    OutboxItem,
+    PostStatus,
+    Priority,
+)
 
 __all__ = ["ChannelPool", "Dispatcher", "Idle", "channel_spec"]
 
@@ -101,6 +108,11 @@ class Dispatcher:
         self.posts = PostWorker(config=config, store=store, channels=channels,
                                 rate_gate=self.rate_gate, now=now, rand=rand, worker=worker,
                                 finish=self._finish, claims=self._tick_lock)
+        # After the post (issue 13): deletes and edits, through the same lanes.
+        from publisher.services.after_post import AfterPostWorker
+        self.after = AfterPostWorker(config=config, store=store, channels=channels,
+                                     rate_gate=self.rate_gate, now=now, rand=rand,
+                                     worker=worker, lease_seconds=lease_seconds)
 
     # -- claiming --------------------------------------------------------------------
 
@@ -188,7 +200,20 @@ class Dispatcher:
             for item in items:
                 self._submit(item, started.get(item.id), seq)
             claimed += len(items)
-        return claimed
+        return claimed + self._claim_after(busy)
+
+    def _claim_after(self, busy: dict[str, int]) -> int:
+        """Claim due deletes and edits (posts in deleting or editing) into
+        the channels' lanes, as much as each lane has room for."""
+        room = {name: max(0, 2 * channel.concurrency - busy.get(name, 0))
+                for name, channel in self.config.channels.items()}
+        if self.rate_gate.closed(self.now()):
+            closed = self.rate_gate.closed(self.now())
+            room = {n: (0 if n in closed else r) for n, r in room.items()}
+        items = self.after.claim(room)
+        for item in items:
+            self._submit(item)
+        return len(items)
 
     def _start_batch(self, items: list[OutboxItem], now: datetime) -> dict[int, Attempt]:
         """Record first attempts of a fresh claim in one durable commit instead
@@ -212,6 +237,8 @@ class Dispatcher:
             return 0
         now = self.now()
         cutoff = now + timedelta(days=36500) if everything else now
+        if everything:
+            self.after.take_all = True  # deletes and edits a dead process held
         expired = []
         with self._tick_lock:
             seq = self.rate_gate.claim_seq()
@@ -273,7 +300,10 @@ class Dispatcher:
         ch = item.channel
         while True:
             try:
-                self.posts.work(item, attempt, claimed, stopping=self._stopping.is_set())
+                if item.status in AFTER_POST_STATUSES:
+                    self.after.work(item, stopping=self._stopping.is_set())
+                else:
+                    self.posts.work(item, attempt, claimed, stopping=self._stopping.is_set())
             except Exception:  # a bug: the lane must still count the post as done
                 log.exception("post=%d channel=%s: working it failed", item.id, ch)
             with self._cond:

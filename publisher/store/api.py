@@ -18,6 +18,7 @@ from publisher.types import (
     ArticleData,
     ArticleState,
     Attempt,
+    AttemptKind,
     ChannelState,
     FeedKind,
     FeedState,
@@ -302,3 +303,48 @@ class StoreAPI(Protocol):
     def count_posts(self, *, channel: str, created_by: str) -> int:
         """How many posts of the channel were made by ``created_by``
         (``recurring:<name>``: where a rotation of URLs has got to)."""
+
+    # -- after the post (issue 13; publisher/store/after_post.py) ---------------------
+
+    def mark_retracted(self, article_id: int, *, by: str, reason: str, now: datetime) -> bool:
+        """Flag the article retracted (never planned again); True the first time."""
+
+    def article_posts(self, article_id: int) -> list[OutboxItem]:
+        """Every post of the article, oldest first."""
+
+    def request_after(self, post_id: int, kind: AttemptKind, *,
+                      expected: Collection[PostStatus], by: str, reason: str | None,
+                      now: datetime, old_text: str | None = None,
+                      new_text: str | None = None) -> bool:
+        """Put a post in DELETING/EDITING (compare-and-set) with a REQUESTED row."""
+
+    def claim_after(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
+                    channels: Collection[str]) -> list[OutboxItem]:
+        """Lease due deletes/edits (taking over expired leases)."""
+
+    def after_history(self, post_id: int) -> list[Attempt]:
+        """The rows of the current delete/edit, newest first."""
+
+    def start_after_attempt(self, post_id: int, kind: AttemptKind, *, worker: str,
+                            now: datetime, old_text: str | None = None,
+                            new_text: str | None = None) -> Attempt | None:
+        """A durable STARTED row of ``kind`` while the lease is held."""
+
+    def finish_after(self, post_id: int, *, worker: str, now: datetime, kind: AttemptKind,
+                     outcome: Outcome | None, status: PostStatus,
+                     attempt_id: int | None = None, next_attempt_at: datetime | None = None,
+                     error: str | None = None, http_status: int | None = None,
+                     remote_id: str | None = None, remote_url: str | None = None,
+                     applied_text: str | None = None) -> bool:
+        """Close the attempt and set the post's next state, fenced by the lease."""
+
+    def log_after_event(self, post_id: int, kind: AttemptKind, *, worker: str, now: datetime,
+                        outcome: Outcome, error: str | None = None, by: str | None = None,
+                        reason: str | None = None) -> None:
+        """Append a finished row of ``kind`` that is no platform call."""
+
+    def release_after(self, post_ids: Sequence[int], *, worker: str) -> int:
+        """Give back leased deletes/edits no attempt was started for."""
+
+    def after_counts(self) -> dict[str, int]:
+        """Posts deleting, editing and retracted."""

@@ -104,7 +104,8 @@ class ArticleQueries:
     def pending_articles(self, *, limit: int = 100) -> list[Article]:
         """Articles in state PENDING, newest published first (first_seen when
         there is no published date)."""
-        stmt = (select(articles).where(articles.c.state == ArticleState.PENDING.value)
+        stmt = (select(articles).where(articles.c.state == ArticleState.PENDING.value,
+                                       articles.c.retracted.is_(False))
                 .order_by(func.coalesce(articles.c.published, articles.c.first_seen).desc(),
                           articles.c.id.desc())
                 .limit(limit))

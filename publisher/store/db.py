@@ -50,6 +50,7 @@ from sqlalchemy.exc import (
 
 from publisher.exceptions import AlreadyRunning, StoreError
 from publisher.store import listing
+from publisher.store.after_post import AfterPostQueries
 from publisher.store.articles import ArticleQueries
 from publisher.store.channel_state import ChannelQueries
 from publisher.store.feeds import FeedQueries
@@ -133,7 +134,7 @@ def _sqlite_sync(conn: Connection, level: str) -> None:
     dbapi.execute(f"PRAGMA synchronous = {level}")
 
 
-class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries):
+class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQueries):
     """The database: feeds, articles, the outbox, the publish log, channels.
 
     Implements ``publisher.store.api.StoreAPI``; see there for each method's

@@ -22,6 +22,7 @@ from publisher.types import (
     ArticleData,
     ArticleState,
     Attempt,
+    AttemptKind,
     ChannelState,
     FeedKind,
     FeedState,
@@ -81,7 +82,7 @@ def _article(row: Row[Any]) -> Article:
         image=_image(m["image_url"], m["image_alt"]),
     )
     return Article(id=m["id"], feed=m["feed"], data=data, first_seen=m["first_seen"],
-                   state=ArticleState(m["state"]))
+                   state=ArticleState(m["state"]), retracted=bool(m.get("retracted")))
 
 
 def _feed(row: Row[Any]) -> FeedState:
@@ -110,6 +111,7 @@ def _item(row: Row[Any]) -> OutboxItem:
         expires_at=m["expires_at"], checkpoint=m["checkpoint"],
         title=m["article_title"] or "",
         summary=m["article_summary"] or "",
+        pending_text=m.get("pending_text"), after_kind=m.get("after_kind"),
     )
 
 
@@ -120,6 +122,8 @@ def _attempt(row: Row[Any]) -> Attempt:
         worker=m["worker"], started_at=m["started_at"], outcome=Outcome(m["outcome"]),
         finished_at=m["finished_at"], http_status=m["http_status"], error=m["error"],
         remote_id=m["remote_id"], remote_url=m["remote_url"], article_url=m["article_url"],
+        kind=AttemptKind(m.get("kind") or "publish"), by=m.get("by"), reason=m.get("reason"),
+        old_text=m.get("old_text"), new_text=m.get("new_text"),
     )
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from publisher.types import ArticleState, FeedKind, Outcome, PostStatus, Priority
+from publisher.types import ArticleState, AttemptKind, FeedKind, Outcome, PostStatus, Priority
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -117,6 +117,11 @@ articles = Table(
     Column("image_alt", Text),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("state", String(20), nullable=False),
+    # Retracted (issue 13): never planned again; who, when and why.
+    Column("retracted", Boolean, nullable=False, server_default=false()),
+    Column("retracted_at", UTCDateTime),
+    Column("retracted_by", Text),
+    Column("retract_reason", Text),
     UniqueConstraint("guid", name="uq_articles_guid"),
     UniqueConstraint("url", name="uq_articles_url"),
     enum_check("state", ArticleState, "ck_articles_state"),
@@ -155,6 +160,10 @@ posts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
+    # An edit or a correction note in progress (status editing): the new text
+    # and "edit" or "note"; deleting: "delete".
+    Column("pending_text", Text),
+    Column("after_kind", String(10)),
     UniqueConstraint("article_id", "channel", name="uq_posts_article_id_channel"),
     UniqueConstraint("idempotency_key", name="uq_posts_idempotency_key"),
     enum_check("status", PostStatus, "ck_posts_status"),
@@ -180,7 +189,14 @@ attempts = Table(
     Column("error", Text),
     Column("remote_id", Text),
     Column("remote_url", Text),
+    # After the post: what the row is about, who asked, why, the text before/after.
+    Column("kind", String(10), nullable=False, server_default=text("'publish'")),
+    Column("by", Text),
+    Column("reason", Text),
+    Column("old_text", Text),
+    Column("new_text", Text),
     enum_check("outcome", Outcome, "ck_attempts_outcome"),
+    enum_check("kind", AttemptKind, "ck_attempts_kind"),
     Index("ix_attempts_post_id", "post_id"),
     Index("ix_attempts_started_at", "started_at"),
     Index("ix_attempts_channel", "channel"),
