@@ -197,3 +197,24 @@ def test_users_cli(tmp_path: Path) -> None:
     finally:
         store.close()
     assert "another long one" not in got.stdout + got.stderr
+
+
+@pytest.mark.parametrize(("host", "proxies", "on", "warned"), [
+    ("127.0.0.1", "", True, False),
+    ("::1", "", True, False),
+    ("localhost", "", True, False),
+    ("0.0.0.0", "", True, True),
+    ("192.0.2.7", "", True, True),
+    ("0.0.0.0", "192.0.2.1", True, False),
+    ("0.0.0.0", "", False, False),  # the desk is off
+    (None, "", True, False),  # the listener is off
+])
+def test_check_warns_when_the_desk_is_exposed_without_tls(
+        host: str | None, proxies: str, on: bool, warned: bool) -> None:
+    from publisher.web.desk.auth import DeskSettings, exposure_warning
+
+    settings = DeskSettings.from_environ({"PUBLISHER_DESK_TRUSTED_PROXY": proxies})
+    warning = exposure_warning(host, settings, desk_on=on)
+    assert (warning is not None) is warned
+    if warning:
+        assert warning.startswith(f"the web desk listens on {host} without a TLS proxy")

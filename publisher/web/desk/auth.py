@@ -87,6 +87,25 @@ def desk_state(active_users: int, settings: DeskSettings) -> str | None:
     return "the web desk is off: add a user with `publisher users add NAME --role editor`"
 
 
+def exposure_warning(host: str | None, settings: DeskSettings, *, desk_on: bool) -> str | None:
+    """For ``publisher check``: the desk listens beyond loopback with no TLS
+    proxy declared in front of it (passwords and cookies would cross the
+    network in clear)."""
+    import ipaddress
+
+    if not desk_on or host is None:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or settings.proxies:
+        return None
+    return (f"the web desk listens on {host} without a TLS proxy in front: serve it "
+            "through nginx or Caddy with TLS and set PUBLISHER_DESK_TRUSTED_PROXY "
+            "(or keep PUBLISHER_HTTP on 127.0.0.1)")
+
+
 def csrf_token(key: bytes, cookie: str) -> str:
     """The form token for a CSRF cookie (the cookie alone cannot be read
     cross-site; the token is bound to it by a key only the daemon holds)."""
