@@ -140,7 +140,8 @@ def parse_since(text: str, *, tz: ZoneInfo, now: datetime) -> datetime:
 def parse_id(text: str | int, what: str = "post") -> int:
     """A post or article id; anything else is unknown (``NotFoundError``)."""
     value = str(text).strip()
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+    if (not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID))
+            or not 0 < int(value) <= MAX_ID):
         raise NotFoundError(f"no {what} with id {quote(str(text))}")
     return int(value)
 

@@ -426,3 +426,16 @@ def test_expired_sessions_are_forgotten_at_the_next_sign_in(
 
     with site.app.store._read() as conn:  # type: ignore[attr-defined]
         assert conn.execute(select(func.count()).select_from(desk_sessions)).scalar() == 1
+
+
+def test_bad_and_unknown_post_ids_are_one_line(site: DeskSite) -> None:
+    site.add_user("ana", "editor")
+    c = site.client("ana")
+    got = c.get("/desk/post/999")
+    assert got.status_code == 404 and "999" in got.text
+    # A 5,000-digit id is one line, not a traceback (int() refuses > 4300 digits).
+    got = c.get("/desk/post/" + "9" * 5000)
+    assert got.status_code == 404 and "no post with id" in got.text
+    got = c.get("/desk/post/abc")
+    assert got.status_code == 404 and "no post with id" in got.text
+    assert _post(c, "/desk/post/1/explode").status_code == 404

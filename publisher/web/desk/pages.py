@@ -276,6 +276,8 @@ class Desk:
                 return view(*args)
             except NotFoundError as exc:
                 return self.message(request, 404, str(exc))
+            except InputError as exc:
+                return self.message(request, 400, str(exc))
             except PublisherError as exc:
                 log.warning("desk: %s: %s", request.url.path, exc)
                 return self.message(request, 503, f"cannot do that now: {exc}")
