@@ -86,10 +86,23 @@ def poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
             first_fetch=not state.seeded,
             backfill=feed.backfill,
         )
-        if decision.plan:
+        seeded = None
+        if not state.seeded:
+            # The seeding and what it remembers are one transaction, taken only
+            # if no other daemon seeded the feed since we looked.
+            seeded = store.seed_feed(feed.name, decision.plan, decision.seen_only, now=now())
+            if seeded is None:
+                known_guids, known_urls = store.known({e.guid for e in entries},
+                                                      {e.url for e in entries})
+                decision = decide_new_entries(
+                    entries, is_known=lambda e: e.guid in known_guids or e.url in known_urls,
+                    first_fetch=False, backfill=feed.backfill)
+        if seeded is not None:
+            new, seen = len(seeded[0]), len(seeded[1])
+        elif decision.plan:
             new = len(store.add_articles(feed.name, decision.plan,
                                          state=ArticleState.PENDING, now=now()))
-        if decision.seen_only:
+        if seeded is None and decision.seen_only:
             seen = len(store.add_articles(feed.name, decision.seen_only,
                                           state=ArticleState.SEEN, now=now()))
     delay = next_poll_delay(feed.poll_interval, server_delay=result.retry_after)

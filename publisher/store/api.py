@@ -140,6 +140,13 @@ class StoreAPI(Protocol):
         concurrent insert of the same guid/url by another daemon is skipped,
         not an error (UNIQUE guid, UNIQUE url)."""
 
+    def seed_feed(self, name: str, plan: Sequence[ArticleData], seen: Sequence[ArticleData],
+                  *, now: datetime) -> tuple[list[Article], list[Article]] | None:
+        """A feed's first poll, in one transaction: mark the feed seeded only
+        if nobody has yet, and store ``plan`` as pending and ``seen`` as seen.
+        None when another daemon seeded it first (nothing written): the
+        caller decides again as for a later poll."""
+
     def pending_articles(self, *, limit: int = 100) -> list[Article]:
         """Articles in state PENDING, newest published first."""
 

@@ -24,12 +24,26 @@ from publisher.store.rows import (
     _chunks,
     _data_utc,
 )
-from publisher.store.schema import articles
+from publisher.store.schema import articles, feeds
 from publisher.types import (
     Article,
     ArticleData,
     ArticleState,
 )
+
+
+def _unique(items: Sequence[ArticleData]) -> list[ArticleData]:
+    """The items in order, without a guid or url repeated from an earlier one (UTC)."""
+    fresh: list[ArticleData] = []
+    seen_guids: set[str] = set()
+    seen_urls: set[str] = set()
+    for item in items:
+        if item.guid in seen_guids or item.url in seen_urls:
+            continue
+        seen_guids.add(item.guid)
+        seen_urls.add(item.url)
+        fresh.append(_data_utc(item))
+    return fresh
 
 
 class ArticleQueries:
@@ -67,37 +81,58 @@ class ArticleQueries:
         A concurrent insert of the same guid/url is skipped, not an error."""
         now = _aware(now)
         state = ArticleState(state)
-        fresh: list[ArticleData] = []
-        seen_guids: set[str] = set()
-        seen_urls: set[str] = set()
-        for item in items:
-            if item.guid in seen_guids or item.url in seen_urls:
-                continue
-            seen_guids.add(item.guid)
-            seen_urls.add(item.url)
-            fresh.append(_data_utc(item))
+        fresh = _unique(items)
         if not fresh:
             return []
-        ids: dict[str, int] = {}
         with self._write() as conn:
-            known_guids, known_urls = self._known(conn, seen_guids, seen_urls)
-            fresh = [it for it in fresh if it.guid not in known_guids and it.url not in known_urls]
-            for chunk in _chunks(fresh, 200):
-                rows = [{
-                    "feed": feed, "guid": it.guid, "url": it.url, "title": it.title,
-                    "summary": it.summary, "author": it.author,
-                    "categories": list(it.categories), "tags": list(it.tags),
-                    "published": it.published, "updated": it.updated,
-                    "image_url": it.image.url if it.image else None,
-                    "image_alt": it.image.alt if it.image else None,
-                    "first_seen": now, "state": state.value,
-                } for it in chunk]
-                # ON CONFLICT DO NOTHING (no target): another daemon may have
-                # inserted the same guid or url since we looked.  Executed as
-                # "many" so the statement compiles once, whatever the batch size.
-                stmt = (self._insert(articles).on_conflict_do_nothing()
-                        .returning(articles.c.id, articles.c.guid))
-                ids.update({guid: id_ for id_, guid in conn.execute(stmt, rows)})
+            return self._add_articles(conn, feed, fresh, state=state, now=now)
+
+    def seed_feed(self, name: str, plan: Sequence[ArticleData], seen: Sequence[ArticleData],
+                  *, now: datetime) -> tuple[list[Article], list[Article]] | None:
+        """A feed's first poll, in one transaction: mark the feed seeded only
+        if nobody has yet, and store ``plan`` as pending and ``seen`` as seen.
+        None when another daemon seeded it first (nothing written).
+
+        Two daemons polling a new feed at once must not both take it for a
+        first poll: the second would mark as seen the stories published in
+        between, and they would never be posted."""
+        now = _aware(now)
+        with self._write() as conn:
+            won = conn.execute(update(feeds).where(feeds.c.name == name,
+                                                   feeds.c.seeded.is_(False))
+                               .values(seeded=True)).rowcount
+            if not won:
+                return None
+            planned = self._add_articles(conn, name, _unique(plan), state=ArticleState.PENDING,
+                                         now=now)
+            remembered = self._add_articles(conn, name, _unique(seen), state=ArticleState.SEEN,
+                                            now=now)
+            return planned, remembered
+
+    def _add_articles(self, conn: Connection, feed: str | None, fresh: list[ArticleData], *,
+                      state: ArticleState, now: datetime) -> list[Article]:
+        if not fresh:
+            return []
+        known_guids, known_urls = self._known(conn, {it.guid for it in fresh},
+                                              {it.url for it in fresh})
+        fresh = [it for it in fresh if it.guid not in known_guids and it.url not in known_urls]
+        ids: dict[str, int] = {}
+        for chunk in _chunks(fresh, 200):
+            rows = [{
+                "feed": feed, "guid": it.guid, "url": it.url, "title": it.title,
+                "summary": it.summary, "author": it.author,
+                "categories": list(it.categories), "tags": list(it.tags),
+                "published": it.published, "updated": it.updated,
+                "image_url": it.image.url if it.image else None,
+                "image_alt": it.image.alt if it.image else None,
+                "first_seen": now, "state": state.value,
+            } for it in chunk]
+            # ON CONFLICT DO NOTHING (no target): another daemon may have
+            # inserted the same guid or url since we looked.  Executed as
+            # "many" so the statement compiles once, whatever the batch size.
+            stmt = (self._insert(articles).on_conflict_do_nothing()
+                    .returning(articles.c.id, articles.c.guid))
+            ids.update({guid: id_ for id_, guid in conn.execute(stmt, rows)})
         return [Article(id=ids[it.guid], feed=feed, data=it, first_seen=now, state=state)
                 for it in fresh if it.guid in ids]
 

@@ -297,3 +297,52 @@ def test_a_feedburner_story_has_its_own_link_and_is_the_same_story_in_the_sites_
     assert made and all(proxy_host not in (p.text + (p.link or "")) for p in made)
     assert all(p.image is None or "feedburner" not in p.image.url for p in made)
     assert original in {p.link for p in made}
+
+
+class _StaleFeedState:
+    """The store as a second daemon saw it: it read the feed's state before the
+    first daemon's seeding committed, and is otherwise the real store."""
+
+    def __init__(self, store, state):
+        self._store, self._state = store, state
+
+    def get_feed(self, name):
+        return self._state
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_two_daemons_seeding_one_feed_lose_no_story(store, srv, build):
+    """Daemon B read "not seeded" just before daemon A seeded the feed; a
+    story published in between must be planned by B, not remembered as seen
+    (before, B took its poll for a first poll too and the story was lost)."""
+    from publisher.services.ingest import poll_feed
+
+    old = [item(n) for n in range(1, 4)]
+    srv.set("/main/", rss(old))
+    srv.set("/sport/", rss([]))
+    a, b = build(two_feeds(srv)), build(two_feeds(srv))
+    a.sync()
+    before_a_seeded = store.get_feed("main")
+    assert not before_a_seeded.seeded
+    assert (a.poll("main").new, store.get_feed("main").seeded) == (0, True)
+    fresh = item(0, title="Levee breach downtown", published=now())
+    srv.set("/main/", rss([fresh, *old]))
+    report = poll_feed(b.config.feed("main"), store=_StaleFeedState(store, before_a_seeded),
+                       fetcher=b.fetcher, now=now, environ={})
+    assert (report.new, report.seen) == (1, 0)
+    [pending] = store.pending_articles(limit=10)
+    assert pending.data.title == "Levee breach downtown"
+    assert pending.state is ArticleState.PENDING
+
+
+def test_the_first_poll_seeds_and_remembers_in_one_go(store, srv, build):
+    """The feed is marked seeded only together with what its first poll saw."""
+    srv.set("/main/", rss([item(n) for n in range(1, 4)]))
+    srv.set("/sport/", rss([]))
+    app = build(two_feeds(srv, backfill=1))
+    app.sync()
+    report = app.poll("main")
+    assert (report.new, report.seen) == (1, 2)
+    assert store.seed_feed("main", [], [], now=now()) is None  # already seeded: nothing written
