@@ -191,6 +191,9 @@ class NewPost:
     #: A key derived by the caller (recurring posts: name + firing time), so
     #: that planning the same post twice inserts it once; None: a fresh one.
     idempotency_key: str | None = None
+    #: 0: the article's post on the channel; n > 0: its n-th re-share
+    #: (``queue add --url … --again``), a post of its own with its own key.
+    reshare: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,8 @@ class OutboxItem:
     #: An edit or a correction note in progress (status EDITING): its text and kind.
     pending_text: str | None = None
     after_kind: str | None = None
+    #: 0: the article's post on the channel; n > 0: its n-th re-share.
+    reshare: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +257,8 @@ class Attempt:
     reason: str | None = None
     old_text: str | None = None
     new_text: str | None = None
+    #: The post is a re-share (its number on the channel; 0: not one).
+    reshare: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ FOLLOW_INTERVAL = 0.5
 def _line(a: Attempt, tz: tzinfo) -> str:
     parts = [when(a.started_at, tz, seconds=True), f"post={a.post_id}", f"channel={a.channel}",
              f"attempt={a.number}", f"outcome={a.outcome.value}"]
+    if a.reshare:
+        parts.append(f"reshare={a.reshare}")
     if a.http_status:
         parts.append(f"http={a.http_status}")
     if a.remote_url or a.remote_id:

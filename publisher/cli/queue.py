@@ -54,7 +54,8 @@ def _post_row(item: OutboxItem) -> dict[str, object]:
             "attempts": item.attempts, "last_error": item.last_error,
             "article_id": item.article_id, "created_by": item.created_by,
             "created_at": item.created_at, "published_at": item.published_at,
-            "remote_url": item.remote_url, "expires_at": item.expires_at}
+            "remote_url": item.remote_url, "expires_at": item.expires_at,
+            "reshare": item.reshare}
 
 
 def _done(d: App, item: OutboxItem, verb: str, as_json: bool) -> None:
@@ -133,6 +134,9 @@ def add(
     priority: Annotated[str, typer.Option(
         "--priority", help="breaking, normal or low (breaking goes first, even in quiet "
         "hours).")] = "normal",
+    again: Annotated[bool, typer.Option(
+        "--again", help="With --url: share the article again on channels it was already "
+        "posted to (a new post, marked as a re-share).")] = False,
     by: By = None,
     as_json: Json = False,
 ) -> None:
@@ -142,13 +146,16 @@ def add(
     channels with approval = true wait as drafts.
 
     Example: [bold]publisher queue add --url https://news.example/bridge --at "tomorrow 7:30"[/bold]
+
+    Again at the evening peak: [bold]publisher queue add --url https://news.example/bridge
+    --again --at "today 18:00"[/bold]
     """
     from publisher.services import desk as ops
 
     with desk() as d:
         result = ops.add_posts(d, by=_by(by), url=url, text=text, link=link, image=image,
                                channels=channel or (), at=at, template=template,
-                               priority=ops.parse_priority(priority))
+                               priority=ops.parse_priority(priority), again=again)
         if as_json:
             print_json(result)
             return
@@ -156,9 +163,10 @@ def add(
         out = console()
         for post in result.posts:
             verb = "draft (needs approval)" if post.status == "draft" else "queued"
+            again_ = f", re-share {post.reshare}" if post.reshare else ""
             out.print(f"post {post.id} {verb} on {post.channel} for "
                       f"{ops.local_time(post.not_before, tz)} "
-                      f"(length {post.length}/{post.limit})")
+                      f"(length {post.length}/{post.limit}{again_})")
 
 
 @queue_app.command("list")
@@ -197,8 +205,9 @@ def list_(
                      "LAST ERROR"):
             table.add_column(name, no_wrap=name != "LAST ERROR", overflow="ellipsis")
         for i in items:
+            marked = f"[re-share {i.reshare}] {i.text}" if i.reshare else i.text
             table.add_row(str(i.id), i.channel, i.status.value, when(ops.due_at(i), tz),
-                          first_line(i.text, 40), str(i.attempts),
+                          first_line(marked, 40), str(i.attempts),
                           first_line(i.last_error or "", 60))
         console().print(table if items else "no posts")
 
@@ -226,8 +235,9 @@ def show(post_id: PostId, as_json: Json = False) -> None:
             return
         item, tz = detail.item, d.config.timezone
         out = console()
+        reshared = f", re-share {item.reshare} of its article" if item.reshare else ""
         out.print(f"[bold]post {item.id}[/bold] on {escape(item.channel)}: {item.status} "
-                  f"({item.priority}), created by {escape(item.created_by)} "
+                  f"({item.priority}{reshared}), created by {escape(item.created_by)} "
                   f"{ops.local_time(item.created_at, tz)}", markup=True)
         out.print(f"why: {detail.why}")
         if detail.length is not None:

@@ -69,6 +69,8 @@ class Added:
     expires_at: datetime | None
     length: int
     limit: int
+    #: A re-share's number on its channel (0: not a re-share).
+    reshare: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def _template(app: AppPorts, channel: ChannelConfig, name: str | None) -> str:
 def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | None = None,
               link: str | None = None, image: str | None = None,
               channels: Sequence[str] = (), at: str | None = None,
-              template: str | None = None, priority: Priority = Priority.NORMAL) -> AddResult:
+              template: str | None = None, priority: Priority = Priority.NORMAL,
+              again: bool = False) -> AddResult:
     """Queue an article (``url``) or a text on channels, in one transaction.
 
     Posts on channels with ``approval = true`` are created as drafts.  Each
@@ -163,7 +166,8 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
     link only from the text (X, Mastodon).  Nothing is written when any of it
     is bad input (an unknown channel, a time in the past, a text too long for
     the platform's limit, a page that cannot be read, a channel the article
-    is already posted to)."""
+    is already posted to, unless ``again``: then that channel gets a
+    re-share, a new post of its own with its own idempotency key)."""
     from publisher.services.plan import channel_rules, rendered_or_error
 
     if (url is None) == (text is None):
@@ -172,6 +176,8 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
         raise InputError("--link and --image go with --text (an article brings its own)")
     if text is not None and template is not None:
         raise InputError("--template goes with --url (a --text post is not rendered)")
+    if text is not None and again:
+        raise InputError("--again goes with --url (it shares an article again)")
     config, now = app.config, app.now()
     names = check_channels(config.channels, channels)
     not_before = parse_when(at, tz=config.timezone, now=now) if at is not None else now
@@ -206,17 +212,25 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
         assert url is not None
         article, data = find_or_fetch(app, url)
         routed = _routed(config, article, data, names)
+        reshares: dict[str, int] = {}
         if article is not None:
+            if article.retracted:
+                raise InputError(f"article {article.id} was retracted: it is not posted again")
             taken = app.store.article_channels(article.id)
             clash = [f"{ch} (post {taken[ch][0]}, {taken[ch][1]})" for ch in routed if ch in taken]
-            if clash:
-                raise InputError(f"this article already has a post on {', '.join(clash)}")
+            if clash and not again:
+                raise InputError(f"this article already has a post on {', '.join(clash)}: "
+                                 "add --again to share it again")
+            reshares = {ch: app.store.next_reshare(article.id, ch) for ch in routed
+                        if ch in taken}
         for name, route_template in routed.items():
             channel = config.channels[name]
             chosen = _template(app, channel, template or route_template)
             limit = announced_limit(app, name)
-            origin = Origin(OriginKind.EDITOR_URL, not_before, created_by=created_by,
-                            article=data, template=chosen, priority=priority)
+            number = reshares.get(name, 0)
+            origin = Origin(OriginKind.RESHARE if number else OriginKind.EDITOR_URL, not_before,
+                            created_by=created_by, article=data, template=chosen,
+                            priority=priority, reshare=number)
             take(compose(origin, channel_rules(channel, limit), now=now,
                          rendered=rendered_or_error(app.renderer, channel, data, chosen,
                                                     max_length=limit)))
@@ -230,7 +244,7 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
     added = tuple(
         Added(id=pid, channel=c.post.channel, status=c.post.status, not_before=not_before,
               expires_at=c.post.expires_at, length=c.length,
-              limit=c.limit if c.limit is not None else c.length)
+              limit=c.limit if c.limit is not None else c.length, reshare=c.post.reshare)
         for pid, c in zip(ids, composed, strict=True))
     return AddResult(article_id=article_id, article_url=data.url if data else None,
                      posts=added)

@@ -561,6 +561,8 @@ class Origin:
     template: str = "default"
     priority: Priority = Priority.NORMAL
     idempotency_key: str | None = None
+    #: A re-share's number on its channel (1 for the first; ``RESHARE`` only).
+    reshare: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,10 +621,12 @@ def compose(origin: Origin, rules: ChannelRules, *,
         expires_at = origin.at + timedelta(seconds=rules.max_age)
         not_before = origin.at
     status = PostStatus.DRAFT if rules.approval else PostStatus.QUEUED
+    if (origin.kind is OriginKind.RESHARE) != (origin.reshare > 0):
+        raise ValueError("a re-share, and only a re-share, has a re-share number")
     base = NewPost(channel=rules.name, text="", priority=origin.priority,
                    not_before=not_before, status=status, template=origin.template,
                    created_by=origin.created_by, expires_at=expires_at,
-                   idempotency_key=origin.idempotency_key)
+                   idempotency_key=origin.idempotency_key, reshare=origin.reshare)
     if article is not None:
         link: str | None = rules.tagged(article.url)
         post = replace(base, link=link, image=article.image)

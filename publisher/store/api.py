@@ -286,6 +286,9 @@ class StoreAPI(Protocol):
     def article_channels(self, article_id: int) -> dict[str, tuple[int, PostStatus]]:
         """channel -> (post id, status) for the article's posts."""
 
+    def next_reshare(self, article_id: int, channel: str) -> int:
+        """The number of the article's next re-share on ``channel`` (0: none there yet)."""
+
     def edit_post(self, post_id: int, *, expected: Collection[PostStatus], now: datetime,
                   changes: Mapping[str, Any]) -> bool:
         """Compare-and-set an editor's change while the status is in ``expected``

@@ -34,7 +34,8 @@ TIMEOUT_S = 10
 _COLUMNS = ("id", "article_id", "channel", "status", "text", "link", "image_url", "image_alt",
             "priority", "idempotency_key", "attempts", "created_at", "not_before",
             "next_attempt_at", "lease_owner", "lease_expires_at", "remote_id", "remote_url",
-            "last_error", "template", "created_by", "published_at", "expires_at", "checkpoint")
+            "last_error", "template", "created_by", "published_at", "expires_at", "checkpoint",
+            "reshare")
 _DATES = frozenset({"created_at", "not_before", "next_attempt_at", "lease_expires_at",
                     "published_at", "expires_at"})
 _SELECT = (

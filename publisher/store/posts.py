@@ -90,10 +90,10 @@ class PostQueries:
                 "due_at": not_before, "expires_at": _opt_aware(post.expires_at, "expires_at"),
                 "attempts": 0, "idempotency_key": post.idempotency_key or uuid.uuid4().hex,
                 "last_error": post.last_error, "created_by": post.created_by,
-                "created_at": now, "updated_at": now,
+                "created_at": now, "updated_at": now, "reshare": post.reshare,
             }
             unique = ([posts.c.idempotency_key] if post.idempotency_key
-                      else [posts.c.article_id, posts.c.channel])
+                      else [posts.c.article_id, posts.c.channel, posts.c.reshare])
             stmt = (self._insert(posts).values(values)
                     .on_conflict_do_nothing(index_elements=unique)
                     .returning(posts.c.id))
@@ -576,11 +576,21 @@ class PostQueries:
         return article_id, ids
 
     def article_channels(self, article_id: int) -> dict[str, tuple[int, PostStatus]]:
-        """The channels an article already has a post on: channel -> (post id, status)."""
-        stmt = select(posts.c.channel, posts.c.id, posts.c.status).where(
-            posts.c.article_id == article_id)
+        """The channels an article already has a post on: channel -> (post id,
+        status) of its newest post there (a re-share, when there is one)."""
+        stmt = (select(posts.c.channel, posts.c.id, posts.c.status)
+                .where(posts.c.article_id == article_id).order_by(posts.c.reshare))
         with self._read() as conn:
             return {ch: (int(pid), PostStatus(st)) for ch, pid, st in conn.execute(stmt)}
+
+    def next_reshare(self, article_id: int, channel: str) -> int:
+        """The number the article's next re-share on ``channel`` takes (1 for
+        the first; 0 when the article has no post there yet)."""
+        stmt = select(func.max(posts.c.reshare)).where(posts.c.article_id == article_id,
+                                                       posts.c.channel == channel)
+        with self._read() as conn:
+            top = conn.execute(stmt).scalar()
+        return 0 if top is None else int(top) + 1
 
     def edit_post(self, post_id: int, *, expected: Collection[PostStatus], now: datetime,
                   changes: Mapping[str, Any]) -> bool:

@@ -112,6 +112,7 @@ def _item(row: Row[Any]) -> OutboxItem:
         title=m["article_title"] or "",
         summary=m["article_summary"] or "",
         pending_text=m.get("pending_text"), after_kind=m.get("after_kind"),
+        reshare=m.get("reshare") or 0,
     )
 
 
@@ -124,6 +125,7 @@ def _attempt(row: Row[Any]) -> Attempt:
         remote_id=m["remote_id"], remote_url=m["remote_url"], article_url=m["article_url"],
         kind=AttemptKind(m.get("kind") or "publish"), by=m.get("by"), reason=m.get("reason"),
         old_text=m.get("old_text"), new_text=m.get("new_text"),
+        reshare=m.get("reshare") or 0,
     )
 
 
@@ -148,7 +150,7 @@ def _post_select() -> Select[Any]:
 
 def _attempt_select() -> Select[Any]:
     """Publish-log rows with the url of their post's article."""
-    return select(attempts, articles.c.url.label("article_url")).select_from(
+    return select(attempts, articles.c.url.label("article_url"), posts.c.reshare).select_from(
         attempts.join(posts, attempts.c.post_id == posts.c.id)
         .outerjoin(articles, posts.c.article_id == articles.c.id)
     )

@@ -164,7 +164,12 @@ posts = Table(
     # and "edit" or "note"; deleting: "delete".
     Column("pending_text", Text),
     Column("after_kind", String(10)),
-    UniqueConstraint("article_id", "channel", name="uq_posts_article_id_channel"),
+    # 0: the article's post on the channel; n > 0: its n-th re-share (an
+    # editor's `queue add --url … --again`): one post per (article, channel,
+    # re-share) makes double-planning impossible and a re-share possible.
+    Column("reshare", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("article_id", "channel", "reshare",
+                     name="uq_posts_article_id_channel_reshare"),
     UniqueConstraint("idempotency_key", name="uq_posts_idempotency_key"),
     enum_check("status", PostStatus, "ck_posts_status"),
     enum_check("priority", Priority, "ck_posts_priority"),
