@@ -174,10 +174,12 @@ class App:
 
     def poll(self, name: str) -> PollReport:
         """Poll one feed and plan what it brought."""
-        from publisher.services.ingest import poll_feed
+        from publisher.services.ingest import after_poll, poll_feed, recheck_window
 
-        return poll_feed(self.config.feed(name), store=self.store, fetcher=self.fetcher,
-                         now=self.now, environ=self.environ)
+        feed = self.config.feed(name)
+        report = poll_feed(feed, store=self.store, fetcher=self.fetcher, now=self.now,
+                           environ=self.environ, recheck=recheck_window(self.config))
+        return after_poll(self, feed, report)
 
     def poll_all(self, *, due_only: bool = False, concurrency: int = 8) -> list[PollReport]:
         """Poll every feed (or every due one) concurrently; one bad feed never

@@ -142,6 +142,8 @@ class Article:
     state: ArticleState
     #: Retracted (issue 13): its posts were taken down; never planned again.
     retracted: bool = False
+    #: When its CMS was seen to unpublish it (WordPress: no longer ``publish``).
+    unpublished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

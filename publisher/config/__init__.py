@@ -411,6 +411,9 @@ class FeedConfig:
     #: The environment variable holding the push hook's HMAC secret
     #: (``POST /hooks/wordpress/<feed>``); None: the feed takes no push.
     hook_secret_env: str | None = None
+    #: ``kind = "wordpress"``: an article the site unpublishes is only noticed
+    #: (status and the log name it), or retracted at once ("retract").
+    on_unpublish: Literal["notice", "retract"] = "notice"
 
 
 @dataclass(frozen=True)

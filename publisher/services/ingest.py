@@ -2,17 +2,29 @@
 
 One summary log line per poll (``feed=ledger status=not_modified new=0``).
 A failing feed stores its error and backs off; it never stops the others.
+
+After the post (issue 13): a poll also stores the new title or summary of
+an article its source changed (``changed``), and on a WordPress feed finds
+the recent articles the site unpublished (``unpublished``: one ``include=``
+request for those missing from the list, only when the list changed);
+``after_poll`` then corrects the posts of the first (``correct_article``,
+per channel ``on_update``) and cancels the unsent posts of the second,
+retracting them too with ``on_unpublish = "retract"``.  An RSS or Atom feed
+cannot say an item was pulled (it only stops listing it), so only WordPress
+feeds notice unpublishing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from publisher.config import FeedConfig
-from publisher.exceptions import FetchError, ParseError
+from publisher.config import Config, FeedConfig
+from publisher.exceptions import FetchError, InputError, ParseError
 from publisher.services.policy import next_poll_delay
 from publisher.sources import (
     Fetcher,
@@ -21,8 +33,12 @@ from publisher.sources import (
     parse_wordpress,
     wordpress_posts_url,
 )
+from publisher.sources.wordpress import changed_text, wordpress_id, wordpress_include_urls
 from publisher.store.api import StoreAPI
-from publisher.types import ArticleData, ArticleState, FeedKind
+from publisher.types import Article, ArticleData, ArticleState, FeedKind, PostStatus
+
+if TYPE_CHECKING:
+    from publisher.services.ports import AppPorts
 
 log = logging.getLogger("publisher.ingest")
 
@@ -38,7 +54,16 @@ class PollReport:
     entries: int = 0
     error: str | None = None
     next_poll_at: datetime | None = None
+    #: Articles whose title or summary the source changed (stored already).
+    changed: tuple[int, ...] = ()
+    #: Articles the site unpublished (WordPress; marked already).
+    unpublished: tuple[int, ...] = ()
 
+
+def recheck_window(config: Config) -> float:
+    """How far back a poll re-checks its articles (seconds): the longest
+    channel ``max_age``, as older posts are not sent any more anyway."""
+    return max((c.max_age for c in config.channels.values()), default=86400.0)
 
 def feed_url(feed: FeedConfig) -> str:
     """The URL actually fetched for a feed."""
@@ -46,9 +71,12 @@ def feed_url(feed: FeedConfig) -> str:
 
 
 def poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
-              now: Callable[[], datetime], environ: Mapping[str, str]) -> PollReport:
+              now: Callable[[], datetime], environ: Mapping[str, str],
+              recheck: float = 86400.0) -> PollReport:
     """Fetch one feed, store the articles it has that nobody has seen, and
-    schedule its next poll."""
+    schedule its next poll.  Articles of the feed first seen or published
+    within ``recheck`` seconds are checked for changes (and, on WordPress,
+    for being unpublished)."""
     state = store.get_feed(feed.name)
     url = feed_url(feed)
     headers = dict(feed.headers)
@@ -105,12 +133,123 @@ def poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
         if seeded is None and decision.seen_only:
             seen = len(store.add_articles(feed.name, decision.seen_only,
                                           state=ArticleState.SEEN, now=now()))
+    changed: list[int] = []
+    unpublished: list[int] = []
+    if result.status == "changed" and state.seeded:
+        changed = _store_changes(feed, store, entries)
+        if feed.kind is FeedKind.WORDPRESS:
+            unpublished = _unpublished(feed, store, fetcher, entries, headers, now=now(),
+                                       since=now() - timedelta(seconds=recheck), url=url)
     delay = next_poll_delay(feed.poll_interval, server_delay=result.retry_after)
     at = now() + timedelta(seconds=delay)
     store.record_poll_success(feed.name, now=now(), etag=result.etag,
                               last_modified=result.last_modified, body_hash=result.body_hash,
                               next_poll_at=at)
-    log.info("feed=%s status=%s entries=%d new=%d seen=%d", feed.name, result.status,
-             len(entries), new, seen, extra={"feed": feed.name, "action": "poll"})
+    log.info("feed=%s status=%s entries=%d new=%d seen=%d changed=%d unpublished=%d",
+             feed.name, result.status, len(entries), new, seen, len(changed), len(unpublished),
+             extra={"feed": feed.name, "action": "poll"})
     return PollReport(feed.name, result.status, new=new, seen=seen, entries=len(entries),
-                      next_poll_at=at)
+                      next_poll_at=at, changed=tuple(changed), unpublished=tuple(unpublished))
+
+
+def _store_changes(feed: FeedConfig, store: StoreAPI, entries: list[ArticleData]) -> list[int]:
+    """Store the new title and summary of the feed's known articles whose
+    source changed them (same guid); their ids."""
+    stored = store.articles_by_guid([e.guid for e in entries])
+    out: list[int] = []
+    for entry in entries:
+        article = stored.get(entry.guid)
+        if article is None or article.feed != feed.name or article.retracted:
+            continue  # an editor's page read has other words: not a correction
+        if changed_text(article.data, entry):
+            store.update_article_text(article.id, title=entry.title, summary=entry.summary,
+                                      updated=entry.updated)
+            out.append(article.id)
+    return out
+
+
+def _unpublished(feed: FeedConfig, store: StoreAPI, fetcher: Fetcher,
+                 entries: list[ArticleData], headers: Mapping[str, str], *, now: datetime,
+                 since: datetime, url: str) -> list[int]:
+    """The feed's recent articles the site no longer publishes: those
+    missing from the list are asked for by id (``include=``); the ones the
+    answer leaves out are marked unpublished.  A failed check says nothing."""
+    listed = {e.guid for e in entries}
+    missing: dict[int, Article] = {}
+    for article in store.recent_articles(feed.name, since=since):
+        post_id = wordpress_id(article.data.guid)
+        if post_id is not None and article.data.guid not in listed:
+            missing[post_id] = article
+    if not missing:
+        return []
+    present: set[str] = set()
+    try:
+        for check in wordpress_include_urls(url, list(missing)):
+            answer = fetcher.fetch(check, headers=headers)
+            if answer.body is None:
+                return []
+            present.update(a.guid for a in parse_wordpress(answer.body, base_url=answer.final_url,
+                                                           max_entries=100))
+    except (FetchError, ParseError) as exc:
+        log.warning("feed=%s unpublished check failed: %s", feed.name, exc,
+                    extra={"feed": feed.name, "action": "poll"})
+        return []
+    return [a.id for a in missing.values()
+            if a.data.guid not in present and store.mark_unpublished(a.id, now=now)]
+
+
+def after_poll(app: AppPorts, feed: FeedConfig, report: PollReport) -> PollReport:
+    """What a poll found after the post: corrections (``correct_article``
+    for the channels whose ``on_update`` is not "ignore") and articles the
+    site unpublished (unsent posts cancelled; with ``on_unpublish =
+    "retract"`` the article retracted, else named in the log and status).
+    A failure here is logged and never stops the poll."""
+    from publisher.services.after_post import correct_article, retract_article
+
+    for article_id in report.unpublished:
+        try:
+            if feed.on_unpublish == "retract":
+                retract_article(app, str(article_id), reason="unpublished on the site",
+                                by="publisher")
+                log.warning("feed=%s article %d unpublished on the site: retracted",
+                            feed.name, article_id, extra={"feed": feed.name,
+                                                          "action": "unpublished"})
+                continue
+            _cancel_unsent(app, article_id)
+            log.warning("feed=%s article %d unpublished on the site; `publisher retract %d` "
+                        "to take its posts down", feed.name, article_id, article_id,
+                        extra={"feed": feed.name, "action": "unpublished"})
+        except InputError as exc:
+            log.warning("feed=%s article %d unpublished on the site: %s", feed.name,
+                        article_id, exc, extra={"feed": feed.name, "action": "unpublished"})
+    for article_id in report.changed:
+        if article_id in report.unpublished:
+            continue
+        try:
+            done = correct_article(app, str(article_id), by="publisher",
+                                   reason="changed on the site", by_hand=False)
+        except InputError as exc:
+            log.warning("feed=%s article %d changed on the site: %s", feed.name, article_id,
+                        exc, extra={"feed": feed.name, "action": "corrected"})
+            continue
+        acted = [f"{line.channel}:{line.action}" for line in done.lines
+                 if line.action in ("edit", "note")]
+        log.info("feed=%s article %d changed on the site: %s", feed.name, article_id,
+                 " ".join(acted) or "nothing to correct", extra={"feed": feed.name,
+                                                                  "action": "corrected"})
+    return report
+
+
+def _cancel_unsent(app: AppPorts, article_id: int) -> None:
+    """Cancel the article's posts that have not gone out (a lifecycle decision each)."""
+    from publisher.services import lifecycle
+    from publisher.services.desk_changes import apply
+
+    for item in app.store.article_posts(article_id):
+        if item.status in (PostStatus.PUBLISHED, PostStatus.CANCELLED, PostStatus.FAILED):
+            continue
+        decision = lifecycle.cancel(item)
+        if isinstance(decision, lifecycle.Change):
+            # a worker that took it meanwhile: the dispatcher decides it
+            with contextlib.suppress(InputError):
+                apply(app, item, decision, worker="publisher", action="cancelled")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,7 +21,13 @@ from publisher.sources.normalize import (
 from publisher.sources.parse import SUMMARY_MAX, TITLE_FROM_SUMMARY_MAX
 from publisher.types import ArticleData, Image
 
-__all__ = ["parse_wordpress", "wordpress_posts_url"]
+__all__ = [
+    "changed_text",
+    "parse_wordpress",
+    "wordpress_id",
+    "wordpress_include_urls",
+    "wordpress_posts_url",
+]
 
 log = logging.getLogger("publisher.sources")
 
@@ -55,6 +61,45 @@ def wordpress_posts_url(site_or_api_url: str, per_page: int = 20) -> str:
     if extra:
         query = f"{query}&{extra}" if query else extra
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def wordpress_id(guid: str) -> int | None:
+    """The post id in a WordPress guid (``https://example.org/?p=42``), or None."""
+    query = dict(parse_qsl(urlsplit(guid.strip()).query))
+    value = query.get("p", "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 2**63 else None
+
+
+def wordpress_include_urls(posts_url: str, ids: Sequence[int], per_request: int = 100) -> list[str]:
+    """The posts endpoint asked for exactly these ids (``include=``), at most
+    100 a request (the API's ``per_page`` ceiling).  An anonymous request
+    sees only published posts (``status=publish``): an id missing from the
+    answer was moved to draft, private or trash, or deleted (the REST
+    handbook, "Posts": ``include``, ``status``)."""
+    parts = urlsplit(posts_url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k not in ("include", "per_page", "page", "status")]
+    out = []
+    for start in range(0, len(ids), per_request):
+        chunk = sorted(ids)[start:start + per_request]
+        query = urlencode([*kept, ("status", "publish"), ("per_page", str(len(chunk))),
+                           ("include", ",".join(map(str, chunk)))])
+        out.append(urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")))
+    return out
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def changed_text(stored: ArticleData, now: ArticleData) -> bool:
+    """Whether the source changed the article's title or summary since it
+    was stored (a correction).  Where both carry a modification time
+    (WordPress ``modified_gmt``) it must have moved on too."""
+    if stored.updated is not None and now.updated is not None and now.updated <= stored.updated:
+        return False
+    return (_words(stored.title) != _words(now.title)
+            or _words(stored.summary) != _words(now.summary))
 
 
 def parse_wordpress(body: bytes, *, base_url: str, max_entries: int = 500) -> list[ArticleData]:

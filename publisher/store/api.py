@@ -287,6 +287,19 @@ class StoreAPI(Protocol):
         """channel -> (post id, status) for the article's posts."""
 
     def next_reshare(self, article_id: int, channel: str) -> int:
+    def articles_by_guid(self, guids: Collection[str]) -> dict[str, Article]:
+        """The stored articles with these guids: guid -> article."""
+
+    def recent_articles(self, feed: str, *, since: datetime) -> list[Article]:
+        """The feed's articles published since ``since``, not retracted nor unpublished."""
+
+    def update_article_text(self, article_id: int, *, title: str, summary: str,
+                            updated: datetime | None) -> None:
+        """Store the article's new title and summary."""
+
+    def mark_unpublished(self, article_id: int, *, now: datetime) -> bool:
+        """Note that the CMS unpublished the article; True the first time."""
+
         """The number of the article's next re-share on ``channel`` (0: none there yet)."""
 
     def edit_post(self, post_id: int, *, expected: Collection[PostStatus], now: datetime,

@@ -155,6 +155,43 @@ class ArticleQueries:
             raise NotFoundError(f"no article with id {article_id}")
         return _article(row)
 
+    def articles_by_guid(self, guids: Collection[str]) -> dict[str, Article]:
+        """The stored articles with these guids: guid -> article."""
+        out: dict[str, Article] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(guids))):
+                for row in conn.execute(select(articles).where(articles.c.guid.in_(chunk))):
+                    out[row.guid] = _article(row)
+        return out
+
+    def recent_articles(self, feed: str, *, since: datetime) -> list[Article]:
+        """The feed's articles published (else first seen) since ``since``,
+        neither retracted nor seen unpublished: what a poll re-checks."""
+        when = func.coalesce(articles.c.published, articles.c.first_seen)
+        stmt = (select(articles).where(articles.c.feed == feed, when >= _aware(since),
+                                       articles.c.retracted.is_(False),
+                                       articles.c.unpublished_at.is_(None))
+                .order_by(articles.c.id))
+        with self._read() as conn:
+            return [_article(r) for r in conn.execute(stmt)]
+
+    def update_article_text(self, article_id: int, *, title: str, summary: str,
+                            updated: datetime | None) -> None:
+        """The article's title and summary as its source says now (a correction)."""
+        values: dict[str, object] = {"title": title, "summary": summary}
+        if updated is not None:
+            values["updated"] = _aware(updated)
+        with self._write() as conn:
+            conn.execute(update(articles).where(articles.c.id == article_id).values(values))
+
+    def mark_unpublished(self, article_id: int, *, now: datetime) -> bool:
+        """Note that the CMS unpublished the article; True the first time."""
+        with self._write() as conn:
+            return bool(conn.execute(
+                update(articles).where(articles.c.id == article_id,
+                                       articles.c.unpublished_at.is_(None))
+                .values(unpublished_at=_aware(now))).rowcount)
+
     def find_article(self, url: str) -> Article | None:
         """By canonical url."""
         with self._read() as conn:

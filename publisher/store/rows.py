@@ -82,7 +82,8 @@ def _article(row: Row[Any]) -> Article:
         image=_image(m["image_url"], m["image_alt"]),
     )
     return Article(id=m["id"], feed=m["feed"], data=data, first_seen=m["first_seen"],
-                   state=ArticleState(m["state"]), retracted=bool(m.get("retracted")))
+                   state=ArticleState(m["state"]), retracted=bool(m.get("retracted")),
+                   unpublished_at=m.get("unpublished_at"))
 
 
 def _feed(row: Row[Any]) -> FeedState:

@@ -120,6 +120,8 @@ articles = Table(
     # Retracted (issue 13): never planned again; who, when and why.
     Column("retracted", Boolean, nullable=False, server_default=false()),
     Column("retracted_at", UTCDateTime),
+    # When the CMS was seen to unpublish it (issue 13; WordPress only).
+    Column("unpublished_at", UTCDateTime),
     Column("retracted_by", Text),
     Column("retract_reason", Text),
     UniqueConstraint("guid", name="uq_articles_guid"),

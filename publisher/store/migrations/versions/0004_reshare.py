@@ -1,6 +1,7 @@
 """Re-shares (issue 13): ``posts.reshare`` (0: the article's post on the
 channel; n > 0: its n-th re-share), and one post per (article, channel,
-re-share) instead of one per (article, channel).
+re-share) instead of one per (article, channel); and
+``articles.unpublished_at`` (when the CMS was seen to unpublish it).
 
 Revision ID: 0004_reshare
 Revises: 0003_after_post
@@ -22,6 +23,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("articles") as batch:
+        batch.add_column(sa.Column("unpublished_at", sa.DateTime(timezone=True)))
     with op.batch_alter_table("posts") as batch:
         batch.add_column(sa.Column("reshare", sa.Integer, nullable=False,
                                    server_default=sa.text("0")))
@@ -38,3 +41,5 @@ def downgrade() -> None:
         batch.drop_constraint("uq_posts_article_id_channel_reshare", type_="unique")
         batch.create_unique_constraint("uq_posts_article_id_channel", ["article_id", "channel"])
         batch.drop_column("reshare")
+    with op.batch_alter_table("articles") as batch:
+        batch.drop_column("unpublished_at")
