@@ -439,3 +439,29 @@ def test_bad_and_unknown_post_ids_are_one_line(site: DeskSite) -> None:
     got = c.get("/desk/post/abc")
     assert got.status_code == 404 and "no post with id" in got.text
     assert _post(c, "/desk/post/1/explode").status_code == 404
+
+
+def test_ops_resolve_a_post_in_doubt_explicitly(site: DeskSite) -> None:
+    from publisher.types import NewPost
+
+    site.add_user("ed", "editor")
+    site.add_user("olga", "ops")
+    [pid] = site.app.store.add_posts([NewPost("review", "In doubt",
+                                              status=PostStatus.NEEDS_REVIEW)],
+                                     article_id=None, now=site.app.now())
+    editor = site.client("ed")
+    assert 'id="resolve-published"' not in editor.get(f"/desk/post/{pid}").text
+    assert _post(editor, f"/desk/post/{pid}/resolve",
+                 {"outcome": "not_published"}).status_code == 403
+    ops = site.client("olga")
+    page = ops.get(f"/desk/post/{pid}").text
+    assert 'id="resolve-published"' in page and 'id="resolve-not-published"' in page
+    # "Published" without its URL: the desk's one line, nothing changes.
+    got = _post(ops, f"/desk/post/{pid}/resolve", {"outcome": "published", "published": ""})
+    assert got.status_code == 409 and "give either --published URL or --not-published" in got.text
+    assert site.app.store.get_post(pid).status is PostStatus.NEEDS_REVIEW
+    got = _post(ops, f"/desk/post/{pid}/resolve", {"outcome": "not_published"})
+    assert got.status_code == 303
+    assert site.app.store.get_post(pid).status is PostStatus.QUEUED
+    rows = site.app.store.attempts(post_id=pid)
+    assert any(r.error == "resolved by olga: not published" for r in rows)

@@ -392,9 +392,10 @@ class Desk:
             kwargs["text"] = text if text and text != desk.get_post(app, post_id).text else None
             kwargs["at"] = at or None
         elif action == "resolve":
-            url = data.get("published").strip()
-            kwargs["published"] = url or None
-            kwargs["not_published"] = not url
+            # Two buttons, said explicitly: an empty URL is not taken for "not published".
+            published = data.get("outcome") == "published"
+            kwargs["published"] = (data.get("published").strip() or None) if published else None
+            kwargs["not_published"] = data.get("outcome") == "not_published"
         try:
             verb(app, post_id, **kwargs)
         except NotFoundError:
