@@ -76,7 +76,8 @@ class Daemon:
 
     def _heartbeat(self, *, stopping: bool = False) -> None:
         self.app.store.heartbeat(self.app.worker, now=self.app.now(), host=socket.gethostname(),
-                                 pid=os.getpid(), stopping=stopping)
+                                 pid=os.getpid(), stopping=stopping,
+                                 channels=tuple(self.app.config.channels))
 
     def wake(self) -> None:
         """Posts were added: the dispatcher claims now instead of at its next wake."""

@@ -289,6 +289,8 @@ class WorkerInfo:
     started_at: datetime
     heartbeat_at: datetime
     stopped_at: datetime | None = None
+    #: The channels it runs with (None: not recorded).
+    channels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,7 +211,10 @@ def run(
         if once:
             a.store.acquire_daemon_lock()
             try:
+                _once_heartbeat(a, stopping=False)
                 a.run_once()
+                # Recorded like the daemon's, so `status` judges cron by --max-silence.
+                _once_heartbeat(a, stopping=True)
             finally:
                 a.store.release_daemon_lock()
             return
@@ -221,6 +224,17 @@ def run(
     finally:
         a.close()
     raise typer.Exit(code)
+
+
+def _once_heartbeat(a: App, *, stopping: bool) -> None:
+    import os
+    import socket
+
+    from publisher.services.health import once_worker_id
+
+    host = socket.gethostname()
+    a.store.heartbeat(once_worker_id(host), now=a.now(), host=host, pid=os.getpid(),
+                      stopping=stopping, channels=tuple(a.config.channels))
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -13,15 +14,30 @@ from publisher.cli.output import JSON_HELP, ago, console, print_json, when
 
 @app.command()
 @handle_errors
-def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    max_silence: Annotated[str, typer.Option(
+        "--max-silence", help="Unhealthy when `run --once` (cron) has not run for this long "
+        "and no daemon is up.")] = "10m",
+    failing_within: Annotated[str, typer.Option(
+        "--failing-within", help="A channel with any failed post this recent is failing.")]
+    = "1h",
+    failing_last: Annotated[int, typer.Option(
+        "--failing-last", help="Also failing: a failure among the channel's last N posts "
+        "(0: off).", min=0, max=10_000)] = 0,
+) -> None:
     """Is everything moving? Exit 1 when not (for monitoring).
 
     The daemon (heartbeat), the queue by status and channel, the next post
     per channel and why it waits, each feed's last poll and error, each
     channel's pause, rate limit, last success and error, posts and estimated
-    spend today and this month. Exit 1 when something is unhealthy: a paused
-    channel, a feed failing for over an hour, posts in needs_review, posts due
-    for 5 minutes but not moving, no daemon heartbeat for 2 minutes.
+    spend today and this month. Exit 1 when something is unhealthy, one line
+    per cause naming what to do: a paused channel, a channel whose posts fail
+    (--failing-within, --failing-last), a broken template, a channel with
+    posts due that the running daemon does not know (not reloaded), a feed
+    failing for over an hour, posts in needs_review, posts due for 5 minutes
+    but not moving, no daemon heartbeat for 2 minutes and no `run --once`
+    within --max-silence.
 
     Example: [bold]publisher status || notify-ops[/bold]
     """
@@ -29,16 +45,23 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
     from rich.text import Text
 
     from publisher.services import desk as ops
+    from publisher.services.health import Thresholds
 
+    thresholds = Thresholds(failing_within=_duration("--failing-within", failing_within),
+                            failing_last=failing_last,
+                            max_silence=_duration("--max-silence", max_silence))
     with desk() as d:
-        report = ops.status(d)
+        report = ops.status(d, thresholds)
         tz = d.config.timezone
     if as_json:
         print_json({**ops_json(report), "healthy": report.healthy})
     else:
         out = console()
         dm = report.daemon
-        if dm.alive:
+        if dm.alive and dm.mode == "once":
+            out.print(f"daemon: [green]run --once[/green] ({escape(dm.worker or '')}, last run "
+                      f"{ago(dm.heartbeat_age)})", markup=True)
+        elif dm.alive:
             out.print(f"daemon: [green]up[/green] ({escape(dm.worker or '')}, heartbeat "
                       f"{ago(dm.heartbeat_age)})", markup=True)
         else:
@@ -87,11 +110,25 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
         if report.problems:
             out.print("[red]unhealthy:[/red]", markup=True)
             for problem in report.problems:
-                out.print(f"  - {problem}", markup=False)
+                out.print(f"  - {problem}", markup=False, soft_wrap=True)
         else:
             out.print("[green]healthy[/green]", markup=True)
     if not report.healthy:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _duration(option: str, value: str) -> timedelta:
+    from publisher.config import parse_duration
+    from publisher.exceptions import InputError
+
+    try:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= 366 * 86400:
+            raise ValueError("out of range")
+        return timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
+        raise InputError(f'{option}: not a duration between 1 s and a year: "{value[:40]}" '
+                         '(use e.g. "90s", "10m", "2h")') from None
 
 
 def _one_line(text: str) -> str:

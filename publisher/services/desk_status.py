@@ -8,14 +8,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from publisher.services import health
 from publisher.services.desk_changes import get_post
 from publisher.services.desk_input import Listing, local_time
 from publisher.services.ports import AppPorts
 from publisher.services.timing import Gate, local_starts
-from publisher.types import Attempt, ChannelState, OutboxItem, PostStatus, Priority
+from publisher.types import (
+    Attempt,
+    ChannelState,
+    OutboxItem,
+    Outcome,
+    PostStatus,
+    Priority,
+    WorkerInfo,
+)
 
 #: A daemon whose heartbeat is older than this is down (it beats every 15 s).
-DAEMON_TIMEOUT = timedelta(minutes=2)
+DAEMON_TIMEOUT = health.DAEMON_TIMEOUT
 #: A feed failing for longer than this makes ``status`` unhealthy.
 FEED_FAILING = timedelta(hours=1)
 #: A post due for longer than this while its channel is open is "not moving".
@@ -104,6 +113,10 @@ class DaemonReport:
     heartbeat_at: datetime | None = None
     heartbeat_age: float | None = None  # seconds
     stopped_at: datetime | None = None
+    #: "daemon" (``publisher run``) or "once" (``publisher run --once``, cron).
+    mode: str = "daemon"
+    #: The channels the daemon runs with (None: not recorded).
+    channels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,40 +164,68 @@ class StatusReport:
         return not self.problems
 
 
-def _daemon(app: AppPorts, now: datetime) -> DaemonReport:
-    workers = app.store.workers()
+def _daemon(workers: list[WorkerInfo], now: datetime,
+            thresholds: health.Thresholds) -> DaemonReport:
+    """The live daemon, else the latest of a stopped daemon and ``run --once``."""
     if not workers:
         return DaemonReport(alive=False)
-    live = [w for w in workers if w.stopped_at is None]
+    live = [w for w in workers if w.stopped_at is None and not health.is_once(w)
+            and now - w.heartbeat_at <= DAEMON_TIMEOUT]
     w = max(live or workers, key=lambda w: w.heartbeat_at)
     age = (now - w.heartbeat_at).total_seconds()
+    if health.is_once(w):
+        return DaemonReport(age <= thresholds.max_silence.total_seconds(), w.id, w.host,
+                            w.pid, w.heartbeat_at, age, w.stopped_at, mode="once",
+                            channels=w.channels)
     alive = w.stopped_at is None and age <= DAEMON_TIMEOUT.total_seconds()
-    return DaemonReport(alive, w.id, w.host, w.pid, w.heartbeat_at, age, w.stopped_at)
+    return DaemonReport(alive, w.id, w.host, w.pid, w.heartbeat_at, age, w.stopped_at,
+                        channels=w.channels)
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
+def problems(app: AppPorts, thresholds: health.Thresholds | None = None) -> tuple[str, ...]:
+    """Everything that makes publisher unhealthy, one line each naming the
+    cause and what to do: what ``status`` (and ``status --json``) lists and
+    exits 1 for, and what ``/readyz`` reports."""
+    return status(app, thresholds).problems
 
 
-def status(app: AppPorts) -> StatusReport:
+def _failures(app: AppPorts, channel: str, now: datetime,
+              thresholds: health.Thresholds) -> list[health.Failure]:
+    """The channel's failed posts within the window (a failed attempt, or a
+    post that failed as it was made: a broken template) and among its last N."""
+    store = app.store
+    since = now - thresholds.failing_within
+    found: dict[int, health.Failure] = {}
+    for a in store.attempts(channel=channel, outcomes=(Outcome.FAILED, Outcome.AUTH_FAILED),
+                            since=since, limit=200):
+        found.setdefault(a.post_id, health.Failure(a.post_id, a.finished_at or a.started_at,
+                                                   a.error))
+    failed = store.list_posts(statuses=(PostStatus.FAILED,), channels=(channel,), since=since,
+                              limit=200)
+    if thresholds.failing_last:
+        failed += [p for p in store.list_posts(channels=(channel,),
+                                               limit=thresholds.failing_last)
+                   if p.status is PostStatus.FAILED]
+    for p in failed:
+        if p.id not in found:
+            found[p.id] = health.Failure(p.id, p.created_at, p.last_error)
+    return list(found.values())
+
+
+def status(app: AppPorts, thresholds: health.Thresholds | None = None) -> StatusReport:
     """The daemon, the queue, each channel and feed, and what is unhealthy."""
+    thresholds = thresholds or health.Thresholds()
     now = app.now()
     config, store, tz = app.config, app.store, app.config.timezone
     problems: list[str] = []
-    daemon = _daemon(app, now)
-    if daemon.heartbeat_at is None:
-        problems.append("daemon: never started on this database (publisher run)")
-    elif daemon.stopped_at is not None and not daemon.alive:
-        problems.append(f"daemon: stopped at {local_time(daemon.stopped_at, tz)}")
-    elif not daemon.alive:
-        problems.append(f"daemon: not seen for {_ago(daemon.heartbeat_age or 0)} "
-                        f"(last heartbeat {local_time(daemon.heartbeat_at, tz)})")
+    workers = store.workers()
+    daemon = _daemon(workers, now, thresholds)
+    beat = health.heartbeat_problem(
+        workers, now=now, max_silence=thresholds.max_silence,
+        when=local_time(daemon.heartbeat_at, tz) if daemon.heartbeat_at else "")
+    if beat is not None:
+        problems.append(beat)
+    problems += health.template_problems(config, app.renderer)
 
     counts = store.post_counts()
     queue: dict[str, int] = {}
@@ -221,16 +262,35 @@ def status(app: AppPorts) -> StatusReport:
             waiting = f" — {held} post{'s' if held != 1 else ''} waiting" if held else ""
             problems.append(f"channel {name}: {kind}: {state.paused_reason or 'no reason'}"
                             f"{who}{waiting}")
+        failing_posts = health.failing_channel(name, _failures(app, name, now, thresholds),
+                                               window=thresholds.failing_within,
+                                               last=thresholds.failing_last)
+        if failing_posts is not None:
+            problems.append(failing_posts)
         review = per_channel.get(name, {}).get(PostStatus.NEEDS_REVIEW.value, 0)
         if review:
             problems.append(f"channel {name}: {review} post(s) need review "
                             "(publisher queue list --status needs_review)")
-    if daemon.alive:
+    unknown: list[str] = []
+    if daemon.alive and daemon.mode == "daemon":
+        due_now: dict[str, list[int]] = {}
+        for post_id, channel, _priority, _due in store.overdue_posts(before=now):
+            if channel in config.channels:
+                due_now.setdefault(channel, []).append(post_id)
+        unknown = health.unknown_channels(daemon.channels, due_now)
+        for channel in unknown:
+            n = len(due_now[channel])
+            problems.append(
+                f"channel {channel}: {n} post{'s' if n != 1 else ''} due, but the running "
+                f"daemon ({daemon.worker}) does not know this channel: the schedules changed "
+                f"after it started; reload it (kill -HUP {daemon.pid}) or restart "
+                "`publisher run`")
+    if daemon.alive and daemon.mode == "daemon":
         stuck: dict[str, list[tuple[int, datetime]]] = {}
         for post_id, channel, priority, due in store.overdue_posts(
                 before=now - STUCK_AFTER):
             found = gates.get(channel)
-            if found is None:
+            if found is None or channel in unknown:
                 continue
             gate = found
             if gate.breaking_open if priority == Priority.BREAKING.value else gate.open:

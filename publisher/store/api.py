@@ -97,8 +97,9 @@ class StoreAPI(Protocol):
     def release_daemon_lock(self) -> None: ...
 
     def heartbeat(self, worker: str, *, now: datetime, host: str, pid: int,
-                  stopping: bool = False) -> None:
-        """Upsert the worker row; ``stopping`` sets stopped_at."""
+                  stopping: bool = False, channels: Collection[str] | None = None) -> None:
+        """Upsert the worker row; ``stopping`` sets stopped_at; ``channels``:
+        the configured channel names it runs with."""
 
     def workers(self) -> list[WorkerInfo]: ...
 

@@ -22,9 +22,10 @@ what they share (row readers, common selects, aware-UTC checks) and
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
@@ -338,15 +339,19 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
             os.close(fd)
 
     def heartbeat(self, worker: str, *, now: datetime, host: str, pid: int,
-                  stopping: bool = False) -> None:
-        """Upsert the worker row; ``stopping`` sets stopped_at."""
+                  stopping: bool = False, channels: Collection[str] | None = None) -> None:
+        """Upsert the worker row; ``stopping`` sets stopped_at; ``channels``:
+        the configured channel names it runs with (JSON)."""
         now = _aware(now)
         stopped = now if stopping else None
+        names = json.dumps(sorted(channels)) if channels is not None else None
         stmt = self._insert(workers).values(id=worker, host=host, pid=pid, started_at=now,
-                                            heartbeat_at=now, stopped_at=stopped)
+                                            heartbeat_at=now, stopped_at=stopped,
+                                            channels=names)
         stmt = stmt.on_conflict_do_update(
             index_elements=[workers.c.id],
-            set_={"host": host, "pid": pid, "heartbeat_at": now, "stopped_at": stopped},
+            set_={"host": host, "pid": pid, "heartbeat_at": now, "stopped_at": stopped,
+                  "channels": names},
         )
         with self._write() as conn:
             conn.execute(stmt)
@@ -357,4 +362,6 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
             rows = conn.execute(
                 select(workers).order_by(workers.c.heartbeat_at.desc(), workers.c.id)).all()
         return [WorkerInfo(id=r.id, host=r.host, pid=r.pid, started_at=r.started_at,
-                           heartbeat_at=r.heartbeat_at, stopped_at=r.stopped_at) for r in rows]
+                           heartbeat_at=r.heartbeat_at, stopped_at=r.stopped_at,
+                           channels=(tuple(json.loads(r.channels))
+                                     if r.channels is not None else None)) for r in rows]

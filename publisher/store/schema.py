@@ -233,6 +233,8 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime),
+    # The configured channel names the worker runs with, a JSON list (0005).
+    Column("channels", Text),
 )
 
 # -- the web desk's people and their sessions (migration 0002_users) ------------------
