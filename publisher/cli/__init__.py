@@ -290,9 +290,10 @@ def db_upgrade() -> None:
 
 
 # The command groups register themselves on ``app``.
-from publisher.cli import control, log, preview, queue, status, users  # noqa: E402
+from publisher.cli import after_post, control, log, preview, queue, status, users  # noqa: E402
 
-__all__ = ["app", "control", "db_app", "log", "main", "preview", "queue", "status", "users"]
+__all__ = ["after_post", "app", "control", "db_app", "log", "main", "preview", "queue", "status",
+           "users"]
 
 
 def main() -> None:
