@@ -270,7 +270,8 @@ class Dispatcher:
             gate = gates.get(item.channel)
             opens = gate.until if gate is not None and not (
                 gate.open or (gate.breaking_open and item.priority is Priority.BREAKING)) else None
-            post = lc.PostFacts(item.id, item.status, item.attempts, item.expires_at)
+            post = lc.PostFacts(item.id, item.status, item.attempts, item.expires_at,
+                                reshare=item.reshare > 0)
             decision = lc.on_expiry(post, opens_at=opens, now=now)
             if decision is not None and item.attempts:  # in doubt? the dispatcher settles it
                 post = replace(post, history=lc.History.of(

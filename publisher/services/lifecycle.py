@@ -127,6 +127,9 @@ class PostFacts:
     attempts: int = 0  # attempts of the current try (an editor's retry resets it)
     expires_at: datetime | None = None
     history: History = field(default_factory=History)
+    #: A re-share: a look-up would find the article's earlier post by its
+    #: link, so a re-share in doubt is never settled by one.
+    reshare: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +342,9 @@ def on_claim(post: PostFacts, channel: ChannelFacts, *, now: datetime) -> Decisi
         return MarkPublished(history.confirmed.remote_id, history.confirmed.remote_url,
                              outcome=None)
     in_doubt = history.in_doubt
+    can_look_up = channel.can_look_up and not post.reshare
     if is_stale(post.expires_at, now):
-        if in_doubt and channel.can_look_up:
+        if in_doubt and can_look_up:
             return Lookup("stale, and its last attempt may have reached the platform")
         reason = stale_reason(post.expires_at)
         if in_doubt:  # it may have gone out: an editor decides, never a retry
@@ -355,6 +359,12 @@ def on_claim(post: PostFacts, channel: ChannelFacts, *, now: datetime) -> Decisi
         if channel.delivery is DeliveryClass.REVIEW:
             return Review("ambiguous: the platform may or may not have the post; "
                           "check the channel and run `publisher queue resolve`")
+        lapsed = (channel.delivery is DeliveryClass.RECONCILABLE
+                  or _key_lapsed(post, channel, now))
+        if lapsed and post.reshare:
+            return Review("ambiguous: a re-share may or may not be on the platform, and a "
+                          "look-up would find the article's earlier post; check the channel "
+                          "and run `publisher queue resolve`")
         if channel.delivery is DeliveryClass.RECONCILABLE:
             return Lookup("its last attempt may have reached the platform")
         if _key_lapsed(post, channel, now):

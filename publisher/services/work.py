@@ -88,7 +88,8 @@ class PostWorker:
             history = (lc.History.of(self.store.attempts(post_id=item.id, limit=1000))
                        if item.attempts else lc.History())
             held = Held(item, lc.PostFacts(item.id, item.status, item.attempts,
-                                            item.expires_at, history),
+                                            item.expires_at, history,
+                                            reshare=item.reshare > 0),
                          self.channel_facts(item.channel, now), attempt, claimed=claimed)
             self.apply(held, lc.on_claim(held.post, held.channel, now=now))
         except Exception:

@@ -102,3 +102,23 @@ def test_the_planner_still_plans_an_article_once_per_channel(site: Any) -> None:
                                now=site.clock())
     assert ids == []
     assert len([p for p in site.store.list_posts() if p.channel == "archive"]) == 2
+
+
+def test_a_reshare_in_doubt_on_x_goes_to_an_editor_not_to_a_look_up(site: Any) -> None:
+    """X finds a post in doubt by its link: it would find the earlier post of
+    the article and call the re-share published while it may not be out."""
+    [stored] = site.store.add_articles("site", [article()], state=ArticleState.SEEN,
+                                       now=site.clock())
+    [first] = site.json("queue", "add", "--url", stored.data.url, "-c", "x")["posts"]
+    x = ScriptedChannel("x", clock=site.clock, script=["ok", "reset_before"])
+    d = site.dispatcher(x)
+    d.run_until_idle()
+    [again] = site.json("queue", "add", "--url", stored.data.url, "-c", "x", "--again")["posts"]
+    for _ in range(3):
+        d.run_until_idle()
+        site.clock.advance(60)
+    item = site.store.get_post(again["id"])
+    assert item.status is PostStatus.NEEDS_REVIEW, item
+    assert "re-share" in (item.last_error or "")
+    assert [c.kind for c in x.calls if c.post_id == again["id"]] == ["publish"]  # no find
+    assert site.store.get_post(first["id"]).status is PostStatus.PUBLISHED

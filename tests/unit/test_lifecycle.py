@@ -102,6 +102,9 @@ KEYED = replace(IDEMPOTENT, key_lifetime=HOUR, type="mastodon")  # Mastodon: a k
 RECONCILABLE = replace(IDEMPOTENT, delivery=DeliveryClass.RECONCILABLE, type="x")
 REVIEW = replace(IDEMPOTENT, delivery=DeliveryClass.REVIEW, type="telegram")
 STALE = NOW - timedelta(seconds=1)
+RESHARE_REVIEW = Review("ambiguous: a re-share may or may not be on the platform, and a look-up "
+                        "would find the article's earlier post; check the channel and run "
+                        "`publisher queue resolve`")
 OPEN_REASON = "stale: not published before its max_age ran out at 2026-11-26T11:59:59+00:00"
 
 
@@ -195,6 +198,20 @@ CLAIMS = [
           post(row(Outcome.STARTED, 5), row(Outcome.RETRYING, 3, 2), expires_at=STALE),
           IDEMPOTENT,
           Review(OPEN_REASON + "; its last attempt may have reached the platform")),
+    # a re-share: a look-up would find the article's earlier post by its link
+    Claim("re-share in doubt, reconcilable: an editor decides, never a look-up",
+          replace(post(row(Outcome.AMBIGUOUS)), reshare=True), RECONCILABLE, RESHARE_REVIEW),
+    Claim("re-share in doubt, Mastodon past its key's hour: an editor decides",
+          replace(post(row(Outcome.STARTED, minutes_ago=55)), reshare=True), KEYED,
+          RESHARE_REVIEW),
+    Claim("re-share in doubt, Mastodon within its key's hour: same key again",
+          replace(post(row(Outcome.AMBIGUOUS, minutes_ago=30)), reshare=True), KEYED,
+          Publish(after_ambiguous=True)),
+    Claim("re-share stale in doubt, reconcilable: an editor decides",
+          replace(post(row(Outcome.AMBIGUOUS), expires_at=STALE), reshare=True), RECONCILABLE,
+          Review(OPEN_REASON + "; its last attempt may have reached the platform")),
+    Claim("re-share, fresh: sent", replace(post(), reshare=True), RECONCILABLE,
+          Publish(after_ambiguous=False)),
 ]
 
 
