@@ -309,5 +309,8 @@ def status(app: AppPorts, thresholds: health.Thresholds | None = None) -> Status
             since = (f"since {local_time(feed.last_success_at, tz)}" if feed.last_success_at
                      else "and never polled successfully")
             problems.append(f"feed {feed.name}: failing {since}: {feed.last_error}")
+    for article in store.unpublished_articles():
+        problems.append(f"article {article.id} unpublished on the site; `publisher retract "
+                        f"{article.id}` to take its posts down")
     return StatusReport(now=now, timezone=tz.key, daemon=daemon, channels=tuple(channels),
                         feeds=tuple(feeds), queue=queue, problems=tuple(problems))

@@ -300,6 +300,10 @@ class StoreAPI(Protocol):
 
     def mark_unpublished(self, article_id: int, *, now: datetime) -> bool:
         """Note that the CMS unpublished the article; True the first time."""
+    def unpublished_articles(self) -> list[Article]:
+        """Unpublished by the CMS, not retracted, with a post still out."""
+
+    def next_reshare(self, article_id: int, channel: str) -> int:
 
         """The number of the article's next re-share on ``channel`` (0: none there yet)."""
 

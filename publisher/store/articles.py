@@ -24,11 +24,12 @@ from publisher.store.rows import (
     _chunks,
     _data_utc,
 )
-from publisher.store.schema import articles, feeds
+from publisher.store.schema import articles, feeds, posts
 from publisher.types import (
     Article,
     ArticleData,
     ArticleState,
+    PostStatus,
 )
 
 
@@ -191,6 +192,18 @@ class ArticleQueries:
                 update(articles).where(articles.c.id == article_id,
                                        articles.c.unpublished_at.is_(None))
                 .values(unpublished_at=_aware(now))).rowcount)
+
+    def unpublished_articles(self) -> list[Article]:
+        """Articles the CMS unpublished that still have a post out (published,
+        or being edited) and were not retracted: an editor's to act on."""
+        out_there = select(posts.c.id).where(
+            posts.c.article_id == articles.c.id,
+            posts.c.status.in_([PostStatus.PUBLISHED.value, PostStatus.EDITING.value]))
+        stmt = (select(articles).where(articles.c.unpublished_at.is_not(None),
+                                       articles.c.retracted.is_(False), out_there.exists())
+                .order_by(articles.c.id))
+        with self._read() as conn:
+            return [_article(r) for r in conn.execute(stmt)]
 
     def find_article(self, url: str) -> Article | None:
         """By canonical url."""

@@ -23,6 +23,7 @@ import pytest
 
 from publisher.app import App, make_app
 from publisher.config import Settings
+from publisher.services.desk_status import status
 from publisher.types import ArticleState, PostStatus
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
@@ -135,6 +136,9 @@ def test_an_article_moved_to_draft_is_noticed_once(build, wp, masto, caplog) -> 
     assert _by_guid(app, f"{wp.base_url}/?p=2").unpublished_at is not None
     assert not _by_guid(app, f"{wp.base_url}/?p=2").retracted  # a notice only
     assert len(masto.statuses) == 2 and masto.deleted == []
+    notice = (f"article {two.id} unpublished on the site; `publisher retract {two.id}` to take "
+              "its posts down")
+    assert notice in status(app).problems
     # noticed once: the next poll asks nothing more
     wp.put(3, "Third story")
     app.poll("wp")
@@ -171,6 +175,7 @@ def test_on_unpublish_retract_takes_the_posts_down(build, wp, masto) -> None:
     assert [s.text for s in masto.statuses if "Council votes" in s.text]
     statuses = {p.channel: p.status for p in app.store.article_posts(one.id)}
     assert statuses["masto"] is PostStatus.RETRACTED
+    assert not [p for p in status(app).problems if "unpublished" in p]
 
 
 def test_a_changed_title_is_stored_and_the_post_edited(build, wp, masto) -> None:
