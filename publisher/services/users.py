@@ -15,6 +15,7 @@ Rights (the README's table)::
     approve               x      x
     cancel                x      x
     retry                 x      x
+    retract               x      x
     resolve                      x
     pause                        x
     resume                       x
@@ -73,6 +74,7 @@ RIGHTS: dict[str, Role] = {
     "approve": Role.EDITOR,
     "cancel": Role.EDITOR,
     "retry": Role.EDITOR,
+    "retract": Role.EDITOR,
     "resolve": Role.OPS,
     "pause": Role.OPS,
     "resume": Role.OPS,

@@ -465,3 +465,32 @@ def test_ops_resolve_a_post_in_doubt_explicitly(site: DeskSite) -> None:
     assert site.app.store.get_post(pid).status is PostStatus.QUEUED
     rows = site.app.store.attempts(post_id=pid)
     assert any(r.error == "resolved by olga: not published" for r in rows)
+
+
+def test_an_editor_retracts_an_article_behind_a_confirmation(site: DeskSite) -> None:
+    from publisher.types import ArticleData, ArticleState, NewPost
+
+    site.add_user("vic", "viewer")
+    site.add_user("ana", "editor")
+    store, now = site.app.store, site.app.now()
+    [article] = store.add_articles(None, [ArticleData("g", "https://n.example/wrong", "Wrong")],
+                                   state=ArticleState.PLANNED, now=now)
+    sent, unsent = store.add_posts([NewPost("wire", "Out already"),
+                                    NewPost("review", "Not yet", status=PostStatus.DRAFT)],
+                                   article_id=article.id, now=now)
+    assert store.set_post_status(sent, PostStatus.PUBLISHED, now=now,
+                                 remote_url="https://wire.example/1")
+    viewer = site.client("vic")
+    assert 'id="retract"' not in viewer.get(f"/desk/post/{sent}").text
+    assert _post(viewer, f"/desk/post/{sent}/retract",
+                 {"reason": "wrong", "confirm": "yes"}).status_code == 403
+    editor = site.client("ana")
+    got = _post(editor, f"/desk/post/{sent}/retract", {"reason": "wrong facts"})
+    assert got.status_code == 409 and "tick the box to confirm the retraction" in got.text
+    assert store.get_post(unsent).status is PostStatus.DRAFT
+    got = _post(editor, f"/desk/post/{sent}/retract", {"reason": "wrong facts", "confirm": "yes"})
+    assert got.status_code == 200, got.text
+    assert "article retracted: " in got.text and f"post {unsent} on review: cancel" in got.text
+    assert store.get_post(unsent).status is PostStatus.CANCELLED
+    rows = store.attempts(post_id=unsent)
+    assert any("retracted by ana" in (r.error or "") for r in rows)

@@ -48,7 +48,7 @@ QUEUE_STATUSES = (PostStatus.DRAFT, PostStatus.QUEUED, PostStatus.WAITING,
                   PostStatus.PUBLISHING, PostStatus.NEEDS_REVIEW)
 #: Post actions: the form's verb -> the right it needs.
 ACTIONS = {"approve": "approve", "cancel": "cancel", "edit": "edit", "retry": "retry",
-           "resolve": "resolve"}
+           "resolve": "resolve", "retract": "retract"}
 DONE = {"approve": "approved", "cancel": "cancelled", "edit": "changed", "retry": "retried",
         "resolve": "resolved", "queued": "queued"}
 
@@ -361,9 +361,10 @@ class Desk:
     # -- one post -----------------------------------------------------------------
 
     def post(self, request: Request, person: auth.Person, *, error: str | None = None,
-             status: int = 200, edit_text: str | None = None) -> Response:
+             status: int = 200, edit_text: str | None = None,
+             done: str | None = None) -> Response:
         detail = desk.show_post(self.app, request.path_params["post_id"])
-        done = DONE.get(request.query_params.get("done", ""))
+        done = done or DONE.get(request.query_params.get("done", ""))
         siblings = []
         if detail.item.article_id is not None:
             taken = self.app.store.article_channels(detail.item.article_id)
@@ -380,6 +381,8 @@ class Desk:
 
         app, post_id = self.app, request.path_params["post_id"]
         action = request.path_params["action"]
+        if action == "retract":
+            return self.retract(request, person, data)
         verbs: dict[str, Callable[..., Any]] = {
             "approve": desk.approve_post, "cancel": desk.cancel_post, "edit": desk.edit_post,
             "retry": desk.retry_post, "resolve": desk.resolve_post}
@@ -407,6 +410,28 @@ class Desk:
         self.ctx.wake()
         return self.finish(request, RedirectResponse(
             f"/desk/post/{int(post_id)}?done={action}", status_code=303))
+
+    def retract(self, request: Request, person: auth.Person, data: Form) -> Response:
+        """Retract the post's article everywhere (``after_post.retract_article``:
+        each post's step decided by ``lifecycle.retract``), behind a confirmation."""
+        from publisher.services.after_post import retract_article
+
+        item = desk.get_post(self.app, request.path_params["post_id"])
+        if data.get("confirm") != "yes":
+            return self.post(request, person, status=409,
+                             error="tick the box to confirm the retraction")
+        try:
+            report = retract_article(self.app, f"post:{item.id}",
+                                     reason=" ".join(data.get("reason").split()),
+                                     by=person.name)
+        except InputError as exc:
+            return self.post(request, person, error=str(exc), status=409)
+        self.ctx.wake()
+        log.warning("desk: %s retracted article %d", person.name, report.article_id)
+        lines = "; ".join(f"post {line.post_id} on {line.channel}: {line.action}"
+                          + (f" ({line.detail})" if line.detail else "")
+                          for line in report.lines)
+        return self.post(request, person, done=f"article retracted: {lines or 'no posts'}")
 
     def image(self, request: Request, person: auth.Person) -> Response:
         """A post's image through the daemon (never hot-linked), fetched with
