@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from publisher.app import App, make_app
-from publisher.cli import app as cli, state
+from publisher.cli import app as cli
+from publisher.cli import state
 from publisher.config import Settings
 from publisher.store import schema
 from publisher.types import (
@@ -43,6 +44,8 @@ from tests.fakes.x_server import FakeX
 from tests.shipped import TEMPLATES as SHIPPED_TEMPLATES
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+X_CREDENTIALS = ('api_key = "X_API_KEY", api_secret = "X_API_SECRET", '
+                 'access_token = "X_ACCESS_TOKEN", access_token_secret = "X_ACCESS_TOKEN_SECRET"')
 SECRETS = {
     "X_API_KEY": "xk-consumer-desk-8812",
     "X_API_SECRET": "xs-consumer-secret-desk-8812",
@@ -78,7 +81,7 @@ timezone = "UTC"
 [channels.x]
 type = "x"
 base_url = "{x.base_url}"
-credentials = {{ api_key = "X_API_KEY", api_secret = "X_API_SECRET", access_token = "X_ACCESS_TOKEN", access_token_secret = "X_ACCESS_TOKEN_SECRET" }}
+credentials = {{ {X_CREDENTIALS} }}
 
 [channels.mastodon]
 type = "mastodon"

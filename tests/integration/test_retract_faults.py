@@ -8,8 +8,9 @@ request arrived, a reset after the post was deleted).
 
 At the end every post asked for is gone from its platform, deleted once (a
 delete in doubt is read back; Telegram, which cannot read back, is sent the
-repeat its API answers "not found", which deletes nothing), nothing of the 20 other articles is touched, and every post is
-retracted or, where nobody can tell, needs_review with a reason."""
+repeat its API answers "not found", which deletes nothing), nothing of the
+other articles is touched, and every post is retracted or, where nobody can
+tell, needs_review with a reason."""
 
 from __future__ import annotations
 
