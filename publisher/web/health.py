@@ -1,8 +1,11 @@
 """``/readyz``: the pure verdict and the facts it is made from.
 
 ``readiness(facts)`` decides; ``gather(app, scheduler_running)`` reads the
-facts (one database round trip, the channels' rows).  The verdict is a value:
-``Ready`` or ``NotReady(reasons)``, one line per reason.
+facts: whether the database answers, whether the scheduler runs, and the
+problems ``publisher status`` lists (``desk_status.problems``: a paused or
+failing channel, a broken template, posts due but not moving, a feed failing,
+…), so ``/readyz``, ``status`` and ``status --json`` say the same.  The
+verdict is a value: ``Ready`` or ``NotReady(reasons)``, one line per reason.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 class Facts:
     database_error: str | None  # None: reachable
     scheduler_running: bool
-    paused: Sequence[tuple[str, str]]  # (channel, reason)
+    problems: Sequence[str] = ()  # what `publisher status` lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,29 +38,27 @@ class NotReady:
 
 
 def readiness(facts: Facts) -> Ready | NotReady:
-    """Ready when the database answers, the scheduler runs and no channel is paused."""
+    """Ready when the database answers, the scheduler runs and ``status``
+    finds no problem (no channel paused among them)."""
     reasons: list[str] = []
     if facts.database_error is not None:
         reasons.append(f"database not reachable: {facts.database_error}")
     if not facts.scheduler_running:
         reasons.append("scheduler not running")
-    for channel, reason in facts.paused:
-        reasons.append(f"channel {channel} paused: {reason}")
+    reasons += facts.problems
     return NotReady(tuple(reasons)) if reasons else Ready()
 
 
 def gather(app: App, scheduler_running: Callable[[], bool]) -> Facts:
     """Read the facts for ``readiness`` (never raises for a store outage)."""
+    from publisher.services.desk_status import problems
     from publisher.store.metrics import ping
 
     error: str | None = None
-    paused: list[tuple[str, str]] = []
+    found: tuple[str, ...] = ()
     try:
         ping(app.store)
-        states = app.store.channel_states()
-        paused = [(name, states[name].paused_reason or "no reason given")
-                  for name in sorted(app.config.channels)
-                  if name in states and states[name].paused]
+        found = problems(app)
     except PublisherError as exc:
         error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return Facts(database_error=error, scheduler_running=scheduler_running(), paused=paused)
+    return Facts(database_error=error, scheduler_running=scheduler_running(), problems=found)

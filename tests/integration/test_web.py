@@ -4,6 +4,7 @@ store, a WordPress site played by FakeWordPress over HTTP."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -97,6 +98,8 @@ def wp() -> Iterator[FakeWordPress]:
 
 def running(store, tmp_path: Path, wp: FakeWordPress) -> Iterator[Web]:
     app = make_app(schedule(tmp_path, wp), store=store, environ={"WP_HOOK_SECRET": SECRET})
+    # As the daemon does: status (and so /readyz) wants a live daemon.
+    app.store.heartbeat(app.worker, now=datetime.now(UTC), host="test", pid=os.getpid())
     running = {"yes": True}
     ctx = WebContext(app, scheduler_running=lambda: running["yes"], clock=Clock())
     server = start_http(make_web_app(ctx), ("127.0.0.1", 0))
@@ -154,7 +157,34 @@ def test_readyz_ready_then_paused_channel_and_stopped_scheduler(web):
     r = web.client.get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"ready": False, "reasons": [
-        "scheduler not running", "channel wire paused: X credits depleted"]}
+        "scheduler not running", "channel wire: paused: X credits depleted"]}
+
+
+def test_readyz_says_what_status_says(web):
+    from publisher.services.desk_status import problems
+
+    web.app.store.add_posts([NewPost(channel="wire", text="will fail")], article_id=None,
+                            now=datetime.now(UTC))
+    [post] = web.app.store.claim_due(now=datetime.now(UTC), worker="w", lease_seconds=60,
+                                     limit=1, channels=["wire"])
+    attempt = web.app.store.start_attempt(post.id, worker="w", now=datetime.now(UTC))
+    assert attempt is not None
+    web.app.store.finish_attempt(attempt.id, worker="w", now=datetime.now(UTC),
+                                 outcome=Outcome.FAILED, post_status=PostStatus.FAILED,
+                                 error="400 duplicate")
+    r = web.client.get("/readyz")
+    assert r.status_code == 503
+    reasons = r.json()["reasons"]
+    assert reasons == list(problems(web.app))
+    assert any(line.startswith("channel wire:") for line in reasons)
+
+
+def test_readyz_without_a_daemon(web):
+    web.app.store.heartbeat(web.app.worker, now=datetime.now(UTC), host="test",
+                            pid=os.getpid(), stopping=True)
+    r = web.client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["reasons"][0].startswith("daemon: stopped at")
 
 
 def gone(web, tmp_path):

@@ -4,6 +4,7 @@ alerts) and stops with it, configured by PUBLISHER_HTTP and the schedules."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,13 +49,14 @@ def test_listener_from_publisher_http_and_alerts_round(sqlite_store, tmp_path):
     app = build(sqlite_store, tmp_path, environ={"PUBLISHER_HTTP": "127.0.0.1:0"},
                 extra='[alerts]\nchannels = ["ops"]\n')
     app.store.set_paused("wire", paused=True, now=datetime.now(UTC), reason="token revoked")
+    app.store.heartbeat(app.worker, now=datetime.now(UTC), host="test", pid=os.getpid())
     face = attach(app, wake=lambda: None, scheduler_running=lambda: True, every=3600)
     try:
         assert face.http is not None and face.websub is None and face.alerts is not None
         assert httpx.get(f"{face.http.url}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"{face.http.url}/readyz")
         assert ready.status_code == 503
-        assert ready.json()["reasons"] == ["channel wire paused: token revoked"]
+        assert ready.json()["reasons"] == ["channel wire: paused: token revoked"]
         # The first round ran at start: the pause was said on the alert channel.
         [line] = (tmp_path / "alerts.jsonl").read_text().splitlines()
         assert json.loads(line)["text"] == "publisher: channel paused: wire: token revoked"

@@ -107,8 +107,8 @@ def test_replay_guard_window():
 @pytest.mark.parametrize(("facts", "verdict"), [
     (Facts(None, True, ()), Ready()),
     (Facts("locked", True, ()), NotReady(("database not reachable: locked",))),
-    (Facts(None, False, (("x", "auth failed"),)),
-     NotReady(("scheduler not running", "channel x paused: auth failed"))),
+    (Facts(None, False, ("channel x: paused: auth failed",)),
+     NotReady(("scheduler not running", "channel x: paused: auth failed"))),
 ])
 def test_readiness(facts, verdict):
     assert readiness(facts) == verdict
