@@ -73,8 +73,9 @@ def retract(
     """
     from publisher.services import desk as ops
     from publisher.services.after_post import retract_article
+    from publisher.services.desk_input import editor_name, safe_line
 
-    who = by.strip() if by and by.strip() else ops.who_am_i()
+    who = editor_name(by) or ops.who_am_i()
     out = console()
     with desk() as d:
         preview = retract_article(d, target, channels=tuple(channel or ()), reason=reason,
@@ -90,7 +91,7 @@ def retract(
             raise typer.Abort()
         report = retract_article(d, target, channels=tuple(channel or ()), reason=reason,
                                  by=who)
-    out.print(f"retracted by {who}: {reason.strip()}", markup=False)
+    out.print(f"retracted by {who}: {safe_line(reason)}", markup=False)
     for line in report.lines:
         out.print(_line(line, False), markup=False)
     deleting = sum(1 for line in report.lines if line.action == "delete")
@@ -127,8 +128,9 @@ def correct(
     """
     from publisher.services import desk as ops
     from publisher.services.after_post import correct_article
+    from publisher.services.desk_input import editor_name
 
-    who = by.strip() if by and by.strip() else ops.who_am_i()
+    who = editor_name(by) or ops.who_am_i()
     out = console()
     with desk() as d:
         report = correct_article(d, target, text=text, by=who, reason=reason,

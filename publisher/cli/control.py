@@ -33,11 +33,13 @@ def pause(
     Example: [bold]publisher pause --all --reason "breaking tragedy: hold everything"[/bold]
     """
     from publisher.services import desk as ops
+    from publisher.services.desk_input import editor_name, safe_line
 
-    who = by.strip() if by and by.strip() else ops.who_am_i()
+    who = editor_name(by) or ops.who_am_i()
     with desk() as d:
         names = ops.pause(d, channels=channel or (), all_=all_, reason=reason, by=who)
-    console().print(f"paused {', '.join(names)} ({who}): {reason.strip()}", markup=False)
+    console().print(f"paused {', '.join(names)} ({who}): {safe_line(reason)}",
+                    markup=False)
 
 
 @app.command()

@@ -41,8 +41,9 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be done;
 
 def _by(value: str | None) -> str:
     from publisher.services.desk import who_am_i
+    from publisher.services.desk_input import editor_name
 
-    return value.strip() if value and value.strip() else who_am_i()
+    return editor_name(value) or who_am_i()
 
 
 def _post_row(item: OutboxItem) -> dict[str, object]:
@@ -124,6 +125,9 @@ def add(
         "--link", help="With --text: a link for the card.", show_default=False)] = None,
     image: Annotated[str | None, typer.Option(
         "--image", help="With --text: an image URL or file.", show_default=False)] = None,
+    alt: Annotated[str | None, typer.Option(
+        "--alt", help="With --image: the image's alt text, for people who cannot see it.",
+        show_default=False)] = None,
     channel: Channels = None,
     at: Annotated[str | None, typer.Option(
         "--at", help='When, in the site\'s time zone: "in 2h", "tomorrow 09:00", '
@@ -154,7 +158,7 @@ def add(
 
     with desk() as d:
         result = ops.add_posts(d, by=_by(by), url=url, text=text, link=link, image=image,
-                               channels=channel or (), at=at, template=template,
+                               image_alt=alt, channels=channel or (), at=at, template=template,
                                priority=ops.parse_priority(priority), again=again)
         if as_json:
             print_json(result)
@@ -303,7 +307,8 @@ def edit(
 @queue_app.command("cancel")
 @handle_errors
 def cancel(post_ids: PostIds = None, channel: Channels = None, status: Statuses = None,
-           since: Since = None, dry_run: DryRun = False, as_json: Json = False) -> None:
+           since: Since = None, dry_run: DryRun = False, by: By = None,
+           as_json: Json = False) -> None:
     """Cancel posts that have not gone out: by id, or all that match the filters.
 
     One line per post; exit 2 when any was refused.
@@ -314,7 +319,7 @@ def cancel(post_ids: PostIds = None, channel: Channels = None, status: Statuses 
     from publisher.services import desk_changes as ops
 
     with desk() as d:
-        result = ops.cancel_posts(d, post_ids or (), statuses=status or (),
+        result = ops.cancel_posts(d, post_ids or (), by=_by(by), statuses=status or (),
                                   channels=channel or (), since=since, dry_run=dry_run)
         _batch_done(d, result, "cancelled", as_json,
                     single=len(post_ids or ()) == 1 and not (channel or status or since))
@@ -373,7 +378,8 @@ def resolve(
 @queue_app.command("approve")
 @handle_errors
 def approve(post_ids: PostIds = None, channel: Channels = None, status: Statuses = None,
-            since: Since = None, dry_run: DryRun = False, as_json: Json = False) -> None:
+             since: Since = None, dry_run: DryRun = False, by: By = None,
+             as_json: Json = False) -> None:
     """Queue drafts (channels with approval = true wait for this): by id, or
     all that match the filters.
 
@@ -383,7 +389,7 @@ def approve(post_ids: PostIds = None, channel: Channels = None, status: Statuses
     from publisher.services import desk_changes as ops
 
     with desk() as d:
-        result = ops.approve_posts(d, post_ids or (), statuses=status or (),
+        result = ops.approve_posts(d, post_ids or (), by=_by(by), statuses=status or (),
                                    channels=channel or (), since=since, dry_run=dry_run)
         _batch_done(d, result, "approved", as_json,
                     single=len(post_ids or ()) == 1 and not (channel or status or since))

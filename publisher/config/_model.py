@@ -100,7 +100,10 @@ def compile_schedules(schedules: Path, files: list[Path], *,
                       environ: Mapping[str, str] | None = None) -> Config:
     """``load_config`` without its cache: read, validate and merge ``files``."""
     if not files or not files[0].exists():
-        raise ConfigError([f"{_display(schedules)}: no schedules (*.toml) found"])
+        where = (f"in the folder {schedules.resolve()}" if schedules.is_dir()
+                 else f"at {schedules.resolve()}")
+        raise ConfigError([f"no schedules (*.toml) found {where} (choose the folder with "
+                           "--schedules or $PUBLISHER_SCHEDULES)"])
     problems: list[str] = []
     parsed: list[tuple[Path, _File]] = []
     for path in files:

@@ -435,6 +435,9 @@ def retract_article(app_ports: AppPorts, target: str, *, channels: tuple[str, ..
     dispatcher, exactly once.  ``channels``: only these (the article is then
     not flagged retracted: it stays on the others).  ``dry_run``: what would
     happen, nothing written."""
+    from publisher.services.desk_input import editor_name, editor_reason
+
+    reason, by = editor_reason(reason), editor_name(by) or "editor"
     if not reason.strip():
         raise InputError("--reason: say why the article is retracted (it goes in the log)")
     store, now = app_ports.store, app_ports.now()
@@ -484,6 +487,9 @@ def _new_text(app_ports: AppPorts, item: OutboxItem, action: str,
     from publisher.services.plan import render_for
 
     if text is not None:
+        from publisher.services.desk_input import editor_text
+
+        text = editor_text(text)
         if not text.strip():
             raise InputError("--text: the text is empty")
         return text.strip()
@@ -508,6 +514,10 @@ def correct_article(app_ports: AppPorts, target: str, *, text: str | None = None
     channel whose on_update is "ignore" is edited too; the daemon's
     detection passes False.  Each change is an attempt in the publish log
     with the old and the new text, exactly once."""
+    from publisher.services.desk_input import editor_name, editor_reason
+
+    by = editor_name(by) or "editor"
+    reason = (editor_reason(reason) or None) if reason is not None else None
     store, now = app_ports.store, app_ports.now()
     article_id = find_target(app_ports, target)
     article = store.get_article(article_id)

@@ -78,8 +78,12 @@ def edit_post(app: AppPorts, post_id: str | int, *, text: str | None = None,
     """Change a post's text, time or channel while it is a draft, queued or
     waiting; the text is counted again against the (new) channel's limit.
     A failed post edited is queued again (``lifecycle.edit``)."""
+    from publisher.services.desk_input import editor_name, editor_text
+
     if text is None and at is None and channel is None:
         raise InputError("nothing to change: give --text, --at or --channel")
+    text = editor_text(text) if text is not None else None
+    by = editor_name(by) or "editor"
     item = get_post(app, post_id)
     target = item.channel
     if channel is not None:
@@ -94,20 +98,22 @@ def edit_post(app: AppPorts, post_id: str | int, *, text: str | None = None,
     decision = lifecycle.edit(item, rules, text=text, at=when, in_doubt=in_doubt,
                               taken_by=taken[target][0] if target in taken else None,
                               now=app.now(), by=by)
-    worker = "editor" if by == "editor" else f"editor:{by}"
-    return apply(app, item, decision, worker=worker, action="changed")
+    return apply(app, item, decision, worker=f"editor:{by}", action="changed")
 
 
-def cancel_post(app: AppPorts, post_id: str | int) -> OutboxItem:
-    """Cancel a post that has not gone out (draft, queued, waiting, needs_review)."""
+def cancel_post(app: AppPorts, post_id: str | int, *, by: str = "editor") -> OutboxItem:
+    """Cancel a post that has not gone out (draft, queued, waiting,
+    needs_review); the log names ``by``."""
     item = get_post(app, post_id)
-    return apply(app, item, lifecycle.cancel(item), worker="editor", action="cancelled")
+    return apply(app, item, lifecycle.cancel(item, by=by), worker=f"editor:{by}",
+                 action="cancelled")
 
 
-def approve_post(app: AppPorts, post_id: str | int) -> OutboxItem:
-    """A draft goes into the queue (due at its time, or now)."""
+def approve_post(app: AppPorts, post_id: str | int, *, by: str = "editor") -> OutboxItem:
+    """A draft goes into the queue (due at its time, or now); the log names ``by``."""
     item = get_post(app, post_id)
-    return apply(app, item, lifecycle.approve(item), worker="editor", action="approved")
+    return apply(app, item, lifecycle.approve(item, by=by), worker=f"editor:{by}",
+                 action="approved")
 
 
 def retry_post(app: AppPorts, post_id: str | int, *, by: str) -> OutboxItem:
@@ -207,8 +213,9 @@ def select_posts(app: AppPorts, ids: Sequence[str | int] = (), *,
 
 
 def _would(decision: Change) -> str:
-    if decision.log_row is not None and decision.log_row.error:
-        return decision.log_row.error
+    row = decision.log_row
+    if row is not None and row.error and row.outcome is not Outcome.REQUESTED:
+        return row.error  # an editor's own row only names them: the status says more
     status = decision.fields.get("status")
     return f"would become {status}" if status is not None else "would change"
 
@@ -243,7 +250,7 @@ def retry_posts(app: AppPorts, ids: Sequence[str | int] = (), *, by: str,
                   worker=f"editor:{by}", action="retried", dry_run=dry_run)
 
 
-def cancel_posts(app: AppPorts, ids: Sequence[str | int] = (), *,
+def cancel_posts(app: AppPorts, ids: Sequence[str | int] = (), *, by: str = "editor",
                  statuses: Sequence[str] = (), channels: Sequence[str] = (),
                  since: str | None = None, dry_run: bool = False) -> BatchResult:
     """``cancel_post`` for each post named or matching the filters (default
@@ -251,15 +258,15 @@ def cancel_posts(app: AppPorts, ids: Sequence[str | int] = (), *,
     items = select_posts(app, ids, statuses=statuses, channels=channels, since=since,
                          default_statuses=(PostStatus.DRAFT, PostStatus.QUEUED,
                                            PostStatus.WAITING, PostStatus.NEEDS_REVIEW))
-    return _batch(app, items, lifecycle.cancel, worker="editor", action="cancelled",
-                  dry_run=dry_run)
+    return _batch(app, items, lambda item: lifecycle.cancel(item, by=by),
+                  worker=f"editor:{by}", action="cancelled", dry_run=dry_run)
 
 
-def approve_posts(app: AppPorts, ids: Sequence[str | int] = (), *,
+def approve_posts(app: AppPorts, ids: Sequence[str | int] = (), *, by: str = "editor",
                   statuses: Sequence[str] = (), channels: Sequence[str] = (),
                   since: str | None = None, dry_run: bool = False) -> BatchResult:
     """``approve_post`` for each draft named or matching the filters."""
     items = select_posts(app, ids, statuses=statuses, channels=channels, since=since,
                          default_statuses=(PostStatus.DRAFT,))
-    return _batch(app, items, lifecycle.approve, worker="editor", action="approved",
-                  dry_run=dry_run)
+    return _batch(app, items, lambda item: lifecycle.approve(item, by=by),
+                  worker=f"editor:{by}", action="approved", dry_run=dry_run)

@@ -20,7 +20,10 @@ def _targets(config: Config, channels: Sequence[str], all_: bool) -> list[str]:
 def pause(app: AppPorts, *, channels: Sequence[str] = (), all_: bool = False, reason: str,
           by: str) -> list[str]:
     """Pause channels: nothing is published on them until ``resume``."""
+    from publisher.services.desk_input import editor_name, editor_reason
+
     names = _targets(app.config, channels, all_)
+    reason, by = editor_reason(reason), editor_name(by) or "editor"
     if not reason.strip():
         raise InputError("--reason: say why (it is shown by `publisher status`)")
     states = app.store.channel_states()

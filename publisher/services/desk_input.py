@@ -72,8 +72,26 @@ def _relative(text: str) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
+class _OutOfRange(Exception):
+    """A time read, but beyond what a datetime holds (past year 9999, before year 1)."""
+
+
+def _out_of_range(option: str, text: str) -> InputError:
+    return InputError(f"{option}: {quote(text)} is out of range: times run from year 1 "
+                      "to year 9999")
+
+
 def _wall_clock(text: str, tz: ZoneInfo, now: datetime, prefer: str) -> datetime | None:
-    """An absolute or natural-language time read as the site's wall clock."""
+    """An absolute or natural-language time read as the site's wall clock.
+    Raises ``_OutOfRange`` for a time that cannot be held in UTC."""
+    try:
+        return _wall_clock_or_none(text, tz, now, prefer)
+    except OverflowError:  # 9999-12-31 23:00 in New York is in year 10000 in UTC
+        raise _OutOfRange(text) from None
+
+
+def _wall_clock_or_none(text: str, tz: ZoneInfo, now: datetime,
+                        prefer: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -107,7 +125,10 @@ def parse_when(text: str, *, tz: ZoneInfo, now: datetime, option: str = "--at") 
         if span is not None:
             when = now + span if span <= FUTURE_LIMIT * 2 else None
         else:
-            when = _wall_clock(text.strip(), tz, now, "future")
+            try:
+                when = _wall_clock(text.strip(), tz, now, "future")
+            except _OutOfRange:
+                raise _out_of_range(option, text) from None
     if when is None:
         raise InputError(f"{option}: cannot read {quote(text)} as a time (try {_EXAMPLES})")
     if when < now - PAST_GRACE:
@@ -128,7 +149,10 @@ def parse_since(text: str, *, tz: ZoneInfo, now: datetime) -> datetime:
             when = now - timedelta(seconds=parse_duration(value))
         except (ValueError, OverflowError):
             if not _BARE_NUMBER.match(value):
-                when = _wall_clock(value, tz, now, "past")
+                try:
+                    when = _wall_clock(value, tz, now, "past")
+                except _OutOfRange:
+                    raise _out_of_range("--since", text) from None
     if when is None:
         raise InputError(f'--since: cannot read {quote(text)} (try "1h", "30m", "2d", '
                          '"today 06:00" or 2026-12-01T09:00)')
@@ -144,6 +168,114 @@ def parse_id(text: str | int, what: str = "post") -> int:
             or not 0 < int(value) <= MAX_ID):
         raise NotFoundError(f"no {what} with id {quote(str(text))}")
     return int(value)
+
+
+# -- editor text, reasons and names ------------------------------------------------------
+
+#: ``--by`` (and every editor name): at most this many characters.
+MAX_NAME = 64
+#: ``--reason``: at most this many characters.
+MAX_REASON = 500
+#: Control characters (C0 but newline, DEL, C1), lone surrogates (a terminal's
+#: undecodable bytes) and the bidirectional embeddings, overrides and isolates
+#: that make text read differently from what it holds ("Trojan Source",
+#: CVE-2021-42574).  Zero-width joiners stay: emoji sequences need them.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff"
+                     "\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: str) -> str:
+    """``value`` without control characters and bidirectional overrides;
+    newlines kept (CR LF and CR become LF), a tab becomes a space."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return _UNSAFE.sub("", value)
+
+
+def safe_line(value: str) -> str:
+    """``safe_text`` on one line: every run of blanks (newlines too) is one space."""
+    return " ".join(safe_text(value).split())
+
+
+def editor_text(value: str) -> str:
+    """A post's text as an editor typed it, made safe (``safe_text``)."""
+    return safe_text(value)
+
+
+def editor_name(value: str | None, option: str = "--by") -> str | None:
+    """Who does it: one safe line of at most ``MAX_NAME`` characters; None
+    when nothing is left (the caller falls back to ``$USER``)."""
+    if value is None:
+        return None
+    name = safe_line(value)
+    if len(name) > MAX_NAME:
+        raise InputError(f"{option}: at most {MAX_NAME} characters ({len(name)} given)")
+    return name or None
+
+
+def editor_reason(value: str, option: str = "--reason") -> str:
+    """Why: one safe line of at most ``MAX_REASON`` characters (may be empty:
+    the verb says whether it needs one)."""
+    reason = safe_line(value)
+    if len(reason) > MAX_REASON:
+        raise InputError(f"{option}: at most {MAX_REASON} characters ({len(reason)} given)")
+    return reason
+
+
+#: ``--image``: what every channel adapter can fit to its platform (it
+#: downloads up to 20 MB, scales down to the platform's side and size
+#: limits, and gives up under 64 pixels).
+IMAGE_MAX_BYTES = 20_000_000
+IMAGE_MIN_SIDE = 64
+IMAGE_MAX_PIXELS = 50_000_000
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+
+
+def check_image(path: str, option: str = "--image") -> None:
+    """A local image an editor attaches: a regular, readable file that
+    Pillow reads as JPEG, PNG, GIF or WebP, at most 20 MB and 50 megapixels,
+    at least 64 pixels a side.  Raises ``InputError`` saying which rule."""
+    import os
+    import stat
+    import warnings
+
+    shown = quote(path)
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        raise InputError(f"{option}: no such file: {shown}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{option}: not a regular file: {shown}")
+    if st.st_size > IMAGE_MAX_BYTES:
+        raise InputError(f"{option}: {st.st_size:,} bytes is over the "
+                         f"{IMAGE_MAX_BYTES // 1_000_000} MB limit: {shown}")
+    from struct import error as struct_error
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings(), open(path, "rb") as f:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(f, formats=IMAGE_FORMATS)
+            width, height = picture.width, picture.height
+            if width * height > IMAGE_MAX_PIXELS:
+                raise InputError(f"{option}: {width}x{height} is over "
+                                 f"{IMAGE_MAX_PIXELS // 1_000_000} megapixels: {shown}")
+            picture.verify()
+    except PermissionError:
+        raise InputError(f"{option}: cannot read {shown}: permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{option}: not an image publisher can send (JPEG, PNG, GIF or "
+                         f"WebP): {shown}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise InputError(f"{option}: over {IMAGE_MAX_PIXELS // 1_000_000} megapixels: "
+                         f"{shown}") from None
+    except (OSError, ValueError, SyntaxError, struct_error) as exc:
+        # Pillow reports a damaged file in any of these.
+        raise InputError(f"{option}: a damaged image: {shown} "
+                         f"({' '.join(str(exc).split())[:80]})") from None
+    if min(width, height) < IMAGE_MIN_SIDE:
+        raise InputError(f"{option}: {width}x{height} is too small (at least "
+                         f"{IMAGE_MIN_SIDE} pixels a side): {shown}")
 
 
 def check_channels(known: Collection[str], names: Iterable[str]) -> list[str]:

@@ -41,13 +41,14 @@ def http_url(value: str, option: str) -> str:
     return value.strip()
 
 
-def _image(value: str) -> Image:
-    """``--image``: an http(s) URL, or a local file (kept as a file: URL)."""
+def _image(value: str, alt: str = "") -> Image:
+    """``--image``: an http(s) URL, or a local file (kept as a file: URL),
+    with its alt text (``--alt``)."""
     from publisher.sources.normalize import absolute_http_url
 
     url = absolute_http_url(value) if re.match(r"(?i)^https?://", value.strip()) else None
     if url:
-        return Image(url)
+        return Image(url, alt)
     path = Path(value).expanduser()
     try:
         ok = bool(value.strip()) and path.is_file() and os.access(path, os.R_OK)
@@ -55,7 +56,10 @@ def _image(value: str) -> Image:
         ok = False
     if not ok:
         raise InputError(f"--image: not an http(s) URL nor a readable file: {quote(value)}")
-    return Image(path.resolve().as_uri())
+    from publisher.services.desk_input import check_image
+
+    check_image(str(path))  # a regular, readable image every channel can send
+    return Image(path.resolve().as_uri(), alt)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ def _template(app: AppPorts, channel: ChannelConfig, name: str | None) -> str:
 
 def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | None = None,
               link: str | None = None, image: str | None = None,
+              image_alt: str | None = None,
               channels: Sequence[str] = (), at: str | None = None,
               template: str | None = None, priority: Priority = Priority.NORMAL,
               again: bool = False) -> AddResult:
@@ -167,13 +172,19 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
     is bad input (an unknown channel, a time in the past, a text too long for
     the platform's limit, a page that cannot be read, a channel the article
     is already posted to, unless ``again``: then that channel gets a
-    re-share, a new post of its own with its own idempotency key)."""
+    re-share, a new post of its own with its own idempotency key).
+    ``image_alt``: the image's alt text, sent with it where the platform takes one."""
+    from publisher.services.desk_input import editor_name, editor_text
     from publisher.services.plan import channel_rules, rendered_or_error
 
     if (url is None) == (text is None):
         raise InputError("give either --url or --text")
+    text = editor_text(text) if text is not None else None
+    by = editor_name(by) or "editor"
     if url is not None and (link is not None or image is not None):
         raise InputError("--link and --image go with --text (an article brings its own)")
+    if image_alt is not None and image is None:
+        raise InputError("--alt goes with --image (it describes the image)")
     if text is not None and template is not None:
         raise InputError("--template goes with --url (a --text post is not rendered)")
     if text is not None and again:
@@ -202,7 +213,8 @@ def add_posts(app: AppPorts, *, by: str, url: str | None = None, text: str | Non
                 raise InputError("--text: which channels? name them with --channel")
         origin = Origin(OriginKind.EDITOR_TEXT, not_before, created_by=created_by, text=text,
                         link=http_url(link, "--link") if link is not None else None,
-                        image=_image(image) if image is not None else None,
+                        image=(_image(image, " ".join((image_alt or "").split()))
+                               if image is not None else None),
                         priority=priority)
         for name in names:
             channel = config.channels[name]

@@ -145,9 +145,12 @@ def poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
     store.record_poll_success(feed.name, now=now(), etag=result.etag,
                               last_modified=result.last_modified, body_hash=result.body_hash,
                               next_poll_at=at)
-    log.info("feed=%s status=%s entries=%d new=%d seen=%d changed=%d unpublished=%d",
-             feed.name, result.status, len(entries), new, seen, len(changed), len(unpublished),
-             extra={"feed": feed.name, "action": "poll"})
+    # A poll that brought nothing is the steady state: DEBUG, not a line a minute per feed.
+    quiet = not (new or seen or changed or unpublished)
+    log.log(logging.DEBUG if quiet else logging.INFO,
+            "feed=%s status=%s entries=%d new=%d seen=%d changed=%d unpublished=%d",
+            feed.name, result.status, len(entries), new, seen, len(changed), len(unpublished),
+            extra={"feed": feed.name, "action": "poll"})
     return PollReport(feed.name, result.status, new=new, seen=seen, entries=len(entries),
                       next_poll_at=at, changed=tuple(changed), unpublished=tuple(unpublished))
 

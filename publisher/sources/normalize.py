@@ -176,6 +176,10 @@ _BLOCK = frozenset(
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # C0/C1 control characters (but not whitespace, which is folded below).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates, which make text display
+# differently from what it holds ("Trojan Source", CVE-2021-42574), and lone
+# surrogates (no character at all): removed from feed text.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class _TextExtractor(HTMLParser):
@@ -218,9 +222,10 @@ def plain_text(html_text: str, max_length: int | None = None) -> str:
     Tags are removed and the content of ``script``/``style`` with them;
     entities are decoded, and decoded once more when the result still holds
     an entity (WordPress feeds double-encode: ``&amp;amp;``); control
-    characters are removed, whitespace is folded to single spaces and the
-    result is NFC-normalised. With ``max_length`` the text is cut at a word
-    boundary and ends with "…", never longer than ``max_length``.
+    characters, bidirectional overrides and lone surrogates are removed,
+    whitespace is folded to single spaces and the result is NFC-normalised.
+    With ``max_length`` the text is cut at a word boundary and ends with "…",
+    never longer than ``max_length``.
     """
     if not html_text:
         return ""
@@ -229,7 +234,7 @@ def plain_text(html_text: str, max_length: int | None = None) -> str:
         text = _strip_tags(text)
         if _ENTITY.search(text):
             text = html.unescape(text)
-    text = _CONTROL.sub(" ", text)
+    text = _BIDI.sub("", _CONTROL.sub(" ", text))
     text = " ".join(text.split())
     text = unicodedata.normalize("NFC", text)
     if max_length is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image as PILImage
 from typer.testing import CliRunner
 
 from publisher.cli import app, state
@@ -166,7 +167,7 @@ def test_add_text_queues_and_drafts(site):
 
 def test_add_text_json_link_image_priority(site, tmp_path):
     picture = tmp_path / "photo.jpg"
-    picture.write_bytes(b"\xff\xd8\xff")
+    PILImage.new("RGB", (200, 120)).save(picture, "JPEG")  # --image must be a real image
     data = site.json("queue", "add", "--text", "Live: election night", "-c", "x",
                      "--link", "https://news.example/live", "--image", str(picture),
                      "--priority", "breaking")
