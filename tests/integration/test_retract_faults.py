@@ -25,6 +25,7 @@ from publisher.app import App, make_app
 from publisher.config import Settings
 from publisher.services.after_post import retract_article
 from publisher.types import ArticleData, ArticleState, AttemptKind, NewPost, Outcome, PostStatus
+from tests.fakes import x_server
 from tests.fakes.after_post import RUN_FAULTS
 from tests.fakes.bluesky_server import FakeBluesky
 from tests.fakes.fakehttp import FakeServer
@@ -90,7 +91,10 @@ def schedule(fakes: dict[str, FakeServer]) -> str:
 
 
 @pytest.fixture
-def world(sqlite_store, tmp_path: Path) -> Iterator[tuple[App, dict[str, FakeServer]]]:
+def world(sqlite_store, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[App, dict[str, FakeServer]]]:
+    # X deletes 50 posts per 15 minutes: the same rule on a one-second window.
+    monkeypatch.setattr(x_server, "DELETE_WINDOW", 1.0)
     fakes = start_fakes()
     try:
         (tmp_path / "schedules").mkdir()
