@@ -812,6 +812,8 @@ def retry(item: OutboxItem, rules: ChannelRules, *, by: str, now: datetime,
     naming it.  None for such a post: nothing to render (a text post)."""
     if item.status not in _RETRYABLE:
         return _refused(item, "retried", _RETRYABLE)
+    if item.after_kind is not None:
+        return _after_refused(item, "retried")
     if not rules.configured:
         return _gone(item, rules)
     fields = _requeue(item, rules, now)
@@ -836,6 +838,8 @@ def resolve(item: OutboxItem, rules: ChannelRules, *, by: str,
     or it is not (queued to be sent again; ``rules`` of its channel)."""
     if item.status is not PostStatus.NEEDS_REVIEW:
         return _refused(item, "resolved", (PostStatus.NEEDS_REVIEW,))
+    if item.after_kind is not None:
+        return _after_refused(item, "resolved")
     if published_url is not None:
         return Change({"status": PostStatus.PUBLISHED, "remote_url": published_url},
                       (PostStatus.NEEDS_REVIEW,),
@@ -1158,3 +1162,12 @@ def correct(item: OutboxItem, facts: AfterFacts, *, on_update: str,
         return CorrectStep("note", why, (PostStatus.PUBLISHED,))
     return CorrectStep("editor", "this platform can neither edit nor reply from publisher: "
                        "correct it by hand")
+
+
+def _after_refused(item: OutboxItem, action: str) -> Refuse:
+    """A published post whose delete or edit an editor must look at is no
+    publication in doubt: retrying or resolving it would publish it again."""
+    again = "retract" if item.after_kind == "delete" else "correct"
+    return Refuse(f"post {item.id} is published and its {item.after_kind} may or may not "
+                  f"have reached {item.channel}: it cannot be {action}; check the platform, "
+                  f"then run `publisher {again}` again")

@@ -429,3 +429,13 @@ class AfterPostMachine(RuleBasedStateMachine):
 AfterPostMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=30,
                                               deadline=None)
 test_after_post_machine = AfterPostMachine.TestCase
+
+
+@pytest.mark.parametrize("kind", ["delete", "edit"])
+def test_a_delete_or_edit_in_review_is_never_retried_or_resolved_as_a_publication(kind) -> None:
+    post = item(PostStatus.NEEDS_REVIEW, after_kind=kind)
+    rules = lc.ChannelRules("c")
+    for decision in (lc.retry(post, rules, by="alice", now=NOW),
+                     lc.resolve(post, rules, by="alice", published_url=None, now=NOW)):
+        assert isinstance(decision, lc.Refuse)
+        assert "cannot be" in decision.message and "again" in decision.message
