@@ -75,6 +75,7 @@ class App:
         self._reader: PostReader | None = None
         self._planner: Planner | None = None
         self._dispatcher: Dispatcher | None = None
+        self._retired: list[ChannelPool] = []  # replaced by a reload, closed with the app
 
     # -- the parts, on first use -------------------------------------------------------
 
@@ -162,6 +163,25 @@ class App:
                                           worker=self.worker, max_workers=self.max_workers,
                                           lease_seconds=self.lease_seconds)
         return self._dispatcher
+
+    # -- reload (SIGHUP) ---------------------------------------------------------------
+
+    @property
+    def channel_overrides(self) -> Mapping[str, Channel] | None:
+        """The adapters a test handed to ``make_app`` (kept across reloads)."""
+        return self._channel_overrides
+
+    def reconfigure(self, config: Config, *, environ: Mapping[str, str], renderer: Renderer,
+                    channels: ChannelPool) -> None:
+        """Swap in a reloaded configuration (``services.reload``): the next
+        claims and plans use it.  The old adapters are closed with the app,
+        not now: posts in flight finish on them."""
+        if self._channels is not None:
+            self._retired.append(self._channels)
+        self.config, self._environ, self._renderer = config, environ, renderer
+        self._channels, self._planner = channels, None
+        if self._dispatcher is not None:
+            self._dispatcher.reconfigure(config, channels)
 
     # -- the pipeline ----------------------------------------------------------------
 
@@ -264,6 +284,8 @@ class App:
             self._dispatcher.stop(grace=0)
         if self._channels is not None:
             self._channels.close()
+        for pool in self._retired:
+            pool.close()
         if self._fetcher is not None:
             self._fetcher.close()
         if self._reader is not None:

@@ -291,6 +291,9 @@ class WorkerInfo:
     stopped_at: datetime | None = None
     #: The channels it runs with (None: not recorded).
     channels: tuple[str, ...] | None = None
+    #: Its last reload (None: never reloaded) and why it failed (None: it took effect).
+    reloaded_at: datetime | None = None
+    reload_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

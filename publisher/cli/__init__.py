@@ -291,6 +291,7 @@ def db_upgrade() -> None:
 
 # The command groups register themselves on ``app``.
 from publisher.cli import after_post, control, log, preview, queue, status, users  # noqa: E402
+from publisher.cli import reload as _reload  # noqa: E402,F401
 
 __all__ = ["after_post", "app", "control", "db_app", "log", "main", "preview", "queue", "status",
            "users"]

@@ -286,6 +286,13 @@ def status(app: AppPorts, thresholds: health.Thresholds | None = None) -> Status
                 f"after it started; reload it (kill -HUP {daemon.pid}) or restart "
                 "`publisher run`")
     if daemon.alive and daemon.mode == "daemon":
+        row = next((w for w in workers if w.id == daemon.worker), None)
+        if row is not None and row.reload_error and row.reloaded_at:
+            problems.append(
+                f"daemon ({daemon.worker}): the reload at "
+                f"{local_time(row.reloaded_at, tz)} failed, it runs on its previous "
+                f"configuration: {row.reload_error}")
+    if daemon.alive and daemon.mode == "daemon":
         stuck: dict[str, list[tuple[int, datetime]]] = {}
         for post_id, channel, priority, due in store.overdue_posts(
                 before=now - STUCK_AFTER):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from publisher.config import Config
+from publisher.exceptions import StoreError
 from publisher.services import lifecycle as lc
 from publisher.services.channel_pool import ChannelPool, channel_spec
 from publisher.services.outcomes import GroupCommitter
@@ -121,6 +122,15 @@ class Dispatcher:
         (pause, platform rate limit, caps, spacing, budget, quiet hours)."""
         now = now or self.now()
         return channel_gates(self.config, self.store, now, resets=self.rate_gate.closed(now))
+
+    def reconfigure(self, config: Config, channels: ChannelPool) -> None:
+        """A reload: the next claims use ``config`` and ``channels``.  Swapped
+        between two claims; a post already being worked finishes on the
+        adapter it holds."""
+        with self._tick_lock:
+            for part in (self, self.posts, self.after):
+                part.config, part.channels = config, channels
+        self.notify()
 
     def notify(self) -> None:
         """A post was added or changed: claim now instead of at the next wake."""
@@ -392,6 +402,11 @@ class Dispatcher:
             try:
                 claimed = self.tick()
                 delay = self._next_wake(claimed)
+            except StoreError as exc:
+                # The database is away (the store logs each change of state
+                # once): nothing is claimed; look again at the safety net.
+                log.debug("claiming the next posts failed: %s", exc)
+                delay = SAFETY_NET
             except Exception:
                 log.exception("claiming the next posts failed")
                 delay = SAFETY_NET

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from publisher.exceptions import StoreError
 from publisher.store.api import Finish, StoreAPI
 
 log = logging.getLogger("publisher.dispatch")
@@ -76,6 +77,13 @@ class GroupCommitter:
         try:
             self._store.finish_attempts(finishes)
             return
+        except StoreError as exc:
+            if len(finishes) == 1:
+                # One line, not a traceback: the post keeps its lease and its
+                # started attempt is reconciled when it expires.
+                log.warning("attempt=%d: its outcome could not be recorded: %s",
+                            finishes[0].attempt_id, exc)
+                return
         except Exception:
             if len(finishes) == 1:
                 # The post keeps its lease; when it expires the started attempt

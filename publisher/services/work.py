@@ -19,7 +19,7 @@ from datetime import datetime
 
 from publisher.channels import REGISTRY, Channel
 from publisher.config import Config
-from publisher.exceptions import Ambiguous, ChannelError, ConfigError, RateLimited
+from publisher.exceptions import Ambiguous, ChannelError, ConfigError, RateLimited, StoreError
 from publisher.services import lifecycle as lc
 from publisher.services.channel_pool import ChannelPool
 from publisher.services.rate_gate import RateGate
@@ -92,6 +92,9 @@ class PostWorker:
                                             reshare=item.reshare > 0),
                          self.channel_facts(item.channel, now), attempt, claimed=claimed)
             self.apply(held, lc.on_claim(held.post, held.channel, now=now))
+        except StoreError as exc:
+            # The database is away: the post keeps its lease (below), one line.
+            log.warning("post=%d channel=%s: left to its lease: %s", item.id, item.channel, exc)
         except Exception:
             # A bug, or the store failing: the post keeps its lease and, when it
             # expires, is reconciled like after a crash. Never a double send.

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
-from collections.abc import Collection, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +68,8 @@ from publisher.store.schema import workers
 from publisher.types import (
     WorkerInfo,
 )
+
+log = logging.getLogger("publisher.store")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -135,6 +139,43 @@ def _sqlite_sync(conn: Connection, level: str) -> None:
     dbapi.execute(f"PRAGMA synchronous = {level}")
 
 
+class StoreHealth:
+    """Whether the database answers, judged by the store's own transactions:
+    an operational error (read-only, locked, full, unreachable) makes it
+    unavailable, a committed write makes it available again.  Only the
+    changes of state are logged, one line each."""
+
+    def __init__(self, *, on_down: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._on_down = on_down
+        self._clock = clock
+        self.down_since: float | None = None
+        self.reason: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.down_since is None
+
+    def failed(self, error: StoreError) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since, self.reason = self._clock(), str(error)
+        log.warning("%s", error if str(error).startswith("database unavailable")
+                    else f"database unavailable: {error}")
+        with suppress(Exception):  # dropping dead connections must not raise anew
+            self._on_down()
+
+    def succeeded(self) -> None:
+        if self.down_since is None:  # the common case, without the lock
+            return
+        with self._lock:
+            since, self.down_since, self.reason = self.down_since, None, None
+        if since is not None:
+            log.warning("database back after %.0f s", self._clock() - since)
+
+
 class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQueries):
     """The database: feeds, articles, the outbox, the publish log, channels.
 
@@ -158,6 +199,10 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
             self._create_sqlite_file(self._path)
             sa_url = sa_url.set(database=str(self._path))
         self._engine = self._make_engine(sa_url)
+        # A database that stops answering is one log line, and its pooled
+        # connections are dropped: a SQLite connection opened while the file was
+        # read-only stays read-only, a PostgreSQL one to a restarted server is dead.
+        self.health = StoreHealth(on_down=self._engine.dispose)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -237,7 +282,12 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
                     if full:
                         _sqlite_sync(conn, "NORMAL")
         except SQLAlchemyError as e:
-            raise _map_error(e, self._busy_timeout) from e
+            mapped = _map_error(e, self._busy_timeout)
+            if isinstance(e, OperationalError) and isinstance(mapped, StoreError):
+                self.health.failed(mapped)
+            raise mapped from e
+        if write:
+            self.health.succeeded()
 
     def _read(self) -> Any:
         return self._tx(write=False)
@@ -364,4 +414,12 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
         return [WorkerInfo(id=r.id, host=r.host, pid=r.pid, started_at=r.started_at,
                            heartbeat_at=r.heartbeat_at, stopped_at=r.stopped_at,
                            channels=(tuple(json.loads(r.channels))
-                                     if r.channels is not None else None)) for r in rows]
+                                     if r.channels is not None else None),
+                           reloaded_at=r.reloaded_at, reload_error=r.reload_error)
+                for r in rows]
+
+    def record_reload(self, worker: str, *, now: datetime, error: str | None) -> None:
+        """Note the outcome of the worker's reload (``error`` None: it took effect)."""
+        with self._write() as conn:
+            conn.execute(workers.update().where(workers.c.id == worker)
+                         .values(reloaded_at=_aware(now), reload_error=error))

@@ -235,6 +235,9 @@ workers = Table(
     Column("stopped_at", UTCDateTime),
     # The configured channel names the worker runs with, a JSON list (0005).
     Column("channels", Text),
+    # Its last reload (0006): when, and why it failed (NULL: it took effect).
+    Column("reloaded_at", UTCDateTime),
+    Column("reload_error", Text),
 )
 
 # -- the web desk's people and their sessions (migration 0002_users) ------------------

@@ -5,4 +5,4 @@ database is up to date without loading Alembic; a test keeps it equal to
 Alembic's own head.
 """
 
-HEAD_REVISION = "0005_worker_channels"
+HEAD_REVISION = "0006_worker_reload"
