@@ -131,16 +131,12 @@ class AfterPostWorker:
         if not names:
             return []
         now = self.now()
-        if self.take_all:
-            self.take_all = False
-            now_claim = now + timedelta(days=36500)
-        else:
-            now_claim = now
-        items = self.store.claim_after(now=now_claim, worker=self.worker,
-                                       lease_seconds=self.lease_seconds + (
-                                           now_claim - now).total_seconds(),
-                                       limit=sum(room[n] for n in names), channels=names)
-        return items
+        cutoff = now + timedelta(days=36500) if self.take_all else None
+        self.take_all = False
+        return self.store.claim_after(now=now, worker=self.worker,
+                                      lease_seconds=self.lease_seconds,
+                                      limit=sum(room[n] for n in names), channels=names,
+                                      expired_before=cutoff)
 
     def channel_facts(self, name: str, now: datetime) -> lc.ChannelFacts:
         cfg = self.config.channels.get(name)

@@ -104,19 +104,23 @@ class AfterPostQueries:
     # -- the work ----------------------------------------------------------------------
 
     def claim_after(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
-                    channels: Collection[str]) -> list[OutboxItem]:
+                    channels: Collection[str],
+                    expired_before: datetime | None = None) -> list[OutboxItem]:
         """Lease up to ``limit`` due deletes and edits of these channels,
-        including those whose worker's lease expired: their STARTED row is
-        closed as AMBIGUOUS ("lease expired") in the same transaction (the
-        take-over), so the new holder settles it before calling again."""
+        including those whose worker's lease expired (before
+        ``expired_before``, default now: a later time takes over leases of a
+        process known dead): their STARTED row is closed as AMBIGUOUS ("lease
+        expired") in the same transaction (the take-over), so the new holder
+        settles it before calling again."""
         now = _aware(now)
+        cutoff = _aware(expired_before, "expired_before") if expired_before else now
         if limit <= 0 or not channels:
             return []
         until = now + timedelta(seconds=lease_seconds)
         stmt = (_post_select()
                 .where(posts.c.status.in_(_AFTER), posts.c.due_at <= now,
                        posts.c.channel.in_(sorted(set(channels))),
-                       or_(posts.c.lease_owner.is_(None), posts.c.lease_expires_at <= now))
+                       or_(posts.c.lease_owner.is_(None), posts.c.lease_expires_at <= cutoff))
                 .order_by(posts.c.due_at, posts.c.id).limit(limit))
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=posts)

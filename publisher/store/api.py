@@ -347,7 +347,8 @@ class StoreAPI(Protocol):
         """Put a post in DELETING/EDITING (compare-and-set) with a REQUESTED row."""
 
     def claim_after(self, *, now: datetime, worker: str, lease_seconds: float, limit: int,
-                    channels: Collection[str]) -> list[OutboxItem]:
+                    channels: Collection[str],
+                    expired_before: datetime | None = None) -> list[OutboxItem]:
         """Lease due deletes/edits (taking over expired leases)."""
 
     def after_history(self, post_id: int) -> list[Attempt]:

@@ -271,3 +271,28 @@ def test_correct_edits_in_place_or_posts_a_note_and_never_edits_a_retracted_post
     assert "never edited" in again.output
     world.work()
     assert store.get_post(ids[1]).status is PostStatus.RETRACTED
+
+
+def test_a_delete_left_started_by_a_dead_daemon_is_read_back_after_a_restart(world) -> None:
+    store, clock = world.app.store, world.clock
+    article_id, [post_id] = add_article(world, 5, channels=("mastodon",))
+    world.work()
+    world.cli("retract", str(article_id), "--reason", "pulled", "--yes")
+    # A daemon claims the delete, records it as started, reaches the platform
+    # and dies before recording the answer (its lease has years to run).
+    [held] = store.claim_after(now=clock(), worker="dead:1", lease_seconds=300, limit=5,
+                               channels=["mastodon"])
+    assert store.start_after_attempt(held.id, AttemptKind.DELETE, worker="dead:1",
+                                     now=clock()) is not None
+    world.app.channels.get("mastodon").delete(held.remote_id)  # type: ignore[attr-defined]
+    world.work()
+    assert store.get_post(post_id).status is PostStatus.DELETING  # its lease still holds
+    world.app.dispatcher.reap(everything=True)  # a start under the daemon lock
+    world.work()
+    assert store.get_post(post_id).status is PostStatus.RETRACTED
+    deletes = world.mastodon.requests_to("DELETE", f"/api/v1/statuses/{held.remote_id}")
+    assert len(deletes) == 1  # read back as gone, never deleted again
+    rows = [(r.outcome, r.error) for r in store.attempts(post_id=post_id, limit=50)
+            if r.kind is AttemptKind.DELETE]
+    assert rows[0][0] is Outcome.RECONCILED
+    assert rows[1] == (Outcome.AMBIGUOUS, "lease expired")
