@@ -35,7 +35,7 @@ from publisher.sources import (
 )
 from publisher.sources.wordpress import changed_text, wordpress_id, wordpress_include_urls
 from publisher.store.api import StoreAPI
-from publisher.types import Article, ArticleData, ArticleState, FeedKind, PostStatus
+from publisher.types import Article, ArticleData, ArticleState, FeedKind, OutboxItem, PostStatus
 
 if TYPE_CHECKING:
     from publisher.services.ports import AppPorts
@@ -211,6 +211,12 @@ def after_poll(app: AppPorts, feed: FeedConfig, report: PollReport) -> PollRepor
 
     for article_id in report.unpublished:
         try:
+            posts = app.store.article_posts(article_id)
+            if not posts:  # never posted (seen on the first poll, or too old)
+                log.info("feed=%s article %d unpublished on the site: it has no posts",
+                         feed.name, article_id, extra={"feed": feed.name,
+                                                       "action": "unpublished"})
+                continue
             if feed.on_unpublish == "retract":
                 retract_article(app, str(article_id), reason="unpublished on the site",
                                 by="publisher")
@@ -218,10 +224,16 @@ def after_poll(app: AppPorts, feed: FeedConfig, report: PollReport) -> PollRepor
                             feed.name, article_id, extra={"feed": feed.name,
                                                           "action": "unpublished"})
                 continue
-            _cancel_unsent(app, article_id)
-            log.warning("feed=%s article %d unpublished on the site; `publisher retract %d` "
-                        "to take its posts down", feed.name, article_id, article_id,
-                        extra={"feed": feed.name, "action": "unpublished"})
+            cancelled = _cancel_unsent(app, posts)
+            out = [p for p in posts if p.status in (PostStatus.PUBLISHED, PostStatus.EDITING)]
+            if out:
+                log.warning("feed=%s article %d unpublished on the site; `publisher retract %d` "
+                            "to take its posts down", feed.name, article_id, article_id,
+                            extra={"feed": feed.name, "action": "unpublished"})
+            else:
+                log.warning("feed=%s article %d unpublished on the site: none of its posts "
+                            "was out; %d cancelled", feed.name, article_id, cancelled,
+                            extra={"feed": feed.name, "action": "unpublished"})
         except InputError as exc:
             log.warning("feed=%s article %d unpublished on the site: %s", feed.name,
                         article_id, exc, extra={"feed": feed.name, "action": "unpublished"})
@@ -243,16 +255,18 @@ def after_poll(app: AppPorts, feed: FeedConfig, report: PollReport) -> PollRepor
     return report
 
 
-def _cancel_unsent(app: AppPorts, article_id: int) -> None:
-    """Cancel the article's posts that have not gone out (a lifecycle decision each)."""
+def _cancel_unsent(app: AppPorts, posts: list[OutboxItem]) -> int:
+    """Cancel the article's posts that have not gone out (a lifecycle
+    decision each); how many were."""
     from publisher.services import lifecycle
     from publisher.services.desk_changes import apply
 
-    for item in app.store.article_posts(article_id):
-        if item.status in (PostStatus.PUBLISHED, PostStatus.CANCELLED, PostStatus.FAILED):
-            continue
+    done = 0
+    for item in posts:
         decision = lifecycle.cancel(item)
         if isinstance(decision, lifecycle.Change):
             # a worker that took it meanwhile: the dispatcher decides it
             with contextlib.suppress(InputError):
                 apply(app, item, decision, worker="publisher", action="cancelled")
+                done += 1
+    return done

@@ -145,7 +145,8 @@ def test_an_article_moved_to_draft_is_noticed_once(build, wp, masto, caplog) -> 
     assert _requests(wp) == 4
 
 
-def test_unsent_posts_of_an_unpublished_article_are_cancelled(build, wp, masto) -> None:
+def test_unsent_posts_of_an_unpublished_article_are_cancelled(build, wp, masto,
+                                                               caplog) -> None:
     app = build(wp_feed(wp), masto)
     now = datetime.now(UTC) - timedelta(minutes=5)
     wp.put(1, "Bridge reopens", date=now)
@@ -155,10 +156,28 @@ def test_unsent_posts_of_an_unpublished_article_are_cancelled(build, wp, masto) 
     with wp.lock:
         wp.posts[1]["status"] = "trash"
     wp.put(2, "Another story", date=now + timedelta(seconds=5))  # the list changes too
-    report = app.poll("wp")
+    with caplog.at_level(logging.WARNING, logger="publisher.ingest"):
+        report = app.poll("wp")
     one = _by_guid(app, f"{wp.base_url}/?p=1")
     assert report.unpublished == (one.id,)
     assert {p.status for p in app.store.article_posts(one.id)} == {PostStatus.CANCELLED}
+    assert (f"article {one.id} unpublished on the site: none of its posts was out; 2 cancelled"
+            in caplog.text)
+    assert "publisher retract" not in caplog.text
+
+
+def test_an_article_never_posted_is_noticed_quietly(build, wp, masto, caplog) -> None:
+    app = build(wp_feed(wp).replace("backfill = 5", "backfill = 0"), masto)
+    wp.put(1, "Seen on the first poll", date=datetime.now(UTC) - timedelta(minutes=5))
+    app.sync()
+    assert app.poll("wp").seen == 1  # the first poll only remembers it
+    with wp.lock:
+        wp.posts[1]["status"] = "private"
+    wp.put(2, "Another story")
+    with caplog.at_level(logging.WARNING, logger="publisher.ingest"):
+        report = app.poll("wp")
+    assert len(report.unpublished) == 1
+    assert "unpublished" not in caplog.text
 
 
 def test_on_unpublish_retract_takes_the_posts_down(build, wp, masto) -> None:
