@@ -131,6 +131,24 @@ def _map_error(exc: SQLAlchemyError, busy_timeout: float = BUSY_TIMEOUT_S) -> Ex
     return StoreError(f"database error: {detail}")
 
 
+#: SQLite's primary result codes that mean "the database cannot be used now"
+#: (BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL), not a bad statement.
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
+def _unavailable(exc: SQLAlchemyError) -> bool:
+    """Whether ``exc`` says the database is away (read-only, locked, full,
+    unreachable) rather than that a statement was wrong."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_UNAVAILABLE
+    return True  # PostgreSQL: psycopg's OperationalError is the connection's failure
+
+
 def _sqlite_sync(conn: Connection, level: str) -> None:
     """Set ``PRAGMA synchronous`` outside any transaction (the DBAPI connection
     runs in autocommit mode, so this does not BEGIN)."""
@@ -159,11 +177,14 @@ class StoreHealth:
 
     def failed(self, error: StoreError) -> None:
         with self._lock:
-            if self.down_since is not None:
-                return
-            self.down_since, self.reason = self._clock(), str(error)
-        log.warning("%s", error if str(error).startswith("database unavailable")
-                    else f"database unavailable: {error}")
+            changed = self.down_since is None
+            if changed:
+                self.down_since, self.reason = self._clock(), str(error)
+        if changed:
+            log.warning("%s", error if str(error).startswith("database unavailable")
+                        else f"database unavailable: {error}")
+        # At every failure, not only the first: a SQLite connection opened while
+        # the file is read-only stays read-only after it is writable again.
         with suppress(Exception):  # dropping dead connections must not raise anew
             self._on_down()
 
@@ -283,7 +304,7 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
                         _sqlite_sync(conn, "NORMAL")
         except SQLAlchemyError as e:
             mapped = _map_error(e, self._busy_timeout)
-            if isinstance(e, OperationalError) and isinstance(mapped, StoreError):
+            if isinstance(mapped, StoreError) and _unavailable(e):
                 self.health.failed(mapped)
             raise mapped from e
         if write:

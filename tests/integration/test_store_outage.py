@@ -1,0 +1,196 @@
+"""Faults of publisher's own store (issue 12 part 6): a database that is
+full, locked or unreachable for a while is survived by the running daemon
+with one log line when it goes and one when it is back (no traceback per
+job), its pool is dropped, and work resumes by itself: every article is
+published once, none twice.
+
+The daemon test runs a real ``publisher run`` on a SQLite file in a small
+tmpfs that the test fills up (SQLite then answers "database or disk is
+full" to every write, on the connections already open) and empties again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.exceptions import StoreError
+from publisher.store import Store, sqlite_url_for
+from publisher.store.db import StoreHealth
+from tests.e2e.test_daemon import PUBLISHER, env_for, jsonl, wait_for
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.feeds import item, rss
+from tests.integration.test_storage_faults import fill
+
+# -- the rule: one line per change of state, the pool dropped at each failure ---------
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_health_logs_each_change_of_state_once_and_drops_the_pool_at_each_failure(caplog):
+    clock, dropped = Ticks(), []
+    health = StoreHealth(on_down=lambda: dropped.append(clock()), clock=clock)
+    caplog.set_level(logging.INFO, logger="publisher.store")
+    health.succeeded()
+    assert health.available and caplog.records == []
+    for _ in range(3):
+        health.failed(StoreError("database unavailable: attempt to write a readonly database"))
+        clock.t += 4
+    assert not health.available
+    assert len(dropped) == 3  # a connection opened while it was read-only is not kept
+    health.succeeded()
+    health.succeeded()
+    health.failed(StoreError("database is locked (another process holds a write lock)"))
+    health.succeeded()
+    assert [r.getMessage() for r in caplog.records] == [
+        "database unavailable: attempt to write a readonly database",
+        "database back after 12 s",
+        "database unavailable: database is locked (another process holds a write lock)",
+        "database back after 0 s",
+    ]
+
+
+def test_a_locked_sqlite_is_one_line_and_the_store_recovers_by_itself(tmp_path, caplog):
+    """Another process holds the write lock longer than the busy timeout:
+    writes fail, then succeed on their own once it lets go."""
+    caplog.set_level(logging.INFO, logger="publisher.store")
+    path = tmp_path / "var" / "publisher.db"
+    store = Store(sqlite_url_for(path), busy_timeout=0.2)
+    store.upgrade()
+    now = datetime.now(UTC)
+    store.heartbeat("w", now=now, host="h", pid=1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    for _ in range(3):
+        with pytest.raises(StoreError, match="database is locked"):
+            store.heartbeat("w", now=now, host="h", pid=1)
+    assert not store.health.available
+    other.execute("ROLLBACK")
+    other.close()
+    store.heartbeat("w", now=now, host="h", pid=1)
+    assert store.health.available
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("database unavailable: database is locked")
+    assert lines[1].startswith("database back after")
+    store.close()
+
+
+# -- the daemon -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 8 MB filesystem (tmpfs) that the test can fill up."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        reason = f"cannot mount a small filesystem here: {mounted.stderr.strip()}"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def write_schedule(work: Path, feed_url: str) -> None:
+    (work / "schedules").mkdir(parents=True, exist_ok=True)
+    (work / "schedules" / "site.toml").write_text(f"""
+[site]
+timezone = "UTC"
+
+[[feeds]]
+name = "site"
+url = "{feed_url}"
+poll_interval = "1s"
+
+[channels.wire]
+type = "jsonl"
+options = {{ path = "{work / 'out' / 'wire.jsonl'}" }}
+
+[[routes]]
+feed = "site"
+channels = ["wire"]
+""")
+
+
+def feed_polls_stored(db: Path) -> int:
+    con = sqlite3.connect(db)
+    try:
+        [(n,)] = con.execute("select count(*) from articles")
+        return n
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
+    work = tmp_path / "site"
+    db = small_disk / "publisher.db"
+    with FeedServer() as srv:
+        now = datetime.now(UTC)
+        items = [item(n, published=now - timedelta(hours=n)) for n in range(1, 4)]
+        srv.set("/feed/", rss(items))
+        write_schedule(work, srv.url("/feed/"))
+        env = env_for(work, DATABASE_URL=f"sqlite:///{db}")
+        log_path = tmp_path / "daemon.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen([*PUBLISHER, "run"], cwd=work, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        try:
+            wait_for(lambda: len(srv.requests_for("/feed/")) >= 2 and feed_polls_stored(db) == 3)
+            before = item(10, title="Before the outage", published=datetime.now(UTC))
+            items.insert(0, before)
+            srv.set("/feed/", rss(items))
+            wait_for(lambda: jsonl(work / "out" / "wire.jsonl"))
+
+            fill(small_disk)  # the database's disk is full: every write fails
+            during = item(11, title="During the outage", published=datetime.now(UTC))
+            items.insert(0, during)
+            srv.set("/feed/", rss(items))
+            wait_for(lambda: "database unavailable" in log_path.read_text(), timeout=30)
+            polls = len(srv.requests_for("/feed/"))
+            wait_for(lambda: len(srv.requests_for("/feed/")) >= polls + 3)  # still polling
+            assert proc.poll() is None
+            assert [r["link"] for r in jsonl(work / "out" / "wire.jsonl")] == [before["link"]]
+
+            (small_disk / "filler").unlink()  # space is back
+            wait_for(lambda: "database back after" in log_path.read_text(), timeout=30)
+            rows = wait_for(lambda: [r for r in jsonl(work / "out" / "wire.jsonl")
+                                     if r["link"] == during["link"]], timeout=30)
+            after = item(12, title="After the outage", published=datetime.now(UTC))
+            items.insert(0, after)
+            srv.set("/feed/", rss(items))
+            wait_for(lambda: [r for r in jsonl(work / "out" / "wire.jsonl")
+                              if r["link"] == after["link"]], timeout=30)
+            assert len(rows) == 1
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = log_path.read_text()
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log, log
+    assert log.count("database unavailable") == 1, log
+    assert log.count("database back after") == 1, log
+    links = [r["link"] for r in jsonl(work / "out" / "wire.jsonl")]
+    assert sorted(links) == sorted([before["link"], during["link"], after["link"]])
