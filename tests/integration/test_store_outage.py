@@ -194,3 +194,46 @@ def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
     assert log.count("database back after") == 1, log
     links = [r["link"] for r in jsonl(work / "out" / "wire.jsonl")]
     assert sorted(links) == sorted([before["link"], during["link"], after["link"]])
+
+
+@pytest.mark.postgres
+def test_an_unreachable_postgresql_is_one_line_and_the_pool_recovers(_pg_admin, caplog):
+    """The server refuses connections and drops the ones it has (a restart, a
+    failover): writes fail with one line; once it takes connections again
+    the next write succeeds on a fresh pool, with one line."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    caplog.set_level(logging.INFO, logger="publisher.store")
+    name = f"outage_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin.execution_options(isolation_level="AUTOCOMMIT")
+
+    def admin_sql(statement: str) -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(statement))
+
+    admin_sql(f'CREATE DATABASE "{name}"')
+    store = Store(_pg_admin.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        store.upgrade()
+        now = datetime.now(UTC)
+        store.heartbeat("w", now=now, host="h", pid=1)
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+        for _ in range(3):
+            with pytest.raises(StoreError, match="database unavailable"):
+                store.heartbeat("w", now=now, host="h", pid=1)
+        assert not store.health.available
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        store.heartbeat("w", now=now, host="h", pid=1)
+        assert store.health.available
+        assert [w.id for w in store.workers()] == ["w"]
+    finally:
+        store.close()
+        admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("database unavailable: ")
+    assert lines[1].startswith("database back after")
