@@ -237,3 +237,76 @@ def test_an_unreachable_postgresql_is_one_line_and_the_pool_recovers(_pg_admin, 
     assert len(lines) == 2, lines
     assert lines[0].startswith("database unavailable: ")
     assert lines[1].startswith("database back after")
+
+
+@pytest.mark.slow
+def test_a_post_in_flight_when_the_disk_fills_is_settled_once(tmp_path, small_disk):
+    """Mastodon stores the status while the database's disk is full, so the
+    daemon cannot record the answer: one line, the post keeps its lease, and
+    once the disk has room the same daemon takes the expired lease over and
+    settles it with the same Idempotency-Key: one status on the platform."""
+    from tests.fakes.mastodon_server import FakeMastodon
+
+    work = tmp_path / "site"
+    db = small_disk / "publisher.db"
+    with FeedServer() as srv, FakeMastodon(access_token="masto-outage-token",
+                                           slow_seconds=30) as masto:
+        items = [item(n, published=datetime.now(UTC) - timedelta(hours=n)) for n in (1, 2)]
+        srv.set("/feed/", rss(items))
+        (work / "schedules").mkdir(parents=True)
+        (work / "schedules" / "site.toml").write_text(f"""
+[site]
+timezone = "UTC"
+
+[[feeds]]
+name = "site"
+url = "{srv.url('/feed/')}"
+poll_interval = "1s"
+
+[channels.social]
+type = "mastodon"
+base_url = "{masto.base_url}"
+timeout = "60s"
+credentials = {{ access_token = "MASTODON_TOKEN" }}
+
+[[routes]]
+feed = "site"
+channels = ["social"]
+""")
+        env = env_for(work, DATABASE_URL=f"sqlite:///{db}", MASTODON_TOKEN="masto-outage-token",
+                      PUBLISHER_LEASE_SECONDS="5")
+        log_path = tmp_path / "daemon.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen([*PUBLISHER, "run"], cwd=work, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        try:
+            wait_for(lambda: len(srv.requests_for("/feed/")) >= 2 and feed_polls_stored(db) == 2)
+            masto.fail_next("slow")  # the next status is held until released
+            fresh = item(10, title="Ferry timetable changes", published=datetime.now(UTC))
+            srv.set("/feed/", rss([fresh, *items]))
+            wait_for(lambda: masto.requests_to("POST", "/api/v1/statuses"))
+            fill(small_disk)
+            masto.release_slow()  # the platform stores the status and answers
+            wait_for(lambda: "its outcome could not be recorded" in log_path.read_text()
+                     or "left to its lease" in log_path.read_text(), timeout=30)
+            assert len(masto.statuses) == 1
+            (small_disk / "filler").unlink()
+            wait_for(lambda: "database back after" in log_path.read_text(), timeout=30)
+            con = sqlite3.connect(db)
+            try:
+                wait_for(lambda: con.execute("select status from posts").fetchall()
+                         == [("published",)], timeout=60)
+            finally:
+                con.close()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert len(masto.statuses) == 1, masto.statuses
+    log = log_path.read_text()
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log, log
+    assert log.count("publisher.store: database unavailable") == 1, log
+    assert log.count("publisher.store: database back after") == 1, log
