@@ -8,7 +8,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from publisher.exceptions import InputError
@@ -19,6 +19,8 @@ from tests.integration.test_desk_cli import Site, article, dump, site  # noqa: F
 
 FUZZ = settings(max_examples=15, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+# The hygiene cases: no "explain" phase (its tracing makes a CLI run crawl).
+HYGIENE = settings(FUZZ, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 # Anything at all, including control characters, lone surrogates and leading dashes.
 junk = st.text(max_size=40)
 
@@ -131,3 +133,63 @@ def test_unreachable_url(seeded):
         port = sock.getsockname()[1]
     for template in (["queue", "add", "--url", "{}"], ["preview", "--url", "{}"]):
         check(seeded, template, f"http://127.0.0.1:{port}/story")
+
+
+# -- hygiene (issue 12, part 7): what an editor types is stored without control
+# characters or bidirectional overrides, or refused in one line; never a traceback.
+
+UNSAFE = st.sampled_from(["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u202e", "\u202a",
+                          "\u2066", "\u2069", "\r", "\t"])
+typed = st.lists(st.text(max_size=8) | UNSAFE, max_size=12).map("".join)
+
+
+def _clean(value: str) -> bool:
+    import re
+
+    return not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", value)
+
+
+@HYGIENE
+@given(text=typed, by=typed)
+def test_random_text_and_names_are_stored_clean_or_refused(site, text, by):  # noqa: F811
+    before = dump(site.store)
+    result = site.run("queue", "add", "--text", text, "-c", "archive", "--by", by)
+    assert "Traceback" not in result.stdout + result.stderr
+    if result.exit_code == 0:
+        post = site.store.list_posts(limit=1)[0]
+        assert _clean(post.text) and _clean(post.created_by or "")
+    else:
+        assert result.exit_code == 2, (result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert dump(site.store) == before
+
+
+@HYGIENE
+@given(reason=typed | st.text(min_size=490, max_size=520), by=typed)
+def test_random_reasons_are_stored_clean_or_refused(site, reason, by):  # noqa: F811
+    result = site.run("pause", "-c", "archive", "--reason", reason, "--by", by)
+    assert "Traceback" not in result.stdout + result.stderr
+    if result.exit_code == 0:
+        state = site.store.channel_states()["archive"]
+        assert _clean(state.paused_reason or "") and "\n" not in (state.paused_reason or "")
+        assert len(state.paused_reason or "") <= 500 and _clean(state.paused_by or "")
+    else:
+        assert result.exit_code == 2, (result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@HYGIENE
+@given(year=st.integers(min_value=9999, max_value=10**6), digits=st.integers(4301, 6000))
+def test_overflowing_times_and_numbers(seeded, year, digits):
+    for template, value in (
+            (["queue", "add", "--text", "t", "-c", "archive", "--at", "{}"],
+             f"{year}-12-31 23:00"),
+            (["queue", "list", "--since", "{}"], f"{year}-12-31T23:59-05:00"),
+            (["queue", "show", "{}"], "9" * digits),
+            (["queue", "list", "--limit", "{}"], "9" * digits),
+            (["status", "--failing-last", "{}"], "9" * digits)):
+        args = [value if part == "{}" else part for part in template]
+        result = seeded.run(*args)
+        assert result.exit_code == 2, (args[:4], result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
