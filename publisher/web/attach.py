@@ -40,6 +40,7 @@ log = logging.getLogger("publisher.web")
 class Attached:
     """The running extras of one daemon."""
 
+    app: App | None = None
     http: HttpServer | None = None
     websub: WebSub | None = None
     alerts: AlertRunner | None = None
@@ -54,8 +55,27 @@ class Attached:
         confirmed = self.websub is not None and self.websub.confirmed(feed.name)
         return poll_interval(feed.poll_interval, confirmed)
 
+    def _follow_config(self) -> None:
+        """A reload (SIGHUP) swaps the app's configuration and channel pool:
+        the alerts follow it (the listener and WebSub read the app each time)."""
+        app = self.app
+        if app is None:
+            return
+        if not app.config.alert_channels:
+            self.alerts = None
+            return
+        if self.alerts is None:
+            from publisher.services.alerts import AlertRunner
+
+            self.alerts = AlertRunner(app.store, app.channels, app.config.alert_channels,
+                                      app.now, channel_names=tuple(app.config.channels))
+        self.alerts.channels = app.channels
+        self.alerts.targets = app.config.alert_channels
+        self.alerts.channel_names = tuple(app.config.channels)
+
     def round(self) -> None:
         """One round of the background work (public for tests)."""
+        self._follow_config()
         for name, job in (("websub", self.websub and self.websub.refresh),
                           ("alerts", self.alerts and self.alerts.tick)):
             if not job:
@@ -72,8 +92,6 @@ class Attached:
             self.round()
 
     def start(self) -> None:
-        if self.websub is None and self.alerts is None:
-            return
         self.round()
         self._thread = threading.Thread(target=self._loop, name="web-rounds", daemon=True)
         self._thread.start()
@@ -93,15 +111,11 @@ def attach(app: App, *, wake: Callable[[], None], scheduler_running: Callable[[]
            started_at: float | None = None) -> Attached:
     """Start the listener, WebSub and alerts for a running daemon.  Raises
     ``ConfigError`` when ``PUBLISHER_HTTP`` is wrong or its port is taken."""
-    from publisher.services.alerts import AlertRunner
     from publisher.web import WebContext, make_web_app, make_websub
 
     address = parse_bind(bind if bind is not None
                          else app.environ.get("PUBLISHER_HTTP", DEFAULT_BIND))
-    face = Attached(every=every)
-    if app.config.alert_channels:
-        face.alerts = AlertRunner(app.store, app.channels, app.config.alert_channels, app.now,
-                                  channel_names=tuple(app.config.channels))
+    face = Attached(app=app, every=every)
     if address is not None:
         ctx = WebContext(app, wake=wake, scheduler_running=scheduler_running,
                          started_at=started_at or time.time())

@@ -21,6 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def build(store, tmp_path: Path, *, environ: dict[str, str], extra: str = ""):
+    write_schedule(tmp_path, extra)
+    settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+                        env_file=tmp_path / ".env")
+    return make_app(settings, store=store, environ=environ)
+
+
+def write_schedule(tmp_path: Path, extra: str = "") -> None:
     (tmp_path / "schedules").mkdir(exist_ok=True)
     (tmp_path / "schedules" / "site.toml").write_text(f"""
 [[feeds]]
@@ -101,3 +108,22 @@ def test_websub_started_with_a_public_url(sqlite_store, tmp_path):
     finally:
         face.stop()
         app.fetcher.close()
+
+
+def test_alerts_follow_a_reload(sqlite_store, tmp_path):
+    from publisher.services.reload import reload
+
+    app = build(sqlite_store, tmp_path, environ={"PUBLISHER_HTTP": "off"})
+    face = attach(app, wake=lambda: None, scheduler_running=lambda: True, every=3600)
+    try:
+        assert face.alerts is None
+        write_schedule(tmp_path, '[alerts]\nchannels = ["ops"]\n')
+        reload(app)  # what SIGHUP does
+        app.store.set_paused("wire", paused=True, now=datetime.now(UTC), reason="revoked")
+        face.round()
+        [line] = (tmp_path / "alerts.jsonl").read_text().splitlines()
+        assert json.loads(line)["text"] == "publisher: channel paused: wire: revoked"
+    finally:
+        face.stop()
+        app.fetcher.close()
+        app.channels.close()
