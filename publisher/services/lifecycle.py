@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from publisher.exceptions import (
@@ -708,7 +708,7 @@ def _requeue(item: OutboxItem, rules: ChannelRules, now: datetime) -> dict[str, 
 def edit(item: OutboxItem, target: ChannelRules, *, text: str | None = None,
          at: datetime | None = None, in_doubt: bool = False,
          taken_by: int | None = None, now: datetime | None = None,
-         by: str = "editor") -> EditorDecision:
+         by: str | None = None) -> EditorDecision:
     """An editor changes a post's text, time (reschedule) or channel.
 
     Only a draft, queued or waiting post.  ``target``: the rules of the
@@ -719,10 +719,11 @@ def edit(item: OutboxItem, target: ChannelRules, *, text: str | None = None,
     a channel that wants approval becomes a draft; a rescheduled waiting post
     is queued again at its new time, with its expiry pushed along.  A failed
     post edited is queued again (at ``at``, else ``now``) with a fresh
-    attempts budget, like a retry, and its row says so (``by``)."""
+    attempts budget, like a retry, and its row says so.  ``by``: who edits;
+    the change then carries a log row naming them (what changed)."""
     if item.status is PostStatus.FAILED:
         return _edit_failed(item, target, text=text, at=at, in_doubt=in_doubt,
-                            taken_by=taken_by, now=now, by=by)
+                            taken_by=taken_by, now=now, by=by or "editor")
     if item.status not in _EDITABLE:
         return _refused(item, "edited", _EDITABLE)
     if not target.configured:
@@ -757,7 +758,20 @@ def edit(item: OutboxItem, target: ChannelRules, *, text: str | None = None,
                        expires_at=max(expires, item.expires_at) if item.expires_at else expires)
         if item.status is PostStatus.WAITING:
             changes["status"] = PostStatus.QUEUED
-    return Change(changes, (item.status,))
+    return Change(changes, (item.status,), _edited_row(by, changes, moved, at))
+
+
+def _edited_row(by: str | None, changes: Mapping[str, object], moved: bool,
+                at: datetime | None) -> LogRow | None:
+    """The log row naming who edited a post and what changed (None: nobody named)."""
+    if by is None:
+        return None
+    what = [f"moved to {changes['channel']}"] if moved else []
+    if "text" in changes:
+        what.append("new text")
+    if at is not None:
+        what.append(f"rescheduled to {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    return LogRow(Outcome.REQUESTED, f"edited by {by}: {', '.join(what) or 'no change'}")
 
 
 def _edit_failed(item: OutboxItem, target: ChannelRules, *, text: str | None,
@@ -785,18 +799,27 @@ def _edit_failed(item: OutboxItem, target: ChannelRules, *, text: str | None,
                          "attempts budget"))
 
 
-def cancel(item: OutboxItem) -> EditorDecision:
-    """Cancel a post that has not gone out (draft, queued, waiting, needs_review)."""
+def _by_row(by: str | None, action: str) -> LogRow | None:
+    """An editor's row: ``action`` by ``by`` (REQUESTED: it is no platform
+    call, and leaves the post's doubt and confirmation as they were)."""
+    return LogRow(Outcome.REQUESTED, f"{action} by {by}") if by is not None else None
+
+
+def cancel(item: OutboxItem, *, by: str | None = None) -> EditorDecision:
+    """Cancel a post that has not gone out (draft, queued, waiting, needs_review).
+    ``by``: who cancels; the change then carries a log row naming them."""
     if item.status not in _CANCELLABLE:
         return _refused(item, "cancelled", _CANCELLABLE)
-    return Change({"status": PostStatus.CANCELLED, "next_attempt_at": None}, (item.status,))
+    return Change({"status": PostStatus.CANCELLED, "next_attempt_at": None}, (item.status,),
+                  _by_row(by, "cancelled"))
 
 
-def approve(item: OutboxItem) -> EditorDecision:
-    """A draft goes into the queue (due at its time, or now)."""
+def approve(item: OutboxItem, *, by: str | None = None) -> EditorDecision:
+    """A draft goes into the queue (due at its time, or now).  ``by``: who
+    approves; the change then carries a log row naming them."""
     if item.status is not PostStatus.DRAFT:
         return _refused(item, "approved", (PostStatus.DRAFT,))
-    return Change({"status": PostStatus.QUEUED}, (PostStatus.DRAFT,))
+    return Change({"status": PostStatus.QUEUED}, (PostStatus.DRAFT,), _by_row(by, "approved"))
 
 
 def retry(item: OutboxItem, rules: ChannelRules, *, by: str, now: datetime,

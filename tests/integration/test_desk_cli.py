@@ -645,3 +645,49 @@ def test_read_only_commands_need_a_database(site, tmp_path):
     result = CliRunner().invoke(app, ["queue", "list"], env=env)
     assert result.exit_code == 1 and "publisher db upgrade" in result.stderr
     assert not (tmp_path / "none").exists()
+
+
+# -- the image's alt text and who did it (issue 14) ------------------------------------------
+
+
+def test_add_text_with_an_image_and_its_alt_text_sends_both(site, tmp_path):
+    picture = tmp_path / "square.png"
+    PILImage.new("RGB", (120, 90), "red").save(picture, "PNG")
+    out = site.ok("queue", "add", "--text", "A red square", "-c", "archive",
+                  "--image", str(picture), "--alt", "  A red   square at dusk ")
+    assert "post 1 queued on archive" in out.stdout
+    item = site.store.get_post(1)
+    assert item.image is not None and item.image.alt == "A red square at dusk"
+    assert "(alt: A red square at dusk)" in site.ok("queue", "show", "1").stdout
+    site.dispatcher().run_until_idle()  # the real jsonl channel: what goes out
+    [sent] = [json.loads(line) for line in
+              (tmp_path / "out" / "archive.jsonl").read_text().splitlines()]
+    assert sent["image"] == picture.resolve().as_uri()
+    assert sent["image_alt"] == "A red square at dusk"
+    # --alt describes an image: alone it is refused, and nothing is written.
+    assert "--alt goes with --image" in site.bad("queue", "add", "--text", "No picture",
+                                                 "-c", "archive", "--alt", "nothing")
+
+
+def test_approve_cancel_and_edit_log_who_did_it(site):
+    draft = site.post("wire", "Draft", status=PostStatus.DRAFT)
+    queued = site.post("archive", "Queued")
+    site.ok("queue", "approve", str(draft), "--by", "bob")
+    site.ok("queue", "edit", str(queued), "--at", "tomorrow 09:00", "--by", "carol")
+    site.ok("queue", "edit", str(queued), "--text", "Queued, edited")  # --by: $USER
+    site.ok("queue", "cancel", str(queued), "--by", "dan")
+    rows = {(r["post_id"], r["worker"], r["error"]) for r in site.json("log")}
+    assert rows == {
+        (draft, "editor:bob", "approved by bob"),
+        (queued, "editor:carol", "edited by carol: rescheduled to 2026-11-27 14:00 UTC"),
+        (queued, "editor:alice", "edited by alice: new text"),
+        (queued, "editor:dan", "cancelled by dan")}
+    assert {r["outcome"] for r in site.json("log")} == {"requested"}
+    # The draft approved goes out as before: the editor's row is no platform call.
+    site.dispatcher().run_until_idle()
+    assert site.store.get_post(draft).status is PostStatus.PUBLISHED
+    # A dry run names what would happen, and writes nothing.
+    other = site.post("wire", "Another draft", status=PostStatus.DRAFT)
+    data = site.json("queue", "approve", str(other), "--dry-run", "--by", "bob")
+    assert [r["would"] for r in data] == ["would become queued"]
+    assert len(site.json("log")) == 5  # the four editors' rows and the draft's publication

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import httpx
@@ -218,6 +218,10 @@ def test_an_editor_approves_a_draft(site: DeskSite) -> None:
     assert site.app.store.get_post(post_id).status is PostStatus.QUEUED
     assert "approved" in c.get(got.headers["location"]).text
     assert site.woken
+    # The publish log names who approved it.
+    [row] = site.app.store.attempts(post_id=post_id)
+    assert (row.worker, row.error) == ("editor:ana", "approved by ana")
+    assert "approved by ana" in c.get("/desk/log").text
 
 
 def test_a_refusal_is_the_lifecycles_one_line(site: DeskSite) -> None:
@@ -248,6 +252,13 @@ def test_an_editor_cancels_and_edits(site: DeskSite, clock: MovableClock) -> Non
     got = _post(c, f"/desk/post/{queued}/cancel")
     assert got.status_code == 303
     assert site.app.store.get_post(queued).status is PostStatus.CANCELLED
+    # Each action is in the publish log with the signed-in editor's name.
+    rows = [(a.worker, a.error) for a in reversed(site.app.store.attempts(post_id=queued))]
+    assert rows == [("editor:ana", "edited by ana: new text, rescheduled to "
+                     f"{item.not_before.astimezone(UTC):%Y-%m-%d %H:%M} UTC"),
+                    ("editor:ana", "cancelled by ana")]
+    page = c.get(f"/desk/post/{queued}").text
+    assert "cancelled by ana" in page and "edited by ana: new text" in page
 
 
 def test_new_post_with_time_and_image(site: DeskSite) -> None:
@@ -264,17 +275,19 @@ def test_new_post_with_time_and_image(site: DeskSite) -> None:
     got = c.post("/desk/new", data={"csrf": token, "text": "With a picture", "channel": "wire",
                                     "at": "tomorrow 7:30", "alt": "A red square",
                                     "do": "queue"},
-                 files={"image": ("red.png", png(), "image/png")})
+                 files={"image": ("red.png", png(120, 90), "image/png")})
     assert got.status_code == 303, got.text
     post_id = int(re.search(r"/desk/post/(\d+)", got.headers["location"]).group(1))  # type: ignore[union-attr]
     item = site.app.store.get_post(post_id)
     assert item.created_by == "editor:ana" and item.image is not None
     assert item.image.url.startswith("file:")
+    assert item.image.alt == "A red square"  # the form's alt text, kept with the post
     image = c.get(f"/desk/image/{post_id}")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content.startswith(b"\x89PNG")
     page = c.get(f"/desk/post/{post_id}").text
     assert f'src="/desk/image/{post_id}"' in page
+    assert 'alt="A red square"' in page and "no alt text" not in page
     # Not an image: refused with one line.
     got = c.post("/desk/new", data={"csrf": token, "text": "x", "channel": "wire", "alt": "a",
                                     "do": "queue"},

@@ -510,6 +510,7 @@ class Desk:
             text, url = data.get("text").strip(), data.get("url").strip()
             result = desk.add_posts(self.app, by=person.name, url=url or None,
                                     text=text or None, image=image,
+                                    image_alt=data.get("alt") if image else None,
                                     channels=data.getlist("channel"),
                                     at=data.get("at").strip() or None)
         except InputError as exc:
