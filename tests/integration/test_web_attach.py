@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def build(store, tmp_path: Path, *, environ: dict[str, str], extra: str = ""):
     write_schedule(tmp_path, extra)
-    settings = Settings(schedules=tmp_path / "schedules", templates=ROOT / "templates",
+    settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
                         env_file=tmp_path / ".env")
     return make_app(settings, store=store, environ=environ)
 
@@ -47,9 +47,6 @@ options = {{ path = "{tmp_path / 'alerts.jsonl'}" }}
 channels = ["wire"]
 {extra}
 """)
-    settings = Settings(schedules=tmp_path / "schedules", templates=SHIPPED_TEMPLATES,
-                        env_file=tmp_path / ".env")
-    return make_app(settings, store=store, environ=environ)
 
 
 def test_listener_from_publisher_http_and_alerts_round(sqlite_store, tmp_path):
