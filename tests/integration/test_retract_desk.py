@@ -296,3 +296,35 @@ def test_a_delete_left_started_by_a_dead_daemon_is_read_back_after_a_restart(wor
             if r.kind is AttemptKind.DELETE]
     assert rows[0][0] is Outcome.RECONCILED
     assert rows[1] == (Outcome.AMBIGUOUS, "lease expired")
+
+
+def test_an_edit_in_doubt_is_read_back_and_a_telegram_delete_in_doubt_repeated(world) -> None:
+    store = world.app.store
+    article_id, [masto, tg] = add_article(world, 6, channels=("mastodon", "telegram"))
+    world.work()
+    world.mastodon.fail_next("reset_after", on="edit")  # edited, the answer lost
+    world.cli("correct", str(article_id), "--channel", "mastodon", "--text",
+              "Bridge reopens on Friday")
+    world.work()
+    world.clock.advance(5)
+    world.work()
+    edited = store.get_post(masto)
+    assert (edited.status, edited.text) == (PostStatus.PUBLISHED, "Bridge reopens on Friday")
+    edits = [r.outcome for r in store.attempts(post_id=masto, limit=50)
+             if r.kind is AttemptKind.EDIT]
+    assert edits == [Outcome.RECONCILED, Outcome.AMBIGUOUS, Outcome.REQUESTED]
+    assert len(world.mastodon.requests_to("PUT", f"/api/v1/statuses/{edited.remote_id}")) == 1
+
+    world.telegram.fail_next("reset_after", on="delete")  # deleted, the answer lost
+    world.cli("retract", str(article_id), "--channel", "telegram", "--reason", "pulled",
+              "--yes")
+    world.work()
+    world.clock.advance(5)
+    world.work()
+    assert store.get_post(tg).status is PostStatus.RETRACTED
+    deletes = [r.outcome for r in store.attempts(post_id=tg, limit=50)
+               if r.kind is AttemptKind.DELETE]
+    # No read back on Telegram: the delete is repeated ("not found" = gone).
+    assert deletes == [Outcome.OK, Outcome.AMBIGUOUS, Outcome.REQUESTED]
+    assert len(world.telegram.deleted) == 1
+    assert not store.get_article(article_id).retracted  # --channel: only there
