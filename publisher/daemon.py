@@ -211,7 +211,13 @@ class Daemon:
         dispatching = threading.Thread(target=app.dispatcher.serve, name="dispatcher",
                                        daemon=True)
         dispatching.start()
+        face = None
         try:
+            # The HTTP listener on PUBLISHER_HTTP, WebSub and alerts (publisher/web/attach.py);
+            # a port in use stops the daemon here, cleanly, with one line.
+            from publisher.web.attach import attach
+
+            face = attach(app, wake=self.wake, scheduler_running=lambda: sched.running)
             while not self._stop.is_set():
                 if not self._signalled.wait(1.0):
                     continue
@@ -220,6 +226,8 @@ class Daemon:
                     self._reload_asked.clear()
                     self.reload()
         finally:
+            if face is not None:
+                face.stop()
             log.info("stopping: no new claims, waiting up to %.0f s for posts in flight",
                      self.grace)
             sched.shutdown(wait=False)

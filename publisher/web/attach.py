@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from publisher.exceptions import PublisherError
+from publisher.exceptions import ConfigError, PublisherError
 from publisher.web.server import DEFAULT_BIND, HttpServer, parse_bind, start_http
 
 if TYPE_CHECKING:
@@ -110,7 +110,9 @@ def attach(app: App, *, wake: Callable[[], None], scheduler_running: Callable[[]
            bind: str | None = None, every: float = 60.0,
            started_at: float | None = None) -> Attached:
     """Start the listener, WebSub and alerts for a running daemon.  Raises
-    ``ConfigError`` when ``PUBLISHER_HTTP`` is wrong or its port is taken."""
+    ``ConfigError`` when ``PUBLISHER_HTTP`` is not an address; a port that
+    cannot be listened on is logged (one line) and the daemon runs without
+    its listener."""
     from publisher.web import WebContext, make_web_app, make_websub
 
     address = parse_bind(bind if bind is not None
@@ -119,8 +121,18 @@ def attach(app: App, *, wake: Callable[[], None], scheduler_running: Callable[[]
     if address is not None:
         ctx = WebContext(app, wake=wake, scheduler_running=scheduler_running,
                          started_at=started_at or time.time())
-        face.websub = make_websub(ctx)
-        face.http = start_http(make_web_app(ctx), address)
+        websub = make_websub(ctx)  # before the app: its callback is one of the routes
+        try:
+            face.http = start_http(make_web_app(ctx), address)
+        except ConfigError as exc:
+            # Publishing matters more than the listener: a second daemon on
+            # this host, or a port taken by something else, runs without one
+            # and says so (give each daemon its own PUBLISHER_HTTP).
+            log.error("%s; running without the HTTP listener", exc)
+            if websub is not None:
+                websub.close()
+        else:
+            face.websub = websub
     elif app.config.public_url:
         log.warning("[site] public_url is set but PUBLISHER_HTTP is off: no WebSub")
     face.start()

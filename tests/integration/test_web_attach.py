@@ -124,3 +124,25 @@ def test_alerts_follow_a_reload(sqlite_store, tmp_path):
         face.stop()
         app.fetcher.close()
         app.channels.close()
+
+
+def test_a_port_in_use_is_one_line_and_the_daemon_goes_on(sqlite_store, tmp_path, caplog):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        app = build(sqlite_store, tmp_path, environ={"PUBLISHER_HTTP": f"127.0.0.1:{port}"},
+                    extra='[site]\npublic_url = "https://desk.example/"\n')
+        face = attach(app, wake=lambda: None, scheduler_running=lambda: True, every=3600)
+        try:
+            assert face.http is None and face.websub is None
+            [record] = [r for r in caplog.records if r.name == "publisher.web"
+                        and r.levelname == "ERROR"]
+            assert record.getMessage() == (f"PUBLISHER_HTTP: cannot listen on 127.0.0.1:{port}: "
+                                           "Address already in use; running without the HTTP "
+                                           "listener")
+        finally:
+            face.stop()
+            app.fetcher.close()
