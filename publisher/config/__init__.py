@@ -344,6 +344,42 @@ class AlertsConfig:
     channels: tuple[str, ...] = ()
 
 
+def _header_name(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*$", value.strip()):
+        raise ValueError(f'not an HTTP header name: "{value}" (like "X-Remote-User")')
+    return value.strip() if value else None
+
+
+def _addresses(value: Any) -> Any:
+    import ipaddress
+
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list | tuple):
+        return value
+    for one in values:
+        try:
+            ipaddress.ip_address(str(one).strip())
+        except ValueError:
+            raise ValueError(f'not an IP address: "{one}" (the proxy\'s, like '
+                             '"127.0.0.1")') from None
+    return tuple(str(one).strip() for one in values)
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """``[desk]``: the web desk behind a reverse proxy.  The environment's
+    ``PUBLISHER_DESK_TRUSTED_PROXY_HEADER`` and ``PUBLISHER_DESK_TRUSTED_PROXY``
+    override these when set."""
+
+    __pydantic_config__ = _STRICT
+
+    #: The header the proxy sets to the signed-in user's name ("X-Remote-User").
+    trusted_proxy_header: Annotated[str | None, _Rule(_header_name)] = None
+    #: The proxy's address (or a list): its header and X-Forwarded-Proto are
+    #: believed only from it.
+    trusted_proxy: Annotated[tuple[str, ...], _Rule(_addresses, before=True)] = ()
+
+
 @dataclass(frozen=True)
 class RetryConfig:
     """``[channels.NAME.retry]``."""
@@ -481,6 +517,8 @@ class Config:
     public_url: str | None = None
     #: ``[alerts] channels``: where alerts to a person go.
     alert_channels: tuple[str, ...] = ()
+    #: ``[desk]``: the trusted proxy in front of the web desk.
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
     def feed(self, name: str) -> FeedConfig:
         for feed in self.feeds:

@@ -22,6 +22,7 @@ from publisher.config import (
     AlertsConfig,
     ChannelConfig,
     Config,
+    DeskConfig,
     FeedConfig,
     RecurringConfig,
     RouteConfig,
@@ -40,6 +41,7 @@ class _File:
 
     site: SiteConfig | None = None
     alerts: AlertsConfig | None = None
+    desk: DeskConfig | None = None
     feeds: tuple[FeedConfig, ...] = ()
     channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -133,6 +135,13 @@ def compile_schedules(schedules: Path, files: list[Path], *,
 
     site: SiteConfig | None = None
     site_file = ""
+    desk: DeskConfig | None = None
+    desk_file = ""
+    for path, model in parsed:
+        if model.desk is not None:
+            if desk is not None:
+                problems.append(f"{_display(path)}: desk: already declared in {desk_file}")
+            desk, desk_file = model.desk, _display(path)
     feeds: list[FeedConfig] = []
     channels: dict[str, ChannelConfig] = {}
     routes: list[RouteConfig] = []
@@ -189,5 +198,5 @@ def compile_schedules(schedules: Path, files: list[Path], *,
         site_name=site.name, timezone=ZoneInfo(site.timezone), feeds=tuple(feeds),
         channels=channels, routes=tuple(routes), files=tuple(files),
         recurring=tuple(recurring), public_url=site.public_url,
-        alert_channels=tuple(alert_channels),
+        alert_channels=tuple(alert_channels), desk=desk or DeskConfig(),
     )

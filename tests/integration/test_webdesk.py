@@ -174,6 +174,27 @@ def test_the_proxy_header_is_ignored_from_other_addresses(tmp_path: Path) -> Non
         site.close()
 
 
+def test_the_trusted_proxy_from_the_schedules_desk_table(tmp_path: Path) -> None:
+    desk_table = '[desk]\ntrusted_proxy_header = "X-Remote-User"\ntrusted_proxy = "127.0.0.1"\n'
+    site = start_site(tmp_path / "toml", extra=desk_table)
+    try:
+        c = site.client(headers={"X-Remote-User": "carol", "X-Forwarded-Proto": "https"})
+        page = c.get("/desk/queue")
+        assert page.status_code == 200 and "carol" in page.text
+        assert "secure" in c.get("/desk/sign-in").headers["set-cookie"].lower()
+    finally:
+        site.close()
+    # The environment's variable, when set, overrides the table's address.
+    site = start_site(tmp_path / "env", extra=desk_table,
+                      environ={"PUBLISHER_DESK_TRUSTED_PROXY": "10.1.2.3"})
+    try:
+        site.add_user("carol", "viewer")
+        c = site.client(headers={"X-Remote-User": "carol"})
+        assert c.get("/desk/queue").status_code == 303
+    finally:
+        site.close()
+
+
 # -- forms and rights -----------------------------------------------------------------
 
 def test_every_form_needs_its_token(site: DeskSite) -> None:

@@ -6,7 +6,8 @@ Pure deciders (``client_is_proxy``, ``is_secure``, ``csrf_ok``,
 request (the cookie's session in the store, the headers) and returns a
 ``Person`` or ``None``.
 
-Settings come from the environment (or ``.env``):
+Settings come from the schedules' ``[desk]`` table (``trusted_proxy_header``,
+``trusted_proxy``), each overridden by its environment variable when set:
 
 ``PUBLISHER_DESK_TRUSTED_PROXY_HEADER``  the header a reverse proxy sets to the
                                          signed-in user's name (``X-Remote-User``);
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from publisher.config import DeskConfig
 from publisher.services import users as people
 from publisher.store.users import Role, UserStore
 
@@ -39,11 +41,16 @@ class DeskSettings:
     proxies: frozenset[str] = frozenset()
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> DeskSettings:
-        header = (environ.get("PUBLISHER_DESK_TRUSTED_PROXY_HEADER") or "").strip() or None
-        proxies = frozenset(p.strip() for p in
-                            (environ.get("PUBLISHER_DESK_TRUSTED_PROXY") or "").split(",")
-                            if p.strip())
+    def from_environ(cls, environ: Mapping[str, str],
+                     desk: DeskConfig | None = None) -> DeskSettings:
+        """The ``[desk]`` table's settings (``desk``), each replaced by its
+        environment variable when that is set and not empty."""
+        header = ((environ.get("PUBLISHER_DESK_TRUSTED_PROXY_HEADER") or "").strip()
+                  or (desk.trusted_proxy_header if desk else None))
+        listed = (environ.get("PUBLISHER_DESK_TRUSTED_PROXY") or "").split(",")
+        proxies = frozenset(p.strip() for p in listed if p.strip())
+        if not proxies and desk is not None:
+            proxies = frozenset(desk.trusted_proxy)
         return cls(header.lower() if header else None, proxies)
 
 
@@ -82,8 +89,8 @@ def desk_state(active_users: int, settings: DeskSettings) -> str | None:
     if settings.proxy_header and settings.proxies:
         return None
     if settings.proxy_header:
-        return ("the web desk is off: PUBLISHER_DESK_TRUSTED_PROXY_HEADER is set without "
-                "PUBLISHER_DESK_TRUSTED_PROXY (the proxy's address)")
+        return ("the web desk is off: [desk] trusted_proxy_header is set without "
+                "trusted_proxy (the proxy's address; or PUBLISHER_DESK_TRUSTED_PROXY)")
     return "the web desk is off: add a user with `publisher users add NAME --role editor`"
 
 
@@ -102,7 +109,7 @@ def exposure_warning(host: str | None, settings: DeskSettings, *, desk_on: bool)
     if loopback or settings.proxies:
         return None
     return (f"the web desk listens on {host} without a TLS proxy in front: serve it "
-            "through nginx or Caddy with TLS and set PUBLISHER_DESK_TRUSTED_PROXY "
+            "through nginx or Caddy with TLS and set [desk] trusted_proxy to its address "
             "(or keep PUBLISHER_HTTP on 127.0.0.1)")
 
 

@@ -94,7 +94,7 @@ class Desk:
 
         self.ctx = ctx
         self.app = ctx.app
-        self.settings = auth.DeskSettings.from_environ(self.app.environ)
+        self.settings = auth.DeskSettings.from_environ(self.app.environ, self.app.config.desk)
         self.key = secrets.token_bytes(32)
         self.ledger = people.FailureLedger()
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
