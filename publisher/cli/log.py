@@ -26,6 +26,11 @@ def _line(a: Attempt, tz: tzinfo) -> str:
              f"attempt={a.number}", f"outcome={a.outcome.value}"]
     if a.reshare:
         parts.append(f"reshare={a.reshare}")
+    if a.kind.value != "publish":  # after the post (issue 13): what, who, why, old -> new
+        parts.append(f"kind={a.kind.value}")
+        parts += [f"{name}={' '.join(value.split())!r}" for name, value in (
+            ("by", a.by), ("reason", a.reason), ("old", a.old_text), ("new", a.new_text))
+            if value]
     if a.http_status:
         parts.append(f"http={a.http_status}")
     if a.remote_url or a.remote_id:

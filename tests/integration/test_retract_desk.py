@@ -196,6 +196,12 @@ def test_retract_from_the_cli_deletes_each_post_once_and_lists_what_it_cannot(wo
     store.mark_articles([article_id], ArticleState.PENDING)
     assert world.app.plan_pending() == []
 
+    listed = world.cli("queue", "list", "--status", "retracted")
+    assert listed.exit_code == 0 and str(ids[0]) in listed.output, listed.output
+    logged = world.cli("log", "--post", str(ids[0]))
+    assert logged.exit_code == 0, logged.output
+    assert ("outcome=requested kind=delete by='alice' reason='legal: pulled story'"
+            in logged.output), logged.output
     shown = world.cli("queue", "show", str(ids[0]))
     assert shown.exit_code == 0 and "retracted" in shown.output, shown.output
     status = world.cli("status")
