@@ -1170,6 +1170,10 @@ def correct(item: OutboxItem, facts: AfterFacts, *, on_update: str,
     if item.status is PostStatus.RETRACTED or item.status is PostStatus.DELETING:
         return CorrectStep("none", f"post {item.id} is {item.status}: never edited")
     if item.status is PostStatus.EDITING:
+        if item.after_kind == "edit" and facts.can_edit and on_update != "note":
+            # A newer correction replaces the pending edit: whichever text the
+            # platform shows meanwhile, the edit leaves the newest there.
+            return CorrectStep("edit", "replaces its pending edit", (PostStatus.EDITING,))
         return CorrectStep("none", f"post {item.id} is being corrected already")
     if item.status is not PostStatus.PUBLISHED:
         return CorrectStep("none", f"post {item.id} is {item.status}: not out")

@@ -242,6 +242,14 @@ def test_correct_never_touches_a_post_that_is_not_plainly_published(status) -> N
     assert lc.correct(item(status), MASTODON, on_update="edit", by_hand=True).action == "none"
 
 
+def test_a_newer_correction_replaces_a_pending_edit_but_never_a_pending_note() -> None:
+    editing = item(PostStatus.EDITING, after_kind="edit")
+    step = lc.correct(editing, MASTODON, on_update="edit")
+    assert (step.action, step.expected) == ("edit", (PostStatus.EDITING,))
+    noting = item(PostStatus.EDITING, after_kind="note")
+    assert lc.correct(noting, X, on_update="edit").action == "none"
+
+
 # -- the state machine --------------------------------------------------------------------
 
 
