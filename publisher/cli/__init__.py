@@ -259,6 +259,11 @@ def check(
     try:
         out.print(f"configuration ok: {len(a.config.feeds)} feed(s), "
                   f"{len(a.config.channels)} channel(s), {len(a.config.routes)} route(s)")
+        from publisher.web.desk.auth import check_warning
+
+        if (exposed := check_warning(a)) is not None:  # a warning: the exit code stays 0
+            out.print(f"[yellow]warning:[/yellow] {escape(exposed)}", markup=True,
+                      soft_wrap=True)
         if offline:
             return
         bad = 0

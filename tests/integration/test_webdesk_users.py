@@ -218,3 +218,41 @@ def test_check_warns_when_the_desk_is_exposed_without_tls(
     assert (warning is not None) is warned
     if warning:
         assert warning.startswith(f"the web desk listens on {host} without a TLS proxy")
+
+
+def test_publisher_check_warns_when_the_desk_is_exposed(tmp_path: Path) -> None:
+    """``publisher check`` (offline too) prints the warning and exits 0."""
+    from tests.shipped import TEMPLATES
+
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    table = schedules / "site.toml"
+    table.write_text(f'[channels.wire]\ntype = "jsonl"\noptions = {{ path = '
+                     f'"{tmp_path / "wire.jsonl"}" }}\n')
+    db = tmp_path / "var" / "publisher.db"
+
+    def check(bind: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PUBLISHER_") and k != "DATABASE_URL"}
+        env.update(DATABASE_URL=sqlite_url_for(db), PUBLISHER_SCHEDULES=str(schedules),
+                   PUBLISHER_TEMPLATES=str(TEMPLATES), PUBLISHER_HTTP=bind,
+                   PUBLISHER_CACHE_DIR="")
+        return subprocess.run([sys.executable, "-m", "publisher.cli", "check", "--offline"],
+                              capture_output=True, text=True, env=env, timeout=60,
+                              cwd=tmp_path)
+
+    assert _cli(["users", "add", "ana", "--role", "editor", "--password-stdin"], db,
+                PASSWORD + "\n").returncode == 0
+    got = check("0.0.0.0:8787")
+    assert got.returncode == 0, got.stderr
+    warnings = [line for line in got.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: the web desk listens on 0.0.0.0 without a TLS proxy in "
+                        "front: serve it through nginx or Caddy with TLS and set [desk] "
+                        "trusted_proxy to its address (or keep PUBLISHER_HTTP on 127.0.0.1)"]
+    # On loopback, or with the proxy declared in the schedules: no warning.
+    assert "warning:" not in check("127.0.0.1:8787").stdout
+    table.write_text(table.read_text() + '[desk]\ntrusted_proxy = "10.0.0.5"\n')
+    got = check("0.0.0.0:8787")
+    assert got.returncode == 0 and "warning:" not in got.stdout, got.stdout
+    # The listener off: nothing to warn about.
+    assert "warning:" not in check("off").stdout

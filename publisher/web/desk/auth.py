@@ -113,6 +113,24 @@ def exposure_warning(host: str | None, settings: DeskSettings, *, desk_on: bool)
             "(or keep PUBLISHER_HTTP on 127.0.0.1)")
 
 
+def check_warning(app: Any) -> str | None:
+    """``exposure_warning`` for ``app``'s listener (``PUBLISHER_HTTP``), its
+    ``[desk]`` settings and its users, for ``publisher check``.  A store that
+    cannot be read counts as people who can sign in: a warning too many
+    beats an exposed desk unmentioned."""
+    from publisher.web.server import DEFAULT_BIND, parse_bind
+
+    address = parse_bind(app.environ.get("PUBLISHER_HTTP", DEFAULT_BIND))
+    if address is None:
+        return None
+    settings = DeskSettings.from_environ(app.environ, app.config.desk)
+    try:
+        active = UserStore(app.store).count_active()
+    except Exception:  # no database yet, or not migrated: cannot tell
+        active = 1
+    return exposure_warning(address[0], settings, desk_on=desk_state(active, settings) is None)
+
+
 def csrf_token(key: bytes, cookie: str) -> str:
     """The form token for a CSRF cookie (the cookie alone cannot be read
     cross-site; the token is bound to it by a key only the daemon holds)."""
