@@ -10,6 +10,7 @@ under the same lease, rate-limit gate and retry budget as a publication
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -169,10 +170,11 @@ class AfterPostWorker:
         rows = self.store.after_history(item.id)
         history = lc.AfterHistory.of(rows)
         requested = rows[-1].id if rows else 0
+        reason = rows[-1].reason if rows else None
         cfg = self.config.channels.get(item.channel)
         facts = after_facts(cfg.type if cfg is not None else "?")
         channel = self.channel_facts(item.channel, now)
-        job = _Job(item, kind, history, facts, channel, requested)
+        job = _Job(item, kind, history, facts, channel, requested, reason)
         self._apply(job, lc.on_after_claim(kind, history, facts, channel, now=now))
 
     # -- carrying decisions out --------------------------------------------------------
@@ -283,7 +285,11 @@ class AfterPostWorker:
         answer: PublishResult | ChannelError | None
         try:
             if kind is lc.AfterKind.DELETE:
-                adapter.delete(item.remote_id)  # type: ignore[attr-defined]
+                delete = adapter.delete  # type: ignore[attr-defined]
+                if job.reason and "reason" in inspect.signature(delete).parameters:
+                    delete(item.remote_id, reason=job.reason)  # the webhook's event says why
+                else:
+                    delete(item.remote_id)
                 answer = None
             elif kind is lc.AfterKind.EDIT:
                 answer = adapter.edit(item.remote_id,  # type: ignore[attr-defined]
@@ -355,6 +361,7 @@ class _Job:
     facts: lc.AfterFacts
     channel: lc.ChannelFacts
     requested: int  # the id of its REQUESTED row
+    reason: str | None = None  # the editor's why (a webhook's retract event carries it)
 
 
 # -- the desk's side: retract and correct -------------------------------------------------

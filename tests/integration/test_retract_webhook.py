@@ -71,6 +71,7 @@ def test_a_webhook_retract_in_doubt_is_for_an_editor_then_sent_again(sqlite_stor
             assert store.get_post(post_id).status is PostStatus.RETRACTED
             retracts = [e for e in receiver.events_taken if e[0] == "retract"]
             assert len({key for _, key, _ in retracts}) == 1  # the same key each time
+            assert retracts[0][2].get("reason") == "legal"  # the editor's why, in the event
             assert receiver.live == []
             rows = [r.outcome for r in store.attempts(post_id=post_id, limit=50)
                     if r.kind is AttemptKind.DELETE]
