@@ -103,6 +103,9 @@ class StoreAPI(Protocol):
 
     def workers(self) -> list[WorkerInfo]: ...
 
+    def record_reload(self, worker: str, *, now: datetime, error: str | None) -> None:
+        """Note the outcome of the worker's reload (``error`` None: it took effect)."""
+
     # -- feeds -----------------------------------------------------------
     def sync_feeds(self, feeds: Sequence[FeedSpec], *, now: datetime) -> None:
         """Insert new feeds (due now), update kind/url of known ones (a changed
