@@ -145,7 +145,7 @@ def test_sign_in_new_post_with_image_approve_cancel_and_the_log(
     post_id = int(d.current_url.split("/desk/post/")[1].split("?")[0])  # type: ignore[attr-defined]
     item = site.app.store.get_post(post_id)
     assert item.status is PostStatus.DRAFT and item.created_by == "editor:ana"
-    assert item.image is not None
+    assert item.image is not None and item.image.alt == "A red square"
     # The preview shows the image through the daemon, loaded by the browser.
     img = d.find_element(By.CSS_SELECTOR, "#preview img")  # type: ignore[attr-defined]
     _wait(d, lambda drv: drv.execute_script(
@@ -164,6 +164,8 @@ def test_sign_in_new_post_with_image_approve_cancel_and_the_log(
     # The log updates by itself while it is open.
     d.get(f"{site.url}/desk/log")  # type: ignore[attr-defined]
     assert "platform said no" not in d.page_source  # type: ignore[attr-defined]
+    rows = d.find_element(By.ID, "log-rows").text  # type: ignore[attr-defined]
+    assert "approved by ana" in rows and "cancelled by ana" in rows
     site.app.store.log_event(post_id, worker="w1", now=site.app.now(), outcome=Outcome.FAILED,
                              error="platform said no")
     _wait(d, lambda drv: "platform said no" in drv.find_element(By.ID, "log-rows").text)
