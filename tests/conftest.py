@@ -32,6 +32,7 @@ schedule is read from ``tests/data/example/`` (kept equal to the committed
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -61,14 +62,26 @@ def _config_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
-              _config_cache: Path) -> None:
+              _config_cache: Path) -> Iterator[None]:
     """An empty working directory, none of the shell's settings, the
-    session's configuration cache (see the module's docstring)."""
+    session's configuration cache (see the module's docstring), and the
+    logging levels as they were."""
     for key in list(os.environ):
         if key.upper() in _SETTINGS_VARIABLES:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_CACHE_HOME", str(_config_cache))
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd", numbered=True))
+    # A command run in-process (``publisher run`` through CliRunner) sets up
+    # logging for the whole process and quiets httpx & co.; the next test
+    # gets the levels back.
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    root_level = logging.root.level
+    yield
+    logging.root.setLevel(root_level)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 def _in_ci() -> bool:
