@@ -290,7 +290,6 @@ class StoreAPI(Protocol):
     def article_channels(self, article_id: int) -> dict[str, tuple[int, PostStatus]]:
         """channel -> (post id, status) for the article's posts."""
 
-    def next_reshare(self, article_id: int, channel: str) -> int:
     def articles_by_guid(self, guids: Collection[str]) -> dict[str, Article]:
         """The stored articles with these guids: guid -> article."""
 
@@ -303,11 +302,11 @@ class StoreAPI(Protocol):
 
     def mark_unpublished(self, article_id: int, *, now: datetime) -> bool:
         """Note that the CMS unpublished the article; True the first time."""
+
     def unpublished_articles(self) -> list[Article]:
         """Unpublished by the CMS, not retracted, with a post still out."""
 
     def next_reshare(self, article_id: int, channel: str) -> int:
-
         """The number of the article's next re-share on ``channel`` (0: none there yet)."""
 
     def edit_post(self, post_id: int, *, expected: Collection[PostStatus], now: datetime,
