@@ -173,7 +173,7 @@ class App:
 
     def reconfigure(self, config: Config, *, environ: Mapping[str, str], renderer: Renderer,
                     channels: ChannelPool) -> None:
-        """Swap in a reloaded configuration (``services.reload``): the next
+        """Swap in a reloaded configuration (``publisher.reload``): the next
         claims and plans use it.  The old adapters are closed with the app,
         not now: posts in flight finish on them."""
         if self._channels is not None:

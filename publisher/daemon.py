@@ -143,8 +143,8 @@ class Daemon:
         """Read the configuration again and use it (SIGHUP); on failure keep
         the old one.  One log line either way; the outcome is recorded on the
         worker's row, where ``status`` and ``publisher reload`` read it."""
-        from publisher.services.reload import one_line
-        from publisher.services.reload import reload as reload_app
+        from publisher.reload import one_line
+        from publisher.reload import reload as reload_app
 
         app = self.app
         try:

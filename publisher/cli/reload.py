@@ -26,7 +26,7 @@ def reload(
     Example: [bold]publisher reload[/bold]
     """
     from publisher.exceptions import PublisherError
-    from publisher.services.reload import signal_reload
+    from publisher.reload import signal_reload
 
     with desk() as d:
         answers = signal_reload(d, timeout=timeout)

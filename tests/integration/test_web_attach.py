@@ -108,7 +108,7 @@ def test_websub_started_with_a_public_url(sqlite_store, tmp_path):
 
 
 def test_alerts_follow_a_reload(sqlite_store, tmp_path):
-    from publisher.services.reload import reload
+    from publisher.reload import reload
 
     app = build(sqlite_store, tmp_path, environ={"PUBLISHER_HTTP": "off"})
     face = attach(app, wake=lambda: None, scheduler_running=lambda: True, every=3600)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from publisher.exceptions import ConfigError
+from publisher.reload import one_line, running_daemons
 from publisher.services.health import ONCE_PREFIX
-from publisher.services.reload import one_line, running_daemons
 from publisher.types import WorkerInfo
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
