@@ -53,6 +53,23 @@ def why_waiting(item: OutboxItem, gate: Gate | None, *, now: datetime, tz: ZoneI
         return f"failed: {item.last_error or 'no error recorded'} (publisher queue retry {item.id})"
     if status is PostStatus.CANCELLED:
         return "cancelled"
+    # After the post (issue 13).
+    if status is PostStatus.RETRACTED:
+        return "retracted: taken down from the platform"
+    if status in (PostStatus.DELETING, PostStatus.EDITING):
+        doing = "being deleted (its article was retracted)" if (
+            status is PostStatus.DELETING) else f"being corrected ({item.after_kind or 'edit'})"
+        if item.lease_owner:
+            return f"{doing} by {item.lease_owner}"
+        if item.next_attempt_at is not None and item.next_attempt_at > now:
+            error = f" ({item.last_error})" if item.last_error else ""
+            return f"{doing}: again at {local_time(item.next_attempt_at, tz)}{error}"
+        return f"{doing}: due now (the daemon does it)"
+    if status is PostStatus.NEEDS_REVIEW and item.after_kind:
+        again = "retract" if item.after_kind == "delete" else "correct"
+        return (f"needs review: its {item.after_kind} may or may not have reached the "
+                f"platform ({item.last_error or 'in doubt'}); check it, then `publisher "
+                f"{again}` again")
     if status is PostStatus.NEEDS_REVIEW:
         return (f"needs review: is it on the platform? (publisher queue resolve {item.id} "
                 "--published URL | --not-published)")

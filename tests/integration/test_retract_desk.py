@@ -204,6 +204,7 @@ def test_retract_from_the_cli_deletes_each_post_once_and_lists_what_it_cannot(wo
             in logged.output), logged.output
     shown = world.cli("queue", "show", str(ids[0]))
     assert shown.exit_code == 0 and "retracted" in shown.output, shown.output
+    assert "taken down from the platform" in shown.output, shown.output
     status = world.cli("status")
     assert "retracted" in status.output, status.output
 

@@ -59,6 +59,8 @@ def test_a_webhook_retract_in_doubt_is_for_an_editor_then_sent_again(sqlite_stor
             post = store.get_post(post_id)
             assert post.status is PostStatus.NEEDS_REVIEW and post.after_kind == "delete"
             assert "cannot be read back" in (post.last_error or "")
+            shown = desk.show_post(app, post_id)
+            assert "then `publisher retract` again" in shown.why, shown.why
             for verb in (lambda: desk.retry_post(app, post_id, by="alice"),
                          lambda: desk.resolve_post(app, post_id, by="alice",
                                                    not_published=True)):
