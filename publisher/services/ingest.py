@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from publisher.config import Config, FeedConfig
 from publisher.exceptions import FetchError, InputError, ParseError
+from publisher.services import observe
 from publisher.services.policy import next_poll_delay
 from publisher.sources import (
     Fetcher,
@@ -77,6 +79,17 @@ def poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
     schedule its next poll.  Articles of the feed first seen or published
     within ``recheck`` seconds are checked for changes (and, on WordPress,
     for being unpublished)."""
+    started = time.monotonic()
+    report = _poll_feed(feed, store=store, fetcher=fetcher, now=now, environ=environ,
+                        recheck=recheck)
+    observe.poll_took(feed.name, report.status, time.monotonic() - started)
+    return report
+
+
+def _poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
+              now: Callable[[], datetime], environ: Mapping[str, str],
+              recheck: float = 86400.0) -> PollReport:
+    """The poll itself; ``poll_feed`` times it."""
     state = store.get_feed(feed.name)
     url = feed_url(feed)
     headers = dict(feed.headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,6 +22,7 @@ from publisher.channels import REGISTRY, Channel
 from publisher.config import Config
 from publisher.exceptions import Ambiguous, ChannelError, ConfigError, RateLimited, StoreError
 from publisher.services import lifecycle as lc
+from publisher.services import observe
 from publisher.services.channel_pool import ChannelPool
 from publisher.services.rate_gate import RateGate
 from publisher.store.api import Finish, StoreAPI
@@ -158,6 +160,7 @@ class PostWorker:
         request = _request(item, attempt=attempt.number, after_ambiguous=after_ambiguous,
                            save_checkpoint=save_checkpoint)
         answer: PublishResult | ChannelError
+        started = time.monotonic()
         try:
             answer = channel.publish(request)
         except RateLimited as exc:
@@ -171,6 +174,7 @@ class PostWorker:
             log.exception("post=%d channel=%s: unexpected error from the adapter", item.id,
                           item.channel)
             answer = Ambiguous(f"unexpected {type(exc).__name__}: {exc}")
+        observe.call_took(item.channel, time.monotonic() - started)
         self.apply(held, lc.on_outcome(answer, held.post, held.channel, attempt=attempt.number,
                                         now=self.now(), rand=self.rand))
 
@@ -202,6 +206,7 @@ class PostWorker:
         log.info("post=%d channel=%s: looking for it on the platform (%s)", item.id,
                  item.channel, reason, extra={"post": item.id, "channel": item.channel})
         found: PublishResult | ChannelError | None
+        started = time.monotonic()
         try:
             found = channel.find(_request(item, attempt=item.attempts, after_ambiguous=True))
         except RateLimited as exc:
@@ -213,6 +218,7 @@ class PostWorker:
             log.exception("post=%d channel=%s: unexpected error while reconciling", item.id,
                           item.channel)
             found = ChannelError(f"{type(exc).__name__}: {exc}")
+        observe.call_took(item.channel, time.monotonic() - started)
         self.apply(held, lc.on_lookup(found, held.post, held.channel, now=self.now(),
                                        rand=self.rand))
 
