@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -40,6 +41,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from publisher.app import App
 from publisher.config import Config
 from publisher.exceptions import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from publisher.web.attach import Attached
 
 log = logging.getLogger("publisher.daemon")
 
@@ -70,6 +74,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload_asked = threading.Event()
         self._signalled = threading.Event()  # a stop or a reload: the main loop wakes
+        self._face: Attached | None = None  # the HTTP listener, WebSub and alerts
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -89,6 +94,12 @@ class Daemon:
         # job fires every interval and polls only when the feed is due.
         slack = timedelta(seconds=feed.poll_interval / 2)
         if state.next_poll_at is not None and state.next_poll_at > now + slack:
+            return
+        # While a WebSub hub pushes the feed, polling is only the safety net.
+        interval = self._face.poll_interval(feed) if self._face is not None else None
+        if (interval is not None and interval > feed.poll_interval
+                and state.last_poll_at is not None
+                and now - state.last_poll_at < timedelta(seconds=interval) - slack):
             return
         report = self.app.poll(feed.name)
         if report.new:
@@ -217,7 +228,8 @@ class Daemon:
             # a port in use stops the daemon here, cleanly, with one line.
             from publisher.web.attach import attach
 
-            face = attach(app, wake=self.wake, scheduler_running=lambda: sched.running)
+            face = self._face = attach(app, wake=self.wake,
+                                       scheduler_running=lambda: sched.running)
             while not self._stop.is_set():
                 if not self._signalled.wait(1.0):
                     continue
