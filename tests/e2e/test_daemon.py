@@ -66,10 +66,14 @@ def test_bundled_example_runs_once_and_never_twice(tmp_path):
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("│ console · post") == 3
     assert "riverside-ledger.example" in first.stdout
-    second = publisher(work, "run", "--once")
+    # An unchanged poll is logged at DEBUG (issue 12: quiet cron mail).
+    second = publisher(work, "run", "--once",
+                       env=env_for(work, PUBLISHER_LOG_LEVEL="DEBUG"))
     assert second.returncode == 0, second.stderr
     assert "│ console" not in second.stdout
     assert "status=unchanged" in second.stderr or "status=not_modified" in second.stderr
+    quiet = publisher(work, "run", "--once")
+    assert quiet.returncode == 0 and "publisher.ingest" not in quiet.stderr, quiet.stderr
     assert (work / "var" / "publisher.db").stat().st_mode & 0o777 == 0o600
 
 
