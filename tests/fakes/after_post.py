@@ -9,14 +9,59 @@ the faults were.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from publisher.exceptions import Ambiguous, RateLimited, Transient
+import pytest
+
+from publisher.exceptions import Ambiguous, ChannelError, RateLimited, Transient
 
 #: The faults a retraction run draws from.
 RUN_FAULTS = ("500", "503", "429", "reset_before", "reset_after")
+
+#: Faults on a delete: what the adapter must raise, with which status, and
+#: whether the post is gone afterwards (a reset after the delete arrived: it
+#: was applied, only the answer was lost).
+DELETE_FAULTS = [
+    ("500", Transient, 500, False),
+    ("503", Transient, 503, False),
+    ("reset_before", Ambiguous, None, False),
+    ("reset_after", Ambiguous, None, True),
+]
+
+#: Faults on a read-back, each transient (a read changes nothing), and the status.
+READ_BACK_FAULTS = [("500", 500), ("503", 503), ("reset_before", None), ("reset_after", None)]
+
+
+def assert_fault_maps(fake: Any, on: str, kind: str, call: Callable[[], object],
+                      error: type[ChannelError], status: int | None) -> None:
+    """``call`` under fault ``kind`` queued on scope ``on`` raises exactly
+    ``error`` with ``status``."""
+    fake.fail_next(kind, on=on)
+    with pytest.raises(error) as caught:
+        call()
+    assert type(caught.value) is error
+    assert caught.value.http_status == status
+
+
+def assert_delete_fault_maps(channel: Any, fake: Any, remote_id: str, kind: str,
+                             error: type[ChannelError], status: int | None, gone: bool) -> None:
+    """A delete under fault ``kind`` raises ``error`` with ``status``, and the
+    read-back then says whether the post is ``gone``."""
+    assert_fault_maps(fake, "delete", kind, lambda: channel.delete(remote_id), error, status)
+    assert (channel.read_back(remote_id) is None) is gone
+
+
+def assert_lost_delete_settled_by_read_back(channel: Any, fake: Any, remote_id: str) -> None:
+    """A delete applied whose answer was lost is Ambiguous; the read-back
+    settles it (gone), and deleting again is harmless (one delete applied)."""
+    fake.fail_next("reset_after", on="delete")
+    with pytest.raises(Ambiguous):
+        channel.delete(remote_id)
+    assert channel.read_back(remote_id) is None  # it was deleted: done
+    channel.delete(remote_id)  # and a retry would be harmless
+    assert len(fake.deleted) == 1
 
 
 @dataclass

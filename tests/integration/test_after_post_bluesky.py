@@ -22,6 +22,13 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import PublishRequest
+from tests.fakes.after_post import (
+    DELETE_FAULTS,
+    READ_BACK_FAULTS,
+    assert_delete_fault_maps,
+    assert_fault_maps,
+    assert_lost_delete_settled_by_read_back,
+)
 from tests.fakes.bluesky_server import FakeBluesky
 from tests.fakes.conformance import fault_texts, raised
 
@@ -129,33 +136,18 @@ def test_delete_of_someone_elses_post_is_refused_before_any_call(channel: Bluesk
     assert fake.requests_to_method("com.atproto.repo.deleteRecord") == []
 
 
-@pytest.mark.parametrize(("kind", "error", "status", "gone"), [
-    ("500", Transient, 500, False),
-    ("503", Transient, 503, False),
-    ("reset_before", Ambiguous, None, False),
-    ("reset_after", Ambiguous, None, True),
-])
+@pytest.mark.parametrize(("kind", "error", "status", "gone"), DELETE_FAULTS)
 def test_delete_fault_maps_to_taxonomy(channel: BlueskyChannel, fake: FakeBluesky, kind: str,
                                        error: type[ChannelError], status: int | None,
                                        gone: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(posted.remote_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
-    assert (channel.read_back(posted.remote_id) is None) is gone
+    assert_delete_fault_maps(channel, fake, posted.remote_id, kind, error, status, gone)
 
 
 def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: BlueskyChannel,
                                                                 fake: FakeBluesky) -> None:
     posted = channel.publish(_request())
-    fake.fail_next("reset_after", on="delete")
-    with pytest.raises(Ambiguous):
-        channel.delete(posted.remote_id)
-    assert channel.read_back(posted.remote_id) is None
-    channel.delete(posted.remote_id)
-    assert len(fake.deleted) == 1
+    assert_lost_delete_settled_by_read_back(channel, fake, posted.remote_id)
 
 
 def test_delete_rate_limited_by_the_fault(channel: BlueskyChannel, fake: FakeBluesky) -> None:
@@ -215,15 +207,12 @@ def test_read_back_is_the_record_text(channel: BlueskyChannel, fake: FakeBluesky
     assert channel.read_back(posted.remote_id) == text
 
 
-@pytest.mark.parametrize(("kind", "status"), [("500", 500), ("503", 503),
-                                              ("reset_before", None), ("reset_after", None)])
+@pytest.mark.parametrize(("kind", "status"), READ_BACK_FAULTS)
 def test_read_back_fault_is_transient(channel: BlueskyChannel, fake: FakeBluesky, kind: str,
                                       status: int | None) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="read")
-    with pytest.raises(Transient) as caught:
-        channel.read_back(posted.remote_id)
-    assert type(caught.value) is Transient and caught.value.http_status == status
+    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                      Transient, status)
 
 
 # --- reply -----------------------------------------------------------------------------

@@ -20,7 +20,14 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import PublishRequest
-from tests.fakes.after_post import RUN_FAULTS, retract
+from tests.fakes.after_post import (
+    DELETE_FAULTS,
+    RUN_FAULTS,
+    assert_delete_fault_maps,
+    assert_fault_maps,
+    assert_lost_delete_settled_by_read_back,
+    retract,
+)
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.graph_server import FakeGraph
 
@@ -119,33 +126,18 @@ def test_delete_without_manage_posts_is_auth_failed(channel: FacebookChannel,
     assert fake.deleted == []
 
 
-@pytest.mark.parametrize(("kind", "error", "status", "gone"), [
-    ("500", Transient, 500, False),
-    ("503", Transient, 503, False),
-    ("reset_before", Ambiguous, None, False),
-    ("reset_after", Ambiguous, None, True),
-])
+@pytest.mark.parametrize(("kind", "error", "status", "gone"), DELETE_FAULTS)
 def test_delete_fault_maps_to_taxonomy(channel: FacebookChannel, fake: FakeGraph, kind: str,
                                        error: type[ChannelError], status: int | None,
                                        gone: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(posted.remote_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
-    assert (channel.read_back(posted.remote_id) is None) is gone
+    assert_delete_fault_maps(channel, fake, posted.remote_id, kind, error, status, gone)
 
 
 def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: FacebookChannel,
                                                                 fake: FakeGraph) -> None:
     posted = channel.publish(_request())
-    fake.fail_next("reset_after", on="delete")
-    with pytest.raises(Ambiguous):
-        channel.delete(posted.remote_id)
-    assert channel.read_back(posted.remote_id) is None
-    channel.delete(posted.remote_id)
-    assert len(fake.deleted) == 1
+    assert_lost_delete_settled_by_read_back(channel, fake, posted.remote_id)
 
 
 @pytest.mark.parametrize("kind", ["429", "429_app", "429_613"])
@@ -176,10 +168,8 @@ def test_read_back_is_the_message(channel: FacebookChannel, fake: FakeGraph) -> 
 def test_read_back_fault_maps(channel: FacebookChannel, fake: FakeGraph, kind: str,
                               error: type[ChannelError], status: int | None) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="read")
-    with pytest.raises(error) as caught:
-        channel.read_back(posted.remote_id)
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                      error, status)
 
 
 # --- edit ------------------------------------------------------------------------------
@@ -226,10 +216,9 @@ def test_edit_fault_maps_and_read_back_settles_it(channel: FacebookChannel, fake
                                                   kind: str, error: type[ChannelError],
                                                   status: int | None, applied: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="edit")
-    with pytest.raises(error) as caught:
-        channel.edit(posted.remote_id, _request("Corrected"))
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_fault_maps(fake, "edit", kind,
+                      lambda: channel.edit(posted.remote_id, _request("Corrected")),
+                      error, status)
     assert channel.read_back(posted.remote_id) == ("Corrected" if applied else TEXT)
 
 

@@ -27,6 +27,13 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import Image, PublishRequest
+from tests.fakes.after_post import (
+    DELETE_FAULTS,
+    READ_BACK_FAULTS,
+    assert_delete_fault_maps,
+    assert_fault_maps,
+    assert_lost_delete_settled_by_read_back,
+)
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import FakeServer, FileServer, Reply, Request
 from tests.fakes.mastodon_server import FakeMastodon
@@ -115,33 +122,18 @@ def test_delete_of_a_status_already_gone_returns_normally(channel: MastodonChann
     assert len(fake.deleted) == 1
 
 
-@pytest.mark.parametrize(("kind", "error", "status", "gone"), [
-    ("500", Transient, 500, False),
-    ("503", Transient, 503, False),
-    ("reset_before", Ambiguous, None, False),
-    ("reset_after", Ambiguous, None, True),
-])
+@pytest.mark.parametrize(("kind", "error", "status", "gone"), DELETE_FAULTS)
 def test_delete_fault_maps_to_taxonomy(channel: MastodonChannel, fake: FakeMastodon, kind: str,
                                        error: type[ChannelError], status: int | None,
                                        gone: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(posted.remote_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
-    assert (channel.read_back(posted.remote_id) is None) is gone
+    assert_delete_fault_maps(channel, fake, posted.remote_id, kind, error, status, gone)
 
 
 def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: MastodonChannel,
                                                                 fake: FakeMastodon) -> None:
     posted = channel.publish(_request())
-    fake.fail_next("reset_after", on="delete")
-    with pytest.raises(Ambiguous):
-        channel.delete(posted.remote_id)
-    assert channel.read_back(posted.remote_id) is None  # it was deleted: done
-    channel.delete(posted.remote_id)  # and a retry would be harmless
-    assert len(fake.deleted) == 1
+    assert_lost_delete_settled_by_read_back(channel, fake, posted.remote_id)
 
 
 def test_delete_rate_limited_by_the_fault(channel: MastodonChannel, fake: FakeMastodon) -> None:
@@ -204,15 +196,12 @@ def test_read_back_is_the_text_as_written(channel: MastodonChannel, fake: FakeMa
     assert fake.requests_to("GET", f"/api/v1/statuses/{posted.remote_id}/source")
 
 
-@pytest.mark.parametrize(("kind", "status"), [("500", 500), ("503", 503),
-                                              ("reset_before", None), ("reset_after", None)])
+@pytest.mark.parametrize(("kind", "status"), READ_BACK_FAULTS)
 def test_read_back_fault_is_transient(channel: MastodonChannel, fake: FakeMastodon, kind: str,
                                       status: int | None) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="read")
-    with pytest.raises(Transient) as caught:
-        channel.read_back(posted.remote_id)
-    assert type(caught.value) is Transient and caught.value.http_status == status
+    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                      Transient, status)
 
 
 # --- edit ------------------------------------------------------------------------------
@@ -307,10 +296,9 @@ def test_edit_fault_maps_and_read_back_settles_it(channel: MastodonChannel, fake
                                                   kind: str, error: type[ChannelError],
                                                   status: int | None, applied: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="edit")
-    with pytest.raises(error) as caught:
-        channel.edit(posted.remote_id, _request("Corrected"))
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_fault_maps(fake, "edit", kind,
+                      lambda: channel.edit(posted.remote_id, _request("Corrected")),
+                      error, status)
     expected = "Corrected" if applied else _request().text
     assert channel.read_back(posted.remote_id) == expected
 
