@@ -34,7 +34,7 @@ DELETE_FAULTS = [
 READ_BACK_FAULTS = [("500", 500), ("503", 503), ("reset_before", None), ("reset_after", None)]
 
 
-def assert_fault_maps(fake: Any, on: str, kind: str, call: Callable[[], object],
+def assert_raises_under_fault(fake: Any, on: str, kind: str, call: Callable[[], object],
                       error: type[ChannelError], status: int | None) -> None:
     """``call`` under fault ``kind`` queued on scope ``on`` raises exactly
     ``error`` with ``status``."""
@@ -49,7 +49,8 @@ def assert_delete_fault_maps(channel: Any, fake: Any, remote_id: str, kind: str,
                              error: type[ChannelError], status: int | None, gone: bool) -> None:
     """A delete under fault ``kind`` raises ``error`` with ``status``, and the
     read-back then says whether the post is ``gone``."""
-    assert_fault_maps(fake, "delete", kind, lambda: channel.delete(remote_id), error, status)
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(remote_id), error,
+                              status)
     assert (channel.read_back(remote_id) is None) is gone
 
 

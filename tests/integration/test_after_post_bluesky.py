@@ -26,8 +26,8 @@ from tests.fakes.after_post import (
     DELETE_FAULTS,
     READ_BACK_FAULTS,
     assert_delete_fault_maps,
-    assert_fault_maps,
     assert_lost_delete_settled_by_read_back,
+    assert_raises_under_fault,
 )
 from tests.fakes.bluesky_server import FakeBluesky
 from tests.fakes.conformance import fault_texts, raised
@@ -211,8 +211,8 @@ def test_read_back_is_the_record_text(channel: BlueskyChannel, fake: FakeBluesky
 def test_read_back_fault_is_transient(channel: BlueskyChannel, fake: FakeBluesky, kind: str,
                                       status: int | None) -> None:
     posted = channel.publish(_request())
-    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
-                      Transient, status)
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                              Transient, status)
 
 
 # --- reply -----------------------------------------------------------------------------

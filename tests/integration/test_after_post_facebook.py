@@ -24,8 +24,8 @@ from tests.fakes.after_post import (
     DELETE_FAULTS,
     RUN_FAULTS,
     assert_delete_fault_maps,
-    assert_fault_maps,
     assert_lost_delete_settled_by_read_back,
+    assert_raises_under_fault,
     retract,
 )
 from tests.fakes.conformance import fault_texts, raised
@@ -168,8 +168,8 @@ def test_read_back_is_the_message(channel: FacebookChannel, fake: FakeGraph) -> 
 def test_read_back_fault_maps(channel: FacebookChannel, fake: FakeGraph, kind: str,
                               error: type[ChannelError], status: int | None) -> None:
     posted = channel.publish(_request())
-    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
-                      error, status)
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                              error, status)
 
 
 # --- edit ------------------------------------------------------------------------------
@@ -216,9 +216,9 @@ def test_edit_fault_maps_and_read_back_settles_it(channel: FacebookChannel, fake
                                                   kind: str, error: type[ChannelError],
                                                   status: int | None, applied: bool) -> None:
     posted = channel.publish(_request())
-    assert_fault_maps(fake, "edit", kind,
-                      lambda: channel.edit(posted.remote_id, _request("Corrected")),
-                      error, status)
+    assert_raises_under_fault(fake, "edit", kind,
+                              lambda: channel.edit(posted.remote_id, _request("Corrected")), error,
+                              status)
     assert channel.read_back(posted.remote_id) == ("Corrected" if applied else TEXT)
 
 

@@ -31,8 +31,8 @@ from tests.fakes.after_post import (
     DELETE_FAULTS,
     READ_BACK_FAULTS,
     assert_delete_fault_maps,
-    assert_fault_maps,
     assert_lost_delete_settled_by_read_back,
+    assert_raises_under_fault,
 )
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import FakeServer, FileServer, Reply, Request
@@ -200,8 +200,8 @@ def test_read_back_is_the_text_as_written(channel: MastodonChannel, fake: FakeMa
 def test_read_back_fault_is_transient(channel: MastodonChannel, fake: FakeMastodon, kind: str,
                                       status: int | None) -> None:
     posted = channel.publish(_request())
-    assert_fault_maps(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
-                      Transient, status)
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(posted.remote_id),
+                              Transient, status)
 
 
 # --- edit ------------------------------------------------------------------------------
@@ -296,9 +296,9 @@ def test_edit_fault_maps_and_read_back_settles_it(channel: MastodonChannel, fake
                                                   kind: str, error: type[ChannelError],
                                                   status: int | None, applied: bool) -> None:
     posted = channel.publish(_request())
-    assert_fault_maps(fake, "edit", kind,
-                      lambda: channel.edit(posted.remote_id, _request("Corrected")),
-                      error, status)
+    assert_raises_under_fault(fake, "edit", kind,
+                              lambda: channel.edit(posted.remote_id, _request("Corrected")), error,
+                              status)
     expected = "Corrected" if applied else _request().text
     assert channel.read_back(posted.remote_id) == expected
 

@@ -23,6 +23,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
+from tests.fakes.after_post import assert_raises_under_fault
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import FileServer
 from tests.fakes.telegram_server import FakeTelegram
@@ -135,10 +136,8 @@ def test_delete_fault_maps_and_deleting_again_settles_it(
         channel: TelegramChannel, fake: FakeTelegram, kind: str, error: type[ChannelError],
         status: int | None, gone: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(posted.remote_id)
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(posted.remote_id), error,
+                              status)
     assert (fake.message(int(posted.remote_id)) is None) is gone
     channel.delete(posted.remote_id)  # in doubt: delete again; gone or not, it is done
     assert [m.message_id for m in fake.deleted] == [int(posted.remote_id)]
@@ -225,10 +224,9 @@ def test_edit_fault_maps_and_editing_again_settles_it(
         channel: TelegramChannel, fake: FakeTelegram, kind: str, error: type[ChannelError],
         status: int | None, applied: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="edit")
-    with pytest.raises(error) as caught:
-        channel.edit(posted.remote_id, _request("Corrected"))
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_raises_under_fault(fake, "edit", kind,
+                              lambda: channel.edit(posted.remote_id, _request("Corrected")), error,
+                              status)
     assert (fake.messages[0].text == "Corrected") is applied
     result = channel.edit(posted.remote_id, _request("Corrected"))
     assert fake.messages[0].text == "Corrected"

@@ -21,6 +21,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, PublishRequest
+from tests.fakes.after_post import assert_raises_under_fault
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.webhook_server import FakeWebhookReceiver
 
@@ -155,10 +156,8 @@ def test_retract_fault_maps_and_sending_again_is_harmless(
         channel: WebhookChannel, fake: FakeWebhookReceiver, kind: str,
         error: type[ChannelError], status: int | None, taken: bool) -> None:
     posted = channel.publish(_request())
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(posted.remote_id)
-    assert type(caught.value) is error and caught.value.http_status == status
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(posted.remote_id), error,
+                              status)
     assert (not fake.live) is taken
     channel.delete(posted.remote_id)  # an editor's retry: the receiver drops a copy by key
     assert [e for e, _, _ in fake.events_taken] == ["retract"]

@@ -30,7 +30,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
-from tests.fakes.after_post import RUN_FAULTS, retract
+from tests.fakes.after_post import RUN_FAULTS, assert_raises_under_fault, retract
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
@@ -629,11 +629,7 @@ def test_delete_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinke
                                        kind: str, error: type[ChannelError],
                                        status: int | None) -> None:
     urn = _published(channel)
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(urn)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(urn), error, status)
 
 
 def test_delete_rate_limit(channel: LinkedInChannel, fake: FakeLinkedIn) -> None:
@@ -721,11 +717,8 @@ def test_edit_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLinkedI
                                      kind: str, error: type[ChannelError],
                                      status: int | None) -> None:
     urn = _published(channel)
-    fake.fail_next(kind, on="edit")
-    with pytest.raises(error) as caught:
-        channel.edit(urn, _request(text="Corrected"))
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "edit", kind,
+                              lambda: channel.edit(urn, _request(text="Corrected")), error, status)
 
 
 def test_edit_applied_then_reset_is_settled_by_read_back(channel: LinkedInChannel,
@@ -756,11 +749,7 @@ def test_read_back_fault_maps_to_taxonomy(channel: LinkedInChannel, fake: FakeLi
                                           kind: str, error: type[ChannelError],
                                           status: int | None) -> None:
     urn = _published(channel)
-    fake.fail_next(kind, on="read")
-    with pytest.raises(error) as caught:
-        channel.read_back(urn)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(urn), error, status)
 
 
 def test_secrets_never_in_after_post_messages(make: Callable[..., LinkedInChannel],

@@ -23,7 +23,7 @@ from publisher.exceptions import (
     Transient,
 )
 from publisher.types import DeliveryClass, Image, PublishRequest
-from tests.fakes.after_post import RUN_FAULTS, retract
+from tests.fakes.after_post import RUN_FAULTS, assert_raises_under_fault, retract
 from tests.fakes.conformance import fault_texts, raised
 from tests.fakes.fakehttp import Reply, Request
 from tests.fakes.threads_server import FakeThreads
@@ -729,11 +729,7 @@ def test_delete_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThread
                                        kind: str, error: type[ChannelError],
                                        status: int | None) -> None:
     media_id = _published(channel)
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(media_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(media_id), error, status)
 
 
 def test_delete_applied_then_reset_is_settled_by_read_back(channel: ThreadsChannel,
@@ -769,11 +765,8 @@ def test_read_back_fault_maps_to_taxonomy(channel: ThreadsChannel, fake: FakeThr
                                           kind: str, error: type[ChannelError],
                                           status: int | None) -> None:
     media_id = _published(channel)
-    fake.fail_next(kind, on="read")
-    with pytest.raises(error) as caught:
-        channel.read_back(media_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(media_id), error,
+                              status)
 
 
 def test_reply_is_a_container_with_reply_to_id(channel: ThreadsChannel,

@@ -27,7 +27,7 @@ from publisher.exceptions import (
 from publisher.render import length_rule
 from publisher.types import DeliveryClass, Image, PublishRequest
 from tests.fakes import twitter_text_reference
-from tests.fakes.after_post import RUN_FAULTS, retract
+from tests.fakes.after_post import RUN_FAULTS, assert_raises_under_fault, retract
 from tests.fakes.conformance import (
     COMMON_FAULTS,
     assert_fault_maps,
@@ -592,11 +592,7 @@ DELETE_FAULTS = [*COMMON_FAULTS]
 def test_delete_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: str,
                                        error: type[ChannelError], status: int | None) -> None:
     tweet_id = _published(channel)
-    fake.fail_next(kind, on="delete")
-    with pytest.raises(error) as caught:
-        channel.delete(tweet_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(tweet_id), error, status)
 
 
 def test_delete_applied_then_reset_is_settled_by_read_back(channel: XChannel,
@@ -699,11 +695,8 @@ def test_read_back_fault_maps_to_taxonomy(channel: XChannel, fake: FakeX, kind: 
                                           error: type[ChannelError],
                                           status: int | None) -> None:
     tweet_id = _published(channel)
-    fake.fail_next(kind, on="read")
-    with pytest.raises(error) as caught:
-        channel.read_back(tweet_id)
-    assert type(caught.value) is error
-    assert caught.value.http_status == status
+    assert_raises_under_fault(fake, "read", kind, lambda: channel.read_back(tweet_id), error,
+                              status)
 
 
 def test_reply_is_a_post_in_reply_to_the_original(channel: XChannel, fake: FakeX) -> None:
