@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +53,18 @@ def assert_delete_fault_maps(channel: Any, fake: Any, remote_id: str, kind: str,
     assert_raises_under_fault(fake, "delete", kind, lambda: channel.delete(remote_id), error,
                               status)
     assert (channel.read_back(remote_id) is None) is gone
+
+
+def assert_delete_rate_limited_until_announced(channel: Any, fake: Any, remote_id: str) -> None:
+    """A delete answered 429 is RateLimited until the reset the fake announced
+    (within the second its header rounds to), and nothing was deleted."""
+    fake.fail_next("429", on="delete")
+    with pytest.raises(RateLimited) as caught:
+        channel.delete(remote_id)
+    assert fake.rate_limit_reset is not None
+    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
+    assert abs(caught.value.until - announced) <= timedelta(seconds=1.5)
+    assert fake.deleted == []
 
 
 def assert_lost_delete_settled_by_read_back(channel: Any, fake: Any, remote_id: str) -> None:

@@ -4,7 +4,6 @@ through real httpx against FakeDiscord over HTTP on 127.0.0.1 (issue 13)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from tests.fakes.after_post import (
     READ_BACK_FAULTS,
     RUN_FAULTS,
     assert_delete_fault_maps,
+    assert_delete_rate_limited_until_announced,
     assert_lost_delete_settled_by_read_back,
     assert_raises_under_fault,
     retract,
@@ -140,13 +140,7 @@ def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: Discor
 
 def test_delete_rate_limited(channel: DiscordChannel, fake: FakeDiscord) -> None:
     posted = channel.publish(_request())
-    fake.fail_next("429", on="delete")
-    with pytest.raises(RateLimited) as caught:
-        channel.delete(posted.remote_id)
-    assert fake.rate_limit_reset is not None
-    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
-    assert abs(caught.value.until - announced) <= timedelta(seconds=1.5)
-    assert fake.deleted == []
+    assert_delete_rate_limited_until_announced(channel, fake, posted.remote_id)
 
 
 def test_delete_and_edit_of_a_message_in_a_thread(make: Callable[..., DiscordChannel],

@@ -31,6 +31,7 @@ from tests.fakes.after_post import (
     DELETE_FAULTS,
     READ_BACK_FAULTS,
     assert_delete_fault_maps,
+    assert_delete_rate_limited_until_announced,
     assert_lost_delete_settled_by_read_back,
     assert_raises_under_fault,
 )
@@ -138,13 +139,7 @@ def test_delete_applied_then_answer_lost_is_settled_by_read_back(channel: Mastod
 
 def test_delete_rate_limited_by_the_fault(channel: MastodonChannel, fake: FakeMastodon) -> None:
     posted = channel.publish(_request())
-    fake.fail_next("429", on="delete")
-    with pytest.raises(RateLimited) as caught:
-        channel.delete(posted.remote_id)
-    assert fake.rate_limit_reset is not None
-    announced = datetime.fromtimestamp(fake.rate_limit_reset, UTC)
-    assert abs(caught.value.until - announced) <= timedelta(seconds=1.5)
-    assert fake.deleted == []
+    assert_delete_rate_limited_until_announced(channel, fake, posted.remote_id)
 
 
 def test_thirty_deletions_per_thirty_minutes(channel: MastodonChannel,
