@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib import resources
 
 import regex
+
+from publisher.render.tlds import read_tlds
 
 __all__ = ["mastodon_url_spans"]
 
@@ -46,25 +47,10 @@ _MAX_URL_LENGTH = 4096
 _MAX_LABEL_LENGTH = 63
 
 
-def _tlds() -> dict[str, list[str]]:
-    text = resources.files(__package__).joinpath("tlds.txt").read_text(encoding="utf-8")
-    lists: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = lists.setdefault(line[1:-1], [])
-        elif current is not None:
-            current.append(line)
-    return lists
-
-
 @cache
 def _pattern() -> regex.Pattern[str]:
     # Built on first use: the TLD alternation takes a moment to compile.
-    words = sorted((w for ws in _tlds().values() for w in ws), key=lambda w: (-len(w), w))
+    words = sorted((w for ws in read_tlds().values() for w in ws), key=lambda w: (-len(w), w))
     tld = rf"(?:(?:{'|'.join(re.escape(w) for w in words)})(?=[^a-z0-9@+\-]|\Z)" \
           r"|xn--[\-0-9a-z]+)"
     dc = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"

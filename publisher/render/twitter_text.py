@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from publisher.render.tlds import read_tlds
+
 __all__ = [
     "V1",
     "V2",
@@ -118,21 +120,6 @@ def _alternation(words: list[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
 
 
-def _read_tlds() -> dict[str, list[str]]:
-    text = resources.files(__package__).joinpath("tlds.txt").read_text(encoding="utf-8")
-    lists: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = lists.setdefault(line[1:-1], [])
-        elif current is not None:
-            current.append(line)
-    return lists
-
-
 @dataclass(frozen=True, slots=True)
 class _Patterns:
     url: re.Pattern[str]
@@ -145,7 +132,7 @@ class _Patterns:
 def _patterns() -> _Patterns:
     # Compiled on first use, not at import: the TLD alternation takes a moment to compile
     # and most commands never count an X post.
-    tlds = _read_tlds()
+    tlds = read_tlds()
     gtld = rf"(?:(?:{_alternation(tlds['generic'])}){_TLD_END})"
     cctld = rf"(?:(?:{_alternation(tlds['country'])}){_TLD_END})"
     punycode = r"(?:xn--[\-0-9a-z]+)"
