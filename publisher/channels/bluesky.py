@@ -66,8 +66,8 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import prepared_image
-from publisher.channels.media import ImageError, ImageFile, redact
+from publisher.channels.images import prepared_or_note
+from publisher.channels.media import ImageFile, redact
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -424,12 +424,10 @@ class BlueskyChannel:
     def _upload(self, image: Image, notes: list[str]) -> tuple[dict[str, Any], ImageFile] | None:
         """The uploaded blob of ``image`` (and the picture), or None with a note.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
-        try:
-            picture = prepared_image(image.url, allow_private=self._allow_private_images,
-                                     timeout=self._timeout, max_bytes=BLOB_MAX_BYTES,
-                                     max_side=_IMAGE_MAX_SIDE)
-        except ImageError as exc:
-            notes.append(f"image skipped: {exc}")
+        picture = prepared_or_note(image.url, notes, allow_private=self._allow_private_images,
+                                   timeout=self._timeout, max_bytes=BLOB_MAX_BYTES,
+                                   max_side=_IMAGE_MAX_SIDE)
+        if picture is None:
             return None
         try:
             # ``content=`` and not the SDK's ``data`` argument: httpx deprecates raw

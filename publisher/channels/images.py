@@ -178,6 +178,19 @@ def prepared_image(url: str, *, allow_private: bool, timeout: float, max_bytes: 
     return fit_image(picture, max_bytes=max_bytes, max_side=max_side, formats=formats)
 
 
+
+def prepared_or_note(url: str, notes: list[str], *, allow_private: bool, timeout: float,
+                     max_bytes: int, max_side: int | None = None) -> ImageFile | None:
+    """``prepared_image`` of ``url``, or None with the note ``image skipped: …``
+    in ``notes`` when it cannot go (the post goes without it)."""
+    try:
+        return prepared_image(url, allow_private=allow_private, timeout=timeout,
+                              max_bytes=max_bytes, max_side=max_side)
+    except ImageError as exc:
+        notes.append(f"image skipped: {exc}")
+        return None
+
+
 def fit_image(
     image: ImageFile,
     *,

@@ -72,8 +72,8 @@ import httpx
 
 from publisher.channels import _http as http
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import prepared_image
-from publisher.channels.media import ImageError, canonical_link, redact
+from publisher.channels.images import prepared_or_note
+from publisher.channels.media import canonical_link, redact
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -387,12 +387,10 @@ class LinkedInChannel:
         """The ``urn:li:image:…`` of the article image uploaded through the Images
         API, or None with a note. Raises only what says the account cannot post
         now (AuthFailed, RateLimited)."""
-        try:
-            picture = prepared_image(image.url, allow_private=self._allow_private_images,
-                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
-                                     max_side=_IMAGE_MAX_SIDE)
-        except ImageError as exc:
-            notes.append(f"image skipped: {exc}")
+        picture = prepared_or_note(image.url, notes, allow_private=self._allow_private_images,
+                                   timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                   max_side=_IMAGE_MAX_SIDE)
+        if picture is None:
             return None
         try:
             response = self._send(

@@ -53,8 +53,8 @@ from mastodon import (
 )
 
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import prepared_image
-from publisher.channels.media import ImageError, canonical_link, map_requests_error, redact
+from publisher.channels.images import prepared_or_note
+from publisher.channels.media import canonical_link, map_requests_error, redact
 from publisher.exceptions import (
     Ambiguous,
     AuthFailed,
@@ -333,12 +333,10 @@ class MastodonChannel:
     def _attach(self, image: Image, notes: list[str]) -> str | None:
         """Upload ``image``; its media id, or None with a note on why not.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
-        try:
-            picture = prepared_image(image.url, allow_private=self._allow_private_images,
-                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
-                                     max_side=_IMAGE_MAX_SIDE)
-        except ImageError as exc:
-            notes.append(f"image skipped: {exc}")
+        picture = prepared_or_note(image.url, notes, allow_private=self._allow_private_images,
+                                   timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                   max_side=_IMAGE_MAX_SIDE)
+        if picture is None:
             return None
         try:
             media = self._call(

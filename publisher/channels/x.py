@@ -44,9 +44,8 @@ from requests_oauthlib import OAuth1
 
 from publisher.channels._http import json_object
 from publisher.channels.base import ChannelSpec
-from publisher.channels.images import prepared_image
+from publisher.channels.images import prepared_or_note
 from publisher.channels.media import (
-    ImageError,
     RoutingAdapter,
     canonical_link,
     map_requests_error,
@@ -266,12 +265,10 @@ class XChannel:
     def _attach(self, image: Image, notes: list[str]) -> str | None:
         """Upload ``image``; return its media id, or None with a note on why not.
         Raises only what says the account cannot post now (AuthFailed, RateLimited)."""
-        try:
-            picture = prepared_image(image.url, allow_private=self._allow_private_images,
-                                     timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
-                                     max_side=_IMAGE_MAX_SIDE)
-        except ImageError as exc:
-            notes.append(f"image skipped: {exc}")
+        picture = prepared_or_note(image.url, notes, allow_private=self._allow_private_images,
+                                   timeout=self._timeout, max_bytes=_IMAGE_MAX_BYTES,
+                                   max_side=_IMAGE_MAX_SIDE)
+        if picture is None:
             return None
         try:
             response = self._send(
