@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from atproto_client.exceptions import (
 from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
+from publisher.channels._files import write_private
 from publisher.channels.base import ChannelSpec
 from publisher.channels.images import prepared_or_note
 from publisher.channels.media import ImageFile, redact
@@ -535,14 +535,8 @@ class BlueskyChannel:
     def _save_session(self, text: str) -> None:
         """Write the session string with mode 0600 (atomically: a crash leaves the old one)."""
         path = self._session_file
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            write_private(path, text)
         except OSError as exc:
             # The post goes on; the next start logs in again.
             log.warning("channel=%s cannot save the Bluesky session to %s (%s)",

@@ -68,7 +68,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -81,6 +80,7 @@ from typing import Any
 import httpx
 
 from publisher.channels import _http as http
+from publisher.channels._files import write_private
 from publisher.channels.base import ChannelSpec
 from publisher.channels.media import canonical_link, redact
 from publisher.exceptions import (
@@ -499,16 +499,10 @@ class ThreadsChannel:
     def _save_token(self, token: str, expires: datetime) -> None:
         """Write the token file with mode 0600, atomically (a crash leaves the old one)."""
         path = self._token_file
-        tmp = path.with_name(path.name + ".tmp")
         text = json.dumps({"access_token": token, "expires_at": expires.isoformat(),
                            "source": self._source_digest()})
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            write_private(path, text)
         except OSError as exc:
             # The channel goes on with the new token in memory.
             log.warning("channel=%s cannot save the Threads token to %s (%s)",
