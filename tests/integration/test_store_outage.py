@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -110,6 +111,31 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.fixture
+def ext4_disk(tmp_path: Path):
+    """A real small ext4 file system (a loop device), whose files root can make
+    immutable: the closest to a read-only database file for a process that
+    runs as root, which chmod does not stop."""
+    image, disk = tmp_path / "disk.img", tmp_path / "disk"
+    disk.mkdir()
+    with image.open("wb") as f:
+        f.truncate(32 * 1024 * 1024)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True)
+    mounted = made if made.returncode else subprocess.run(
+        ["mount", "-o", "loop", str(image), str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0 or shutil.which("chattr") is None:
+        reason = f"cannot mount an ext4 image here: {mounted.stderr.strip()}"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        for path in disk.glob("publisher.db*"):
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 def write_schedule(work: Path, feed_url: str) -> None:
     (work / "schedules").mkdir(parents=True, exist_ok=True)
     (work / "schedules" / "site.toml").write_text(f"""
@@ -194,6 +220,64 @@ def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
     assert log.count("database back after") == 1, log
     links = [r["link"] for r in jsonl(work / "out" / "wire.jsonl")]
     assert sorted(links) == sorted([before["link"], during["link"], after["link"]])
+
+
+def _read_only(disk: Path, flag: str) -> None:
+    # The database and its write-ahead log (not the shared-memory index, which
+    # SQLite maps: an immutable map would crash any process, not fail a write).
+    for name in ("publisher.db", "publisher.db-wal"):
+        subprocess.run(["chattr", flag, str(disk / name)], check=True)
+
+
+@pytest.mark.slow
+def test_the_daemon_survives_its_database_turning_read_only(tmp_path, ext4_disk):
+    """The database file turns read-only with the daemon running, then
+    writable again: one line each way, no traceback, each article once."""
+    work = tmp_path / "site"
+    db = ext4_disk / "publisher.db"
+    with FeedServer() as srv:
+        now = datetime.now(UTC)
+        items = [item(n, published=now - timedelta(hours=n)) for n in range(1, 4)]
+        srv.set("/feed/", rss(items))
+        write_schedule(work, srv.url("/feed/"))
+        env = env_for(work, DATABASE_URL=f"sqlite:///{db}")
+        log_path = tmp_path / "daemon.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen([*PUBLISHER, "run"], cwd=work, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        try:
+            wait_for(lambda: len(srv.requests_for("/feed/")) >= 2 and feed_polls_stored(db) == 3)
+            before = item(10, title="Before", published=datetime.now(UTC))
+            items.insert(0, before)
+            srv.set("/feed/", rss(items))
+            wait_for(lambda: jsonl(work / "out" / "wire.jsonl"))
+
+            _read_only(ext4_disk, "+i")
+            during = item(11, title="While read-only", published=datetime.now(UTC))
+            items.insert(0, during)
+            srv.set("/feed/", rss(items))
+            wait_for(lambda: "database unavailable" in log_path.read_text(), timeout=30)
+            polls = len(srv.requests_for("/feed/"))
+            wait_for(lambda: len(srv.requests_for("/feed/")) >= polls + 3)  # still polling
+            assert proc.poll() is None
+
+            _read_only(ext4_disk, "-i")  # writable again
+            wait_for(lambda: "database back after" in log_path.read_text(), timeout=30)
+            wait_for(lambda: [r for r in jsonl(work / "out" / "wire.jsonl")
+                              if r["link"] == during["link"]], timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = log_path.read_text()
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log, log
+    assert log.count("database unavailable") == 1, log
+    assert log.count("database back after") == 1, log
+    links = [r["link"] for r in jsonl(work / "out" / "wire.jsonl")]
+    assert sorted(links) == sorted([before["link"], during["link"]])
 
 
 @pytest.mark.postgres
