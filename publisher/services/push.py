@@ -72,8 +72,9 @@ def decide_notice(kind: FeedKind, body: bytes) -> Decision:
     if event not in EVENTS:
         return BadNotice(f"event must be one of {', '.join(EVENTS)}")
     if event == "unpublished":
-        # Nothing is retracted on a notice's word; an editor retracts.
-        return Ignore("unpublished: nothing to plan")
+        # Never on the notice's word: the poll reads the site again and its
+        # re-check notices the article gone (status, or on_unpublish).
+        return PollFeed()
     if kind is not FeedKind.WORDPRESS:
         return PollFeed()
     post_id, url = data.get("post_id"), data.get("url")

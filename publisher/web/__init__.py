@@ -203,6 +203,14 @@ def _take_notice(ctx: WebContext, feed: Any, body: bytes) -> Response:
                 status, detail, posts = result.status, result.detail, []
                 for article_id in result.article_ids:
                     posts += app.planner.plan(app.store.get_article(article_id)).posts
+                if result.status == "known":
+                    # An article we have, changed on the site: the poll's
+                    # re-check sees a new title or summary (on_update).
+                    try:
+                        poll_now(ctx, feed.name)
+                    except PublisherError as exc:  # the post was read: the notice stands
+                        log.warning("feed=%s push: the poll after it failed: %s", feed.name,
+                                    exc, extra={"feed": feed.name, "action": "push"})
     except PublisherError as exc:
         count_hook(feed.name, "read_failed")
         log.warning("feed=%s push: cannot read the post: %s", feed.name, exc,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from publisher.services import alerts
 from publisher.services.alerts import AlertState, Event, Kind, decide
-from publisher.services.push import BadNotice, Ignore, PollFeed, ReadPost, decide_notice
+from publisher.services.push import BadNotice, PollFeed, ReadPost, decide_notice
 from publisher.types import FeedKind
 from publisher.web.health import Facts, NotReady, Ready, readiness
 from publisher.web.hooks import Accept, Refuse, ReplayGuard, check_signature, sign
@@ -33,7 +33,7 @@ def body(**kw) -> bytes:
     (WP, body(event="published", url="https://site.example/2026/12/my-story/"),
      ReadPost("slug=my-story")),
     (WP, body(event="published", url="https://site.example/a b/"), ReadPost("slug=a%20b")),
-    (WP, body(event="unpublished", post_id=42), Ignore("unpublished: nothing to plan")),
+    (WP, body(event="unpublished", post_id=42), PollFeed()),
     (FeedKind.RSS, body(event="published", post_id=42), PollFeed()),
     (FeedKind.RSS, body(event="updated"), PollFeed()),
     (WP, b"not json", BadNotice("body is not JSON")),
