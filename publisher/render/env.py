@@ -97,6 +97,7 @@ class Renderer:
         bundled: bool = True,
     ):
         dirs = [Path(d) for d in template_dirs]
+        self._site_dirs = len(dirs)  # the folders the site named; the bundled one after
         if bundled and not any(_same_dir(d, BUNDLED_TEMPLATES) for d in dirs):
             dirs.append(BUNDLED_TEMPLATES)
         self.template_dirs = tuple(dirs)
@@ -183,12 +184,14 @@ class Renderer:
             return None
         shown = filename
         path = Path(filename)
-        for directory in self.template_dirs:
+        for index, directory in enumerate(self.template_dirs):
             try:
                 relative = path.resolve().relative_to(directory.resolve())
             except ValueError:
                 continue
-            if _same_dir(directory, BUNDLED_TEMPLATES):
+            # A folder the site named is shown as named, even when it is the
+            # bundled one (a clone's templates/ is the package's).
+            if index >= self._site_dirs:
                 shown = f"(bundled) {relative}"
                 break
             base = directory if not directory.is_absolute() else Path(directory.name)

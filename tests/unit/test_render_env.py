@@ -231,3 +231,15 @@ def _article():
 
     return ArticleView("Flood warning", "Move cars.", "https://n.example/a",
                        "https://n.example/a", "", (), (), None, "", "")
+
+
+def test_a_sites_folder_that_is_the_bundled_one_is_named_as_the_site_named_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a clone, ./templates is the package's bundled folder (a symlink): an
+    error there is in the file the editor just edited, not "(bundled)"."""
+    import publisher.render.env as env
+
+    monkeypatch.setattr(env, "BUNDLED_TEMPLATES", tmp_path / "tpl")
+    renderer = make(tmp_path, {"x/default.j2": "a\n{{ nothing }}"})
+    with pytest.raises(RenderError, match=r"^tpl/x/default\.j2:2: 'nothing' is undefined$"):
+        renderer.render("x", "default", {})
