@@ -257,22 +257,31 @@ def check(
     a = build_app(upgrade=False)
     out = console()
     try:
-        out.print(f"configuration ok: {len(a.config.feeds)} feed(s), "
-                  f"{len(a.config.channels)} channel(s), {len(a.config.routes)} route(s)")
+        # Every template in use, compiled and rendered against a sample article;
+        # a broken one is named (exit 2) and the platforms are still asked.
+        from publisher.services.health import template_problems
+
+        broken = template_problems(a.config, a.renderer)
+        for problem in broken:
+            print(problem, file=sys.stderr)
+        if not broken:
+            out.print(f"configuration ok: {len(a.config.feeds)} feed(s), "
+                      f"{len(a.config.channels)} channel(s), {len(a.config.routes)} route(s)")
         from publisher.web.desk.auth import check_warning
 
         if (exposed := check_warning(a)) is not None:  # a warning: the exit code stays 0
             out.print(f"[yellow]warning:[/yellow] {escape(exposed)}", markup=True,
                       soft_wrap=True)
-        if offline:
-            return
         bad = 0
-        for name, ok, line in a.check_channels():
-            mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
-            out.print(f"{mark} {escape(name)}: {escape(line)}", markup=True)
-            bad += not ok
+        if not offline:
+            for name, ok, line in a.check_channels():
+                mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
+                out.print(f"{mark} {escape(name)}: {escape(line)}", markup=True)
+                bad += not ok
     finally:
         a.close()
+    if broken:
+        raise typer.Exit(EXIT_USAGE)
     if bad:
         raise typer.Exit(EXIT_FAILED)
 
