@@ -166,10 +166,12 @@ def feed_polls_stored(db: Path) -> int:
         con.close()
 
 
-@pytest.mark.slow
-def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
+def _survives(tmp_path: Path, disk: Path, fault, mend) -> None:
+    """A daemon on a database in ``disk``: ``fault(disk)`` makes every write
+    fail while it runs, ``mend(disk)`` ends that.  One line each way, no
+    traceback, still polling meanwhile, every article published once."""
     work = tmp_path / "site"
-    db = small_disk / "publisher.db"
+    db = disk / "publisher.db"
     with FeedServer() as srv:
         now = datetime.now(UTC)
         items = [item(n, published=now - timedelta(hours=n)) for n in range(1, 4)]
@@ -187,7 +189,7 @@ def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
             srv.set("/feed/", rss(items))
             wait_for(lambda: jsonl(work / "out" / "wire.jsonl"))
 
-            fill(small_disk)  # the database's disk is full: every write fails
+            fault(disk)  # every write to the database fails
             during = item(11, title="During the outage", published=datetime.now(UTC))
             items.insert(0, during)
             srv.set("/feed/", rss(items))
@@ -197,7 +199,7 @@ def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
             assert proc.poll() is None
             assert [r["link"] for r in jsonl(work / "out" / "wire.jsonl")] == [before["link"]]
 
-            (small_disk / "filler").unlink()  # space is back
+            mend(disk)  # writes work again
             wait_for(lambda: "database back after" in log_path.read_text(), timeout=30)
             rows = wait_for(lambda: [r for r in jsonl(work / "out" / "wire.jsonl")
                                      if r["link"] == during["link"]], timeout=30)
@@ -222,6 +224,11 @@ def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
     assert sorted(links) == sorted([before["link"], during["link"], after["link"]])
 
 
+@pytest.mark.slow
+def test_the_daemon_survives_a_full_database_disk(tmp_path, small_disk):
+    _survives(tmp_path, small_disk, fill, lambda disk: (disk / "filler").unlink())
+
+
 def _read_only(disk: Path, flag: str) -> None:
     # The database and its write-ahead log (not the shared-memory index, which
     # SQLite maps: an immutable map would crash any process, not fail a write).
@@ -232,52 +239,9 @@ def _read_only(disk: Path, flag: str) -> None:
 @pytest.mark.slow
 def test_the_daemon_survives_its_database_turning_read_only(tmp_path, ext4_disk):
     """The database file turns read-only with the daemon running, then
-    writable again: one line each way, no traceback, each article once."""
-    work = tmp_path / "site"
-    db = ext4_disk / "publisher.db"
-    with FeedServer() as srv:
-        now = datetime.now(UTC)
-        items = [item(n, published=now - timedelta(hours=n)) for n in range(1, 4)]
-        srv.set("/feed/", rss(items))
-        write_schedule(work, srv.url("/feed/"))
-        env = env_for(work, DATABASE_URL=f"sqlite:///{db}")
-        log_path = tmp_path / "daemon.log"
-        with log_path.open("w") as log_file:
-            proc = subprocess.Popen([*PUBLISHER, "run"], cwd=work, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=log_file, text=True)
-        try:
-            wait_for(lambda: len(srv.requests_for("/feed/")) >= 2 and feed_polls_stored(db) == 3)
-            before = item(10, title="Before", published=datetime.now(UTC))
-            items.insert(0, before)
-            srv.set("/feed/", rss(items))
-            wait_for(lambda: jsonl(work / "out" / "wire.jsonl"))
-
-            _read_only(ext4_disk, "+i")
-            during = item(11, title="While read-only", published=datetime.now(UTC))
-            items.insert(0, during)
-            srv.set("/feed/", rss(items))
-            wait_for(lambda: "database unavailable" in log_path.read_text(), timeout=30)
-            polls = len(srv.requests_for("/feed/"))
-            wait_for(lambda: len(srv.requests_for("/feed/")) >= polls + 3)  # still polling
-            assert proc.poll() is None
-
-            _read_only(ext4_disk, "-i")  # writable again
-            wait_for(lambda: "database back after" in log_path.read_text(), timeout=30)
-            wait_for(lambda: [r for r in jsonl(work / "out" / "wire.jsonl")
-                              if r["link"] == during["link"]], timeout=30)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    log = log_path.read_text()
-    assert proc.returncode == 0, log
-    assert "Traceback" not in log, log
-    assert log.count("database unavailable") == 1, log
-    assert log.count("database back after") == 1, log
-    links = [r["link"] for r in jsonl(work / "out" / "wire.jsonl")]
-    assert sorted(links) == sorted([before["link"], during["link"]])
+    writable again."""
+    _survives(tmp_path, ext4_disk, lambda disk: _read_only(disk, "+i"),
+              lambda disk: _read_only(disk, "-i"))
 
 
 @pytest.mark.postgres
