@@ -25,18 +25,25 @@
   ``RateLimited`` until the instance's ``X-RateLimit-Reset``, which Mastodon.py
   keeps in ``ratelimit_reset``.
 
+- A status answer is read raw: Mastodon.py casts every answer into its typed
+  entities (``Status`` and all it holds, found by walking the call stack), which
+  cost half the CPU of a post; publishing reads only ``id``, ``url`` and ``uri``
+  of it, so ``status_post`` runs with the cast switched off for that one call
+  (``_Client.raw_answers``). Every other call keeps Mastodon.py's types.
+
 Every Mastodon.py and requests error is translated in ``_call`` and nowhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -92,6 +99,46 @@ _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 
 
+#: Mastodon.py's private caster, as ``__api_request`` looks it up on the client
+#: (name-mangled ``Mastodon.__try_cast_to_type``); see ``_Client``.
+_CAST_ATTRIBUTE = "_Mastodon__try_cast_to_type"
+
+
+class RawAnswer(dict[str, Any]):
+    """A JSON object as Mastodon sent it, uncast. A dict that takes attributes
+    too, as Mastodon.py may set one on an answer (``_async_refresh``)."""
+
+
+def _uncast(value: Any, override_type: Any = None) -> tuple[Any, None]:
+    """Stands in for Mastodon.py's ``__try_cast_to_type``: the answer as parsed."""
+    if type(value) is dict:
+        value = RawAnswer(value)
+    return value, None
+
+
+class _Client(Mastodon):
+    """Mastodon.py's client with a switch to skip its typed entities.
+
+    ``__api_request`` casts every answer with ``self.__try_cast_to_type``
+    (``self._Mastodon__try_cast_to_type``), which finds the type by walking
+    the call stack and builds the whole entity tree.  Inside ``raw_answers``
+    that name resolves to ``_uncast`` on this instance: a client belongs to
+    one thread (``MastodonChannel._api``), so no other call sees it, and
+    outside the switch the class's own method runs as before (not wrapped: a
+    wrapper frame would change the stack it inspects).  If a later Mastodon.py
+    renames the method, the instance attribute is simply never read and posts
+    come back typed, which ``_get`` reads just as well (only slower).
+    """
+
+    @contextlib.contextmanager
+    def raw_answers(self) -> Iterator[None]:
+        self.__dict__[_CAST_ATTRIBUTE] = _uncast
+        try:
+            yield
+        finally:
+            self.__dict__.pop(_CAST_ATTRIBUTE, None)
+
+
 class MastodonChannel:
     """Publishes to one Mastodon account (see the module docstring)."""
 
@@ -132,13 +179,13 @@ class MastodonChannel:
         return f"MastodonChannel(name={self.name!r}, instance={self._instance!r})"
 
     @property
-    def _api(self) -> Mastodon:
+    def _api(self) -> _Client:
         api = getattr(self._local, "api", None)
         if api is None:
             session = requests.Session()
             with self._lock:
                 self._sessions.append(session)
-            api = Mastodon(
+            api = _Client(
                 access_token=self._token,
                 api_base_url=self._instance,
                 ratelimit_method="throw",  # the dispatcher waits, not a sleeping worker
@@ -159,12 +206,8 @@ class MastodonChannel:
             media_id = self._attach(request.image, notes)
             if media_id is not None:
                 media_ids.append(media_id)
-        status = self._call(
-            "post", True,
-            lambda: self._api.status_post(
-                request.text, media_ids=media_ids or None, visibility=self._visibility,
-                language=self._language, idempotency_key=request.idempotency_key),
-        )
+        status = self._call("post", True, lambda: self._status_post(
+            request.text, media_ids=media_ids or None, idempotency_key=request.idempotency_key))
         status_id = _get(status, "id")
         if not status_id:
             raise Ambiguous("Mastodon answered without a status id")
@@ -315,18 +358,25 @@ class MastodonChannel:
         its own ``Idempotency-Key``: :func:`reply_key` of the request's key and
         the parent, so a note can never be answered with the post it corrects.
         Same hour as a post: after it, ``find_reply`` settles a reply in doubt."""
-        status = self._call(
-            "reply", True,
-            lambda: self._api.status_post(
-                request.text, in_reply_to_id=remote_id, visibility=self._visibility,
-                language=self._language,
-                idempotency_key=reply_key(request.idempotency_key, remote_id)),
-        )
+        status = self._call("reply", True, lambda: self._status_post(
+            request.text, in_reply_to_id=remote_id,
+            idempotency_key=reply_key(request.idempotency_key, remote_id)))
         status_id = _get(status, "id")
         if not status_id:
             raise Ambiguous("reply: Mastodon answered without a status id")
         url = _get(status, "url") or _get(status, "uri")
         return PublishResult(str(status_id), str(url) if url else None, http_status=200)
+
+    def _status_post(self, text: str, *, idempotency_key: str, media_ids: list[str] | None = None,
+                     in_reply_to_id: str | None = None) -> Any:
+        """``POST /api/v1/statuses`` with the channel's visibility and language;
+        the answer uncast (a ``RawAnswer``; see ``_Client``)."""
+        api = self._api
+        with api.raw_answers():
+            return api.status_post(
+                text, in_reply_to_id=in_reply_to_id, media_ids=media_ids,
+                visibility=self._visibility, language=self._language,
+                idempotency_key=idempotency_key)
 
     # --- image -------------------------------------------------------------------
 
