@@ -11,6 +11,8 @@ import hashlib
 import mimetypes
 import os
 import re
+import ssl
+import threading
 import time
 import zlib
 from collections.abc import Mapping
@@ -153,12 +155,62 @@ class _Decoder:
             raise FetchError(f"corrupt compressed body from {self._url}: {exc}") from None
 
 
+#: httpx's defaults for a client's transport (``httpx.Client(limits=...)``).
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
+class _FirstUseTransport(httpx.BaseTransport):
+    """An ``httpx.HTTPTransport`` built at its first request, not before.
+
+    Building one imports httpcore and makes its SSL context, which for
+    ``verify=True`` loads certifi's CA bundle: a run that polls only
+    ``file://`` feeds makes neither, and one that polls only ``http://``
+    feeds never loads a CA bundle (see ``Fetcher``).
+    """
+
+    def __init__(self, *, tls: bool) -> None:
+        self._tls = tls
+        self._transport: httpx.HTTPTransport | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _built(self) -> httpx.HTTPTransport:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the fetcher is closed")
+            if self._transport is None:
+                # trust_env=False as for the client: the CA bundle is certifi's,
+                # whatever SSL_CERT_FILE says (httpx's create_ssl_context).
+                # Plain http never does a TLS handshake; its context trusts no
+                # one, so it could not accept a certificate if it ever did.
+                verify: ssl.SSLContext | bool = (
+                    True if self._tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+                self._transport = httpx.HTTPTransport(verify=verify, trust_env=False,
+                                                      limits=_LIMITS)
+            return self._transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transport
+        return (transport or self._built()).handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+
 class Fetcher:
     """Fetches feeds and pages over http(s), and files for local examples.
 
     One ``httpx.Client`` is kept for connection pooling; a ``Fetcher`` may be
     used from several threads at once. Use it as a context manager or call
-    :meth:`close`.
+    :meth:`close`.  The client's connection pools, one for ``http://`` and
+    one for ``https://`` (and anything else), are made at their first request:
+    a run that fetches only ``http://`` feeds never builds the TLS set-up.
+    An ``https://`` fetch, a redirect to one included, verifies certificates
+    against certifi's CA bundle, as ``httpx.Client(trust_env=False)`` does.
     """
 
     def __init__(
@@ -194,7 +246,8 @@ class Fetcher:
             timeout=self._timeout,
             follow_redirects=True,
             max_redirects=max_redirects,
-            transport=transport,
+            transport=transport or _FirstUseTransport(tls=True),
+            mounts=None if transport else {"http://": _FirstUseTransport(tls=False)},
             # Feeds are public; never pick up proxies or netrc credentials from the env.
             trust_env=False,
         )

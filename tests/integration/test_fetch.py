@@ -289,3 +289,105 @@ def test_server_stops_promptly_with_a_dribble_in_flight():
     # Leaving the with block stopped the dribble; the client sees the body end.
     thread.join(10)
     assert not thread.is_alive()
+
+
+# --- https: certificates are verified, and only https pays for the TLS set-up ----------
+
+
+@pytest.fixture
+def tls_site(tmp_path):
+    """An HTTPS server on 127.0.0.1 serving FEED at any path, with a
+    self-signed certificate (no CA anyone trusts); yields (base URL, cert path,
+    paths it answered)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.fakes.smtp_server import self_signed
+
+    key, cert = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    answered: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answered.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # The handshake is made in accept(): a client refusing the certificate is
+    # an OSError there, which socketserver drops quietly.
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert, answered
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_https_site_is_really_served(tls_site):
+    """The control for the refusals below: a client trusting the certificate reads it."""
+    import ssl
+
+    import httpx
+
+    url, cert, answered = tls_site
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+        assert client.get(f"{url}/feed").content == FEED
+    assert answered == ["/feed"]
+
+
+def test_https_with_an_untrusted_certificate_is_refused(tls_site, fetcher):
+    url, _cert, answered = tls_site
+    with pytest.raises(FetchError, match="certificate verify failed") as info:
+        fetcher.fetch(f"{url}/feed")
+    assert f"{url}/feed" in str(info.value)
+    assert answered == []
+
+
+def test_a_redirect_from_http_to_an_untrusted_https_is_refused(tls_site, feed_server, fetcher):
+    url, _cert, answered = tls_site
+    feed_server.set("/plain", FEED)
+    assert fetcher.fetch(feed_server.url("/plain")).status == "changed"
+    feed_server.redirect("/moved", f"{url}/feed", status=301)
+    with pytest.raises(FetchError, match="certificate verify failed"):
+        fetcher.fetch(feed_server.url("/moved"))
+    assert answered == []
+
+
+def test_only_an_https_fetch_asks_for_the_ca_bundle(tls_site, feed_server, monkeypatch):
+    """An http-only run never loads certifi's CA bundle (the costly part of the
+    client's TLS set-up); the first https fetch does, as the client always did."""
+    import certifi
+
+    asked: list[str] = []
+    where = certifi.where
+
+    def recording_where() -> str:
+        asked.append(where())
+        return asked[-1]
+
+    monkeypatch.setattr(certifi, "where", recording_where)
+    feed_server.set("/feed", FEED)
+    with Fetcher() as fetcher:
+        for _ in range(2):
+            fetcher.fetch(feed_server.url("/feed"))
+        assert asked == []
+        url, _cert, _answered = tls_site
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(f"{url}/feed")
+        assert asked == [where()]
+        with pytest.raises(FetchError, match="certificate verify failed"):
+            fetcher.fetch(f"{url}/feed")
+        assert len(asked) == 1  # built once, kept
