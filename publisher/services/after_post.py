@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from publisher.services.rate_gate import RateGate
 from publisher.store.api import StoreAPI
 from publisher.types import (
     AttemptKind,
+    ChannelState,
     DeliveryClass,
     OutboxItem,
     Outcome,
@@ -123,10 +124,13 @@ class AfterPostWorker:
         #: At start-up under the daemon lock: leases of a dead process are taken now.
         self.take_all = False
 
-    def claim(self, room: dict[str, int]) -> list[OutboxItem]:
+    def claim(self, room: dict[str, int],
+              states: Mapping[str, ChannelState] | None = None) -> list[OutboxItem]:
         """Lease due deletes and edits, at most ``room[channel]`` per channel;
-        paused channels wait (their posts stay in deleting/editing)."""
-        states = self.store.channel_states()
+        paused channels wait (their posts stay in deleting/editing).
+        ``states``: the channels' states when the caller has just read them."""
+        if states is None:
+            states = self.store.channel_states()
         names = [n for n, r in room.items() if r > 0 and n in self.config.channels
                  and not (states.get(n) is not None and states[n].paused)]
         if not names:

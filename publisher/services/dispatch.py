@@ -27,9 +27,9 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from publisher.config import Config
@@ -38,12 +38,13 @@ from publisher.services import lifecycle as lc
 from publisher.services.channel_pool import ChannelPool, channel_spec
 from publisher.services.outcomes import GroupCommitter
 from publisher.services.rate_gate import RateGate
-from publisher.services.timing import Gate, channel_gates
+from publisher.services.timing import Gate, Idle, channel_gates, waiting_posts
 from publisher.services.work import Held, PostWorker
 from publisher.store.api import Finish, StoreAPI
 from publisher.types import (
     AFTER_POST_STATUSES,
     Attempt,
+    ChannelState,
     DeliveryClass,
     OutboxItem,
     PostStatus,
@@ -58,15 +59,6 @@ log = logging.getLogger("publisher.dispatch")
 #: nothing due: the safety net for posts added by other processes.
 SAFETY_NET = 5.0
 _CLAIMABLE = (PostStatus.QUEUED, PostStatus.WAITING)
-
-
-@dataclass(frozen=True)
-class Idle:
-    """What ``run --once`` leaves: posts waiting, and when the first is due
-    (None: nothing will be due without an editor, e.g. a paused channel)."""
-
-    waiting: int
-    next_at: datetime | None
 
 
 class Dispatcher:
@@ -105,6 +97,7 @@ class Dispatcher:
         self._only: set[str] | None = None
         self._last_full = False  # the last claim looked at every channel
         self._seen: dict[str, Gate] = {}  # the gates of the last claim
+        self._after_more = False  # the last claim of deletes and edits found some
         self._outcomes = GroupCommitter(store, self._committed)
         self.posts = PostWorker(config=config, store=store, channels=channels,
                                 rate_gate=self.rate_gate, now=now, rand=rand, worker=worker,
@@ -117,11 +110,13 @@ class Dispatcher:
 
     # -- claiming --------------------------------------------------------------------
 
-    def gates(self, now: datetime | None = None) -> dict[str, Gate]:
+    def gates(self, now: datetime | None = None,
+              states: Mapping[str, ChannelState] | None = None) -> dict[str, Gate]:
         """Whether each configured channel may publish now, and if not, why
         (pause, platform rate limit, caps, spacing, budget, quiet hours)."""
         now = now or self.now()
-        return channel_gates(self.config, self.store, now, resets=self.rate_gate.closed(now))
+        return channel_gates(self.config, self.store, now, resets=self.rate_gate.closed(now),
+                             states=states)
 
     def reconfigure(self, config: Config, channels: ChannelPool) -> None:
         """A reload: the next claims use ``config`` and ``channels``.  Swapped
@@ -161,7 +156,7 @@ class Dispatcher:
             free = 2 * self.max_workers - sum(busy.values())
         seq = self.rate_gate.claim_seq()
         now = self.now()
-        gates = self.gates(now)
+        gates = self.gates(now, states := self.store.channel_states())  # read once
         room: dict[str, int] = {}
         roomless: set[str] = set()
         for name, channel in self.config.channels.items():
@@ -210,17 +205,17 @@ class Dispatcher:
             for item in items:
                 self._submit(item, started.get(item.id), seq)
             claimed += len(items)
-        return claimed + self._claim_after(busy)
+        # Deletes and edits: on full claims, and on a freed slot while some were due.
+        return claimed + (self._claim_after(busy, states) if only is None or self._after_more
+                          else 0)
 
-    def _claim_after(self, busy: dict[str, int]) -> int:
-        """Claim due deletes and edits (posts in deleting or editing) into
-        the channels' lanes, as much as each lane has room for."""
-        room = {name: max(0, 2 * channel.concurrency - busy.get(name, 0))
+    def _claim_after(self, busy: dict[str, int], states: Mapping[str, ChannelState]) -> int:
+        """Claim due deletes and edits into the lanes, as much as each has room for."""
+        closed = self.rate_gate.closed(self.now())
+        room = {name: 0 if name in closed else max(0, 2 * channel.concurrency - busy.get(name, 0))
                 for name, channel in self.config.channels.items()}
-        if self.rate_gate.closed(self.now()):
-            closed = self.rate_gate.closed(self.now())
-            room = {n: (0 if n in closed else r) for n, r in room.items()}
-        items = self.after.claim(room)
+        items = self.after.claim(room, states)
+        self._after_more = bool(items)  # maybe more: the next claims look again
         for item in items:
             self._submit(item)
         return len(items)
@@ -319,7 +314,8 @@ class Dispatcher:
                 log.exception("post=%d channel=%s: working it failed", item.id, ch)
             with self._cond:
                 self._claimed[ch] -= 1
-                if ch in self._saturated and self._claimed[ch] <= self._concurrency(ch):
+                if (ch in self._saturated or self._after_more) \
+                        and self._claimed[ch] <= self._concurrency(ch):
                     self._wanted = True  # a slot of a channel with due work is free
                     if self._only is not None:
                         self._only.add(ch)
@@ -378,22 +374,7 @@ class Dispatcher:
 
     def waiting(self) -> Idle:
         """How many posts wait, and when the first may go (gates included)."""
-        now = self.now()
-        counts = self.store.post_counts()
-        per_channel: dict[str, int] = {}
-        for (channel, status), n in counts.items():
-            if status in _CLAIMABLE:
-                per_channel[channel] = per_channel.get(channel, 0) + n
-        gates = self.gates(now) if per_channel else {}
-        times = []
-        for channel in per_channel:
-            gate = gates.get(channel)
-            if gate is None or (not gate.open and gate.until is None):
-                continue  # paused, or the channel is gone: an editor acts first
-            due = self.store.next_due(channels=[channel])
-            if due is not None:
-                times.append(max(due, gate.until) if gate.until and not gate.open else due)
-        return Idle(sum(per_channel.values()), min(times, default=None))
+        return waiting_posts(self.store, self.gates, self.now())
 
     def serve(self) -> None:
         """The daemon's loop: claim, then sleep until a post is due, a gate

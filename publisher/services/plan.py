@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from publisher.config import ChannelConfig, Config
-from publisher.exceptions import RenderError
+from publisher.exceptions import NotFoundError, RenderError
 from publisher.render import LengthRule, Renderer, length_rule, render_post, tagged_link
 from publisher.services.lifecycle import (
     ChannelRules,
@@ -161,12 +161,28 @@ class Planner:
         return posts, skipped, failed
 
     def plan(self, article: Article) -> PlanReport:
-        posts, skipped, failed = self.posts_for(article)
-        if posts:
-            ids = self.store.save_plan(article.id, posts, now=self.now())
-        else:  # no route, or too old for every channel: remember it, post nothing
-            ids = []
-            self.store.mark_articles([article.id], ArticleState.SEEN)
+        return self.plan_batch([article])[0]
+
+    def plan_batch(self, batch: Sequence[Article]) -> list[PlanReport]:
+        """Plan these articles (in this order) and save them in one
+        transaction; if one of them vanished meanwhile, one by one."""
+        made = [(article, *self.posts_for(article)) for article in batch]
+        planned = [(a.id, posts) for a, posts, _s, _f in made if posts]
+        try:
+            saved = iter(self.store.save_plans(planned, now=self.now()))
+        except NotFoundError:
+            if len(batch) == 1:
+                raise
+            return [report for article in batch for report in self.plan_batch([article])]
+        # No route, or too old for every channel: remember it, post nothing.
+        self.store.mark_articles([a.id for a, posts, _s, _f in made if not posts],
+                                 ArticleState.SEEN)
+        return [self._report(article, posts, next(saved) if posts else [], skipped, failed)
+                for article, posts, skipped, failed in made]
+
+    @staticmethod
+    def _report(article: Article, posts: list[NewPost], ids: list[int],
+                skipped: list[str], failed: list[str]) -> PlanReport:
         if posts and not ids and not skipped and not failed:
             # Another daemon on the same database planned it first.
             log.debug("article=%d url=%s: already planned", article.id, article.data.url,
@@ -184,5 +200,5 @@ class Planner:
         backfill or a burst must read forwards on the timeline."""
         reports: list[PlanReport] = []
         while batch := self.store.pending_articles(limit=100):
-            reports.extend(self.plan(article) for article in reversed(batch))
+            reports.extend(self.plan_batch(list(reversed(batch))))
         return reports

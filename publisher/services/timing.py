@@ -23,14 +23,14 @@ Over a cap or the budget posts wait for the next slot; they never fail for it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config, TimingConfig
 from publisher.store.api import PublishStats, StoreAPI
-from publisher.types import ChannelState
+from publisher.types import ChannelState, PostStatus
 
 
 def _empty(rules: TimingConfig) -> bool:
@@ -220,12 +220,15 @@ def _duration(seconds: float) -> str:
 
 
 def channel_gates(config: Config, store: StoreAPI, now: datetime, *,
-                  resets: Mapping[str, datetime] | None = None) -> dict[str, Gate]:
+                  resets: Mapping[str, datetime] | None = None,
+                  states: Mapping[str, ChannelState] | None = None) -> dict[str, Gate]:
     """Per configured channel: may it publish now, and if not, until when and
     why.  One read of the channels' states, and of the publishing of each
     channel that has timing rules.  ``resets``: rate-limit resets a daemon
-    knows before the database does (its in-memory gate); the later one wins."""
-    states = store.channel_states()
+    knows before the database does (its in-memory gate); the later one wins.
+    ``states``: the channels' states when the caller has just read them."""
+    if states is None:
+        states = store.channel_states()
     tz = config.timezone
     hour, day, month = local_starts(now, tz)
     gates: dict[str, Gate] = {}
@@ -250,3 +253,32 @@ def channel_spend(config: Config, store: StoreAPI, channel: str, now: datetime) 
     stats = store.publish_stats(channel, hour_start=hour, day_start=day, month_start=month)
     today, this_month = spend(rules, stats)
     return Spend(today=today, month=this_month, budget=rules.monthly_budget)
+
+
+@dataclass(frozen=True)
+class Idle:
+    """What ``run --once`` leaves: posts waiting, and when the first is due
+    (None: nothing will be due without an editor, e.g. a paused channel)."""
+
+    waiting: int
+    next_at: datetime | None
+
+
+def waiting_posts(store: StoreAPI, gates: Callable[[datetime], Mapping[str, Gate]],
+                  now: datetime) -> Idle:
+    """How many posts wait (queued or waiting), and when the first may go,
+    the channels' gates included."""
+    per_channel: dict[str, int] = {}
+    for (channel, status), n in store.post_counts().items():
+        if status in (PostStatus.QUEUED, PostStatus.WAITING):
+            per_channel[channel] = per_channel.get(channel, 0) + n
+    opened = gates(now) if per_channel else {}
+    times = []
+    for channel in per_channel:
+        gate = opened.get(channel)
+        if gate is None or (not gate.open and gate.until is None):
+            continue  # paused, or the channel is gone: an editor acts first
+        due = store.next_due(channels=[channel])
+        if due is not None:
+            times.append(max(due, gate.until) if gate.until and not gate.open else due)
+    return Idle(sum(per_channel.values()), min(times, default=None))

@@ -167,6 +167,12 @@ class StoreAPI(Protocol):
         gets a fresh idempotency key (uuid4 hex), not_before = post.not_before
         or now."""
 
+    def save_plans(self, plans: Sequence[tuple[int, Sequence[NewPost]]], *,
+                   now: datetime) -> list[list[int]]:
+        """``save_plan`` for several articles in one transaction: per plan
+        the ids of its inserted posts.  An unknown article raises
+        NotFoundError and nothing is written."""
+
     def mark_articles(self, article_ids: Collection[int], state: ArticleState) -> None: ...
 
     # -- the outbox ------------------------------------------------------

@@ -215,6 +215,8 @@ class ArticleQueries:
         """Set the state of these articles."""
         state = ArticleState(state)
         ids = sorted(set(article_ids))
+        if not ids:
+            return
         with self._write() as conn:
             for chunk in _chunks(ids):
                 conn.execute(update(articles).where(articles.c.id.in_(chunk))

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from publisher.exceptions import NotFoundError
 from publisher.store import listing
 from publisher.store.api import Expired, Finish, PublishStats
+from publisher.store.finishing import finish_usual
 from publisher.store.rows import (
     _CLAIMABLE,
     _PRIORITY_RANK,
@@ -76,10 +77,19 @@ class PostQueries:
 
     def _insert_posts(self, conn: Connection, new_posts: Sequence[NewPost],
                       article_id: int | None, now: datetime) -> list[int]:
-        ids: list[int] = []
-        for post in new_posts:
+        """Insert the posts of one article; the ids of those inserted."""
+        return [i for i in self._insert_rows(conn, [(article_id, p) for p in new_posts], now)
+                if i is not None]
+
+    def _insert_rows(self, conn: Connection, rows: Sequence[tuple[int | None, NewPost]],
+                     now: datetime) -> list[int | None]:
+        """Insert posts (of any articles) with a few multi-row INSERTs; per
+        row its id, or None when it was skipped (its idempotency key, or its
+        article and channel, already taken)."""
+        made: list[dict[str, Any]] = []
+        for article_id, post in rows:
             not_before = _aware(post.not_before, "not_before") if post.not_before else now
-            values = {
+            made.append({
                 "article_id": article_id, "channel": post.channel,
                 # Not coerced through the enums: the CHECK constraints are the guard.
                 "status": str(post.status), "priority": str(post.priority),
@@ -91,16 +101,23 @@ class PostQueries:
                 "attempts": 0, "idempotency_key": post.idempotency_key or uuid.uuid4().hex,
                 "last_error": post.last_error, "created_by": post.created_by,
                 "created_at": now, "updated_at": now, "reshare": post.reshare,
-            }
-            unique = ([posts.c.idempotency_key] if post.idempotency_key
-                      else [posts.c.article_id, posts.c.channel, posts.c.reshare])
-            stmt = (self._insert(posts).values(values)
-                    .on_conflict_do_nothing(index_elements=unique)
-                    .returning(posts.c.id))
-            post_id = conn.execute(stmt).scalar()
-            if post_id is not None:
-                ids.append(int(post_id))
-        return ids
+            })
+        # A post with a key of its own conflicts on that key, the others on
+        # their article and channel: one statement per kind and 200 rows.
+        keyed = [v for (_, p), v in zip(rows, made, strict=True) if p.idempotency_key]
+        plain = [v for (_, p), v in zip(rows, made, strict=True) if not p.idempotency_key]
+        ids: dict[str, int] = {}  # idempotency key -> id
+        for values, unique in ((keyed, [posts.c.idempotency_key]),
+                               (plain, [posts.c.article_id, posts.c.channel, posts.c.reshare])):
+            for chunk in _chunks(values, 200):
+                stmt = (self._insert(posts).values(list(chunk))
+                        .on_conflict_do_nothing(index_elements=unique)
+                        .returning(posts.c.id, posts.c.idempotency_key))
+                ids.update((key, int(i)) for i, key in conn.execute(stmt))
+        out: list[int | None] = []
+        for v in made:  # a key given twice in one call: the first row has it
+            out.append(ids.pop(v["idempotency_key"], None))
+        return out
 
     @staticmethod
     def _require_article(conn: Connection, article_id: int) -> None:
@@ -112,14 +129,33 @@ class PostQueries:
         """One transaction: insert the posts (skipping channels the article
         already has a post for) and set the article PLANNED. Returns the ids
         of the inserted posts."""
-        now = _aware(now)
-        with self._write() as conn:
-            self._require_article(conn, article_id)
-            ids = self._insert_posts(conn, posts, article_id, now)
-            conn.execute(update(articles).where(articles.c.id == article_id)
-                         .values(state=ArticleState.PLANNED.value))
-        return ids
+        return self.save_plans([(article_id, posts)], now=now)[0]
 
+    def save_plans(self, plans: Sequence[tuple[int, Sequence[NewPost]]], *,
+                   now: datetime) -> list[list[int]]:
+        """``save_plan`` for several articles in one transaction (the
+        planner's batch): per plan the ids of its inserted posts.  An
+        unknown article raises NotFoundError and nothing is written."""
+        now = _aware(now)
+        if not plans:
+            return []
+        wanted = {article_id for article_id, _ in plans}
+        with self._write() as conn:
+            found: set[int] = set()
+            for chunk in _chunks(sorted(wanted)):
+                found.update(conn.execute(
+                    update(articles).where(articles.c.id.in_(chunk))
+                    .values(state=ArticleState.PLANNED.value)
+                    .returning(articles.c.id)).scalars())
+            if missing := wanted - found:
+                raise NotFoundError(f"no article with id {min(missing)}")
+            ids = self._insert_rows(
+                conn, [(article_id, post) for article_id, new in plans for post in new], now)
+        out: list[list[int]] = []
+        flat = iter(ids)
+        for _article_id, new in plans:
+            out.append([i for i in (next(flat) for _ in new) if i is not None])
+        return out
 
     # -- the outbox ------------------------------------------------------
 
@@ -219,27 +255,39 @@ class PostQueries:
         if not post_ids:
             return started
         with self._tx(write=True, durable=True) as conn:
-            for post_id in post_ids:
-                held = (update(posts)
-                        .where(posts.c.id == post_id,
-                               posts.c.status == PostStatus.PUBLISHING.value,
-                               posts.c.lease_owner == worker,
-                               posts.c.lease_expires_at > now)
-                        .values(attempts=posts.c.attempts + 1, updated_at=now)
-                        .returning(posts.c.attempts, posts.c.channel, posts.c.article_id))
-                row = conn.execute(held).first()
-                if row is None:
-                    continue
-                attempt_id = conn.execute(
-                    insert(attempts).values(post_id=post_id, channel=row.channel,
-                                            number=row.attempts, worker=worker, started_at=now,
-                                            outcome=Outcome.STARTED.value)
-                    .returning(attempts.c.id)).scalar_one()
-                started[post_id] = Attempt(
-                    id=attempt_id, post_id=post_id, channel=row.channel, number=row.attempts,
-                    worker=worker, started_at=now, outcome=Outcome.STARTED,
-                    article_url=self._article_url(conn, row.article_id))
+            held = []  # the posts this worker still holds, their attempts counted
+            for chunk in _chunks(list(post_ids)):
+                held += conn.execute(
+                    update(posts)
+                    .where(posts.c.id.in_(chunk),
+                           posts.c.status == PostStatus.PUBLISHING.value,
+                           posts.c.lease_owner == worker,
+                           posts.c.lease_expires_at > now)
+                    .values(attempts=posts.c.attempts + 1, updated_at=now)
+                    .returning(posts.c.id, posts.c.attempts, posts.c.channel,
+                               posts.c.article_id)).all()
+            if not held:
+                return started
+            ids = dict(conn.execute(insert(attempts).values([
+                {"post_id": r.id, "channel": r.channel, "number": r.attempts,
+                 "worker": worker, "started_at": now, "outcome": Outcome.STARTED.value}
+                for r in held]).returning(attempts.c.post_id, attempts.c.id)).all())
+            urls = self._article_urls(conn, {r.article_id for r in held} - {None})
+        order = {post_id: i for i, post_id in enumerate(post_ids)}
+        for row in sorted(held, key=lambda r: order[r.id]):
+            started[row.id] = Attempt(
+                id=ids[row.id], post_id=row.id, channel=row.channel, number=row.attempts,
+                worker=worker, started_at=now, outcome=Outcome.STARTED,
+                article_url=urls.get(row.article_id))
         return started
+
+    @staticmethod
+    def _article_urls(conn: Connection, article_ids: Collection[int]) -> dict[int, str]:
+        urls: dict[int, str] = {}
+        for chunk in _chunks(sorted(article_ids)):
+            urls.update(conn.execute(select(articles.c.id, articles.c.url)
+                                     .where(articles.c.id.in_(chunk))).all())
+        return urls
 
     def finish_attempt(self, attempt_id: int, *, worker: str, now: datetime,
                        outcome: Outcome, post_status: PostStatus,
@@ -269,8 +317,15 @@ class PostQueries:
         results: list[bool] = []
         health: dict[str, dict[str, Any]] = {}
         with self._write() as conn:
-            for f in finishes:
-                results.append(self._finish(conn, f, health))
+            usual = finish_usual(conn, finishes) if len(finishes) > 1 else [None]
+            for f, done in zip(finishes, usual, strict=True):
+                if done is None:
+                    results.append(self._finish(conn, f, health))
+                    continue
+                results.append(done[0])
+                health.setdefault(done[1], {}).update(
+                    {"last_success_at": _aware(f.now)} if f.outcome == Outcome.OK
+                    else {"last_error": f.error, "last_error_at": _aware(f.now)})
             # Each channel's health once per commit, last: on PostgreSQL its
             # row is shared by every daemon, so its lock is held briefly.
             for channel in sorted(health):
@@ -283,16 +338,20 @@ class PostQueries:
         next_attempt_at = _opt_aware(f.next_attempt_at, "next_attempt_at")
         outcome = Outcome(f.outcome)
         error = f.error
-        att = conn.execute(select(attempts).where(attempts.c.id == f.attempt_id)).first()
-        if att is None:
-            raise NotFoundError(f"no attempt with id {f.attempt_id}")
         result = {"finished_at": now, "outcome": outcome.value, "http_status": f.http_status,
                   "error": error, "remote_id": f.remote_id, "remote_url": f.remote_url}
-        closed = conn.execute(
+        # The usual case in one statement: the STARTED row is closed.
+        att = conn.execute(
             update(attempts)
             .where(attempts.c.id == f.attempt_id,
                    attempts.c.outcome == Outcome.STARTED.value)
-            .values(result)).rowcount
+            .values(result)
+            .returning(attempts.c.post_id, attempts.c.channel)).first()
+        closed = att is not None
+        if att is None:
+            att = conn.execute(select(attempts).where(attempts.c.id == f.attempt_id)).first()
+            if att is None:
+                raise NotFoundError(f"no attempt with id {f.attempt_id}")
         if not closed and att.outcome == Outcome.AMBIGUOUS.value:
             late = "late answer after the lease expired"
             conn.execute(insert(attempts).values({
