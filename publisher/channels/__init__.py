@@ -42,6 +42,11 @@ class ChannelType:
     delete_window: float | None = None
     can_edit: bool = False
     can_reply: bool = False
+    #: Posts of one channel in flight at once unless its table sets
+    #: ``concurrency``.  Mastodon's only published limit on posting is 300
+    #: requests per account and 5 minutes (docs.joinmastodon.org/api/rate-limits),
+    #: so eight at once stay far inside it and keep a burst short.
+    concurrency: int = 4
 
 
 REGISTRY: dict[str, ChannelType] = {
@@ -73,6 +78,7 @@ REGISTRY: dict[str, ChannelType] = {
             announces_limit=True,
             key_lifetime=3600.0,
             can_delete=True, can_edit=True, can_reply=True,
+            concurrency=8,
         ),
         ChannelType(
             "bluesky",

@@ -465,7 +465,9 @@ class ChannelConfig:
     base_url: Annotated[str | None, _Rule(_http_url)] = None
     max_age: Duration = 86400.0
     timeout: Duration = 10.0
-    concurrency: Annotated[int, _between(1, 64)] = 4  # posts in flight at once
+    #: Posts in flight at once; None: the channel type's default
+    #: (``ChannelType.concurrency``: 4, Mastodon 8).
+    concurrency: Annotated[int, _between(1, 64)] | None = None
     template: str = "default"
     approval: bool = False
     utm: Mapping[str, str] | None = None

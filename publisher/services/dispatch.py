@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from publisher.channels import REGISTRY
 from publisher.config import Config
 from publisher.exceptions import StoreError
 from publisher.services import lifecycle as lc
@@ -142,7 +143,10 @@ class Dispatcher:
 
     def _concurrency(self, channel: str) -> int:
         cfg = self.config.channels.get(channel)
-        return cfg.concurrency if cfg is not None else 1
+        if cfg is None:
+            return 1
+        kind = REGISTRY.get(cfg.type)
+        return cfg.concurrency or (kind.concurrency if kind is not None else 4)
 
     def _claim(self) -> int:
         with self._lock:
@@ -159,14 +163,15 @@ class Dispatcher:
         gates = self.gates(now, states := self.store.channel_states())  # read once
         room: dict[str, int] = {}
         roomless: set[str] = set()
-        for name, channel in self.config.channels.items():
+        for name in self.config.channels:
             gate, have = gates[name], busy.get(name, 0)
             if not gate.breaking_open or (only is not None and name not in only):
                 continue
             # A lane holds its running posts and as many claimed behind them,
             # refilled once it runs low: one claim and one durable start of
             # attempts per batch, not per post.
-            room[name] = 0 if have > channel.concurrency else 2 * channel.concurrency - have
+            lane = self._concurrency(name)
+            room[name] = 0 if have > lane else 2 * lane - have
             if gate.limit is not None:
                 room[name] = min(room[name], gate.limit - have - pending.get(name, 0))
             if room[name] <= 0 or free <= 0:
@@ -212,8 +217,8 @@ class Dispatcher:
     def _claim_after(self, busy: dict[str, int], states: Mapping[str, ChannelState]) -> int:
         """Claim due deletes and edits into the lanes, as much as each has room for."""
         closed = self.rate_gate.closed(self.now())
-        room = {name: 0 if name in closed else max(0, 2 * channel.concurrency - busy.get(name, 0))
-                for name, channel in self.config.channels.items()}
+        room = {n: 0 if n in closed else max(0, 2 * self._concurrency(n) - busy.get(n, 0))
+                for n in self.config.channels}
         items = self.after.claim(room, states)
         self._after_more = bool(items)  # maybe more: the next claims look again
         for item in items:

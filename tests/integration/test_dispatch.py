@@ -409,3 +409,32 @@ def test_the_dispatcher_claims_when_a_slot_frees_not_in_a_loop(store, config, cl
     # One look at each of the 4 channels at the start and at the end, and
     # one claim per 4 posts that went out.
     assert claims <= 2 * len(config.channels) + 40 // 4, f"{claims} claims for 40 posts"
+
+
+def test_a_channel_types_default_concurrency_and_the_tables_own(store, tmp_path, clock):
+    """A Mastodon channel without ``concurrency`` works eight posts at once
+    (its type's default); a table's own value wins; other types default to 4."""
+    path = tmp_path / "site.toml"
+    path.write_text('[channels.m]\ntype = "mastodon"\ncredentials = { access_token = "T" }\n'
+                    'base_url = "https://social.example"\n'
+                    '[channels.two]\ntype = "mastodon"\ncredentials = { access_token = "T" }\n'
+                    'base_url = "https://social.example"\nconcurrency = 2\n'
+                    '[channels.j]\ntype = "jsonl"\n'
+                    '[[routes]]\nchannels = ["m", "two", "j"]\n')
+    config = load_config(path)
+    assert {n: c.concurrency for n, c in config.channels.items()} == {
+        "m": None, "two": 2, "j": None}
+    chans = {n: ScriptedChannel(n, clock=clock, delay=0.03) for n in ("m", "two", "j")}
+    pool = ChannelPool(config, {}, overrides=chans)
+    d = Dispatcher(config=config, store=store, channels=pool, now=clock, worker="w1",
+                   max_workers=16, rand=lambda: 1.0)  # the daemon's default workers
+    for name in chans:
+        for n in range(20):
+            add(store, clock, name, text=f"{name} {n}", link=f"https://news.example/{name}/{n}")
+    d.run_until_idle()
+    overlap = {}
+    for name, ch in chans.items():
+        calls = ch.publish_calls()
+        overlap[name] = max(sum(1 for c in calls if c.started <= call.started < c.ended)
+                            for call in calls)
+    assert overlap == {"m": 8, "two": 2, "j": 4}

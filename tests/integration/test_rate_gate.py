@@ -119,7 +119,7 @@ SEEDS = [*range(5), *(pytest.param(seed, marks=pytest.mark.slow) for seed in ran
 @pytest.mark.parametrize("seed", SEEDS)
 def test_no_request_reaches_the_platform_before_an_announced_reset(sqlite_store, tmp_path,
                                                                     seed):
-    """16 workers, the channel's default concurrency (4), 30 % of the posts
+    """16 workers, the channel's default concurrency (Mastodon: 8), 30 % of the posts
     answered 503 or 429 by the fake Mastodon: every post goes out once, and
     no call to the platform begins after a 429 was answered and before the
     reset it announced.  (Requests that were already on their way when the
