@@ -12,6 +12,7 @@ import mimetypes
 import os
 import re
 import ssl
+import sys
 import threading
 import time
 import zlib
@@ -23,9 +24,16 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
-import httpx
+# httpx's __init__ imports its command-line client (httpx._main: click, rich's
+# progress, syntax and table, pygments' lexers; ~0.02-0.03 s) whenever click is
+# installed, as it is here for typer. publisher never runs it; with the module
+# marked absent httpx takes its own fallback (an ``httpx.main`` that says the
+# CLI is not installed). No effect when httpx was imported before.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from publisher.exceptions import FetchError
+import httpx  # noqa: E402
+
+from publisher.exceptions import FetchError  # noqa: E402
 
 __all__ = ["DEFAULT_USER_AGENT", "FEED_ACCEPT", "FetchResult", "Fetcher"]
 

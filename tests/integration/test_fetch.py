@@ -391,3 +391,25 @@ def test_only_an_https_fetch_asks_for_the_ca_bundle(tls_site, feed_server, monke
         with pytest.raises(FetchError, match="certificate verify failed"):
             fetcher.fetch(f"{url}/feed")
         assert len(asked) == 1  # built once, kept
+
+
+def test_a_fetcher_loads_no_more_than_it_needs():
+    """``from publisher.sources import Fetcher`` and ``Fetcher()`` load neither
+    feedparser, httpx's command-line client (click, rich, pygments) nor httpcore
+    (made at the first request); a fresh interpreter, as a run starts."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from publisher.sources import Fetcher\n"
+        "Fetcher().close()\n"
+        "print(json.dumps(sorted(m for m in ('feedparser', 'httpx._main', 'pygments', 'httpcore')\n"
+        "                        if sys.modules.get(m) is not None)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
