@@ -336,12 +336,22 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
         except StoreError:
             return None
 
-    def upgrade(self) -> None:
+    def upgrade(self, *, fresh_fast: bool = True) -> None:
         """Apply Alembic migrations up to head (creates the SQLite file 0600).
 
         A database already at ``HEAD_REVISION`` is left alone without loading
-        Alembic, which keeps every start of the CLI and the daemon fast."""
-        if self.schema_revision() == HEAD_REVISION:
+        Alembic, which keeps every start of the CLI and the daemon fast.  An
+        empty database (no table at all) gets the head schema at once from
+        ``schema.metadata`` and is stamped ``HEAD_REVISION`` (Alembic's
+        "build an up-to-date database from scratch"): the migrations build
+        the same tables, columns, keys, indexes and checks, which
+        ``tests/integration/test_store_fresh_schema.py`` compares on both
+        backends.  ``fresh_fast=False`` runs the migrations even then."""
+        revision = self.schema_revision()
+        if revision == HEAD_REVISION:
+            self._protect_files()
+            return
+        if revision is None and fresh_fast and self._create_fresh():
             self._protect_files()
             return
         from alembic import command
@@ -364,6 +374,27 @@ class Store(FeedQueries, ArticleQueries, PostQueries, ChannelQueries, AfterPostQ
         finally:
             cfg.attributes.pop("connection", None)
         self._protect_files()
+
+    def _create_fresh(self) -> bool:
+        """The head schema in an empty database, stamped; False (nothing
+        written) when the database has any table."""
+        from sqlalchemy import inspect
+
+        from publisher.store.schema import metadata
+
+        with self._write() as conn:
+            if self.dialect == "postgresql":  # as in upgrade: one creator at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": _MIGRATION_LOCK_KEY})
+            if inspect(conn).get_table_names():
+                return False  # not empty (or another process just migrated it)
+            metadata.create_all(conn)
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) "
+                              "NOT NULL, CONSTRAINT alembic_version_pkc "
+                              "PRIMARY KEY (version_num))"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                         {"v": HEAD_REVISION})
+        return True
 
     def _protect_files(self) -> None:
         if self._path is not None:

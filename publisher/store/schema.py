@@ -120,10 +120,10 @@ articles = Table(
     # Retracted (issue 13): never planned again; who, when and why.
     Column("retracted", Boolean, nullable=False, server_default=false()),
     Column("retracted_at", UTCDateTime),
-    # When the CMS was seen to unpublish it (issue 13; WordPress only).
-    Column("unpublished_at", UTCDateTime),
     Column("retracted_by", Text),
     Column("retract_reason", Text),
+    # When the CMS was seen to unpublish it (issue 13; WordPress only).
+    Column("unpublished_at", UTCDateTime),
     UniqueConstraint("guid", name="uq_articles_guid"),
     UniqueConstraint("url", name="uq_articles_url"),
     enum_check("state", ArticleState, "ck_articles_state"),
