@@ -84,8 +84,10 @@ class StoreAPI(Protocol):
     dialect: str  # "sqlite" or "postgresql"
 
     # -- lifecycle -------------------------------------------------------
-    def upgrade(self) -> None:
-        """Apply Alembic migrations up to head (creates the SQLite file 0600)."""
+    def upgrade(self, *, fresh_fast: bool = True) -> None:
+        """Apply Alembic migrations up to head (creates the SQLite file 0600);
+        an empty database gets the head schema at once unless ``fresh_fast``
+        is False."""
 
     def close(self) -> None: ...
 
