@@ -338,8 +338,6 @@ def validate(settings: Settings, config: Config, renderer: Renderer) -> list[str
     """Problems that need more than the TOML to see: channel types, templates,
     credential keys, cron expressions, fixed texts that cannot fit. One line
     each, naming file and key."""
-    from apscheduler.triggers.cron import CronTrigger
-
     from publisher.channels import REGISTRY
     from publisher.services.plan import rule_for
 
@@ -377,6 +375,8 @@ def validate(settings: Settings, config: Config, renderer: Renderer) -> list[str
                 problems.append(f'{route.source}.template: no template "{route.template}" '
                                 f"for channel {name} in {settings.templates}/{routed.type}/")
     for rec in config.recurring:
+        from apscheduler.triggers.cron import CronTrigger  # only when there is one
+
         try:
             CronTrigger.from_crontab(rec.cron, timezone=config.timezone)
         except ValueError as exc:
