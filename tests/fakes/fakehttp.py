@@ -184,7 +184,7 @@ class FakeServer:
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"{type(self).__name__}-server",
             daemon=True,
         )
@@ -384,6 +384,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body are two writes; with Nagle's
+    # algorithm the body waits for the client's delayed ACK (~40 ms a reply).
+    disable_nagle_algorithm = True
     fake: FakeServer  # set on the subclass made in start()
 
     def log_message(self, format: str, *args: Any) -> None:  # no stderr noise in tests

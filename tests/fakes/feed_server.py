@@ -119,7 +119,7 @@ class FeedServer:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.01},
                 name=f"FeedServer:{self.port}",
                 daemon=True,
             )
@@ -283,6 +283,9 @@ class FeedServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "FeedServer/1.0"
+            # TCP_NODELAY: headers and body are two writes; with Nagle's
+            # algorithm the body waits for the client's delayed ACK (~40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output clean; the request log is server.requests

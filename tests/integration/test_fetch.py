@@ -326,7 +326,8 @@ def tls_site(tmp_path):
     # The handshake is made in accept(): a client refusing the certificate is
     # an OSError there, which socketserver drops quietly.
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
     thread.start()
     try:
         yield f"https://127.0.0.1:{server.server_address[1]}", cert, answered
