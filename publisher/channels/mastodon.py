@@ -29,7 +29,9 @@
   entities (``Status`` and all it holds, found by walking the call stack), which
   cost half the CPU of a post; publishing reads only ``id``, ``url`` and ``uri``
   of it, so ``status_post`` runs with the cast switched off for that one call
-  (``_Client.raw_answers``). Every other call keeps Mastodon.py's types.
+  (``_Client.raw_answers``), as does ``instance_v2`` for ``max_length``.
+  Every other call keeps Mastodon.py's types (``find`` reads ``created_at``
+  as the datetime Mastodon.py makes of it).
 
 Every Mastodon.py and requests error is translated in ``_call`` and nowhere else.
 """
@@ -281,7 +283,7 @@ class MastodonChannel:
             return self._configured_max
         if self._max_characters is None and time.monotonic() >= self._limit_retry_at:
             try:
-                info = self._call("instance look-up", False, self._api.instance_v2)
+                info = self._call("instance look-up", False, self._instance_v2)
                 value = _get(_get(_get(info, "configuration") or {}, "statuses") or {},
                              "max_characters")
                 self._max_characters = value if isinstance(value, int) and value > 0 else (
@@ -366,6 +368,12 @@ class MastodonChannel:
             raise Ambiguous("reply: Mastodon answered without a status id")
         url = _get(status, "url") or _get(status, "uri")
         return PublishResult(str(status_id), str(url) if url else None, http_status=200)
+
+    def _instance_v2(self) -> Any:
+        """``GET /api/v2/instance``, uncast (only ``max_characters`` is read)."""
+        api = self._api
+        with api.raw_answers():
+            return api.instance_v2()
 
     def _status_post(self, text: str, *, idempotency_key: str, media_ids: list[str] | None = None,
                      in_reply_to_id: str | None = None) -> Any:
