@@ -684,3 +684,22 @@ def test_the_fake_refuses_what_mastodon_refuses(fake: FakeMastodon) -> None:
                             data={"status": text})
         assert answer.status_code == status
         assert (rule.count(text) <= 500) is (status == 200)
+
+
+# --- the environment, read once -----------------------------------------------------
+
+
+def test_proxies_and_ca_bundle_come_from_the_environment_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from publisher.channels.mastodon import _session_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/newsroom.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = _session_for("https://social.example")
+    assert session.trust_env is False
+    assert session.proxies["https"] == "http://proxy.example:3128"
+    assert session.verify == "/etc/ssl/newsroom.pem"
+    monkeypatch.setenv("NO_PROXY", "social.example")
+    assert "https" not in _session_for("https://social.example").proxies
