@@ -3,13 +3,25 @@
 Store fixtures
 --------------
 ``store``          a migrated ``Store``, parametrized: ``sqlite`` (a file under
-                   tmp_path) and ``postgres`` (marked ``postgres``; its own schema).
+                   tmp_path) and ``postgres`` (marked ``postgres``; a schema no
+                   other test uses while it runs).
 ``sqlite_store``   the SQLite one only.
+``migrated_pg_url`` a PostgreSQL URL on a migrated schema without rows, this
+                   test's alone (what the ``postgres`` store is opened on).
 ``pg_url``         a PostgreSQL URL whose ``search_path`` is a fresh, empty schema
                    (dropped after the test); nothing is migrated.
 ``new_pg_url``     a factory: each call gives another such URL (e.g. two daemons
                    on one database: call it once and share the URL; two separate
                    databases: call it twice).
+
+Neither runs Alembic per test.  SQLite: each worker migrates one database
+and every test gets a copy of its file.  PostgreSQL: each worker migrates one
+schema, hands it to one test at a time and empties it afterwards (every
+table truncated, its sequences back at 1; a schema that cannot be emptied,
+or whose version a test changed, is dropped and the next test gets a newly
+migrated one).  Creating and dropping the tables cost the server ~0.1 s a
+test, truncating them ~0.035 s.  ``tests/integration/test_store_template.py`` holds
+both equal to a freshly migrated database.
 
 PostgreSQL comes from ``PUBLISHER_TEST_PG_URL`` (default
 ``postgresql+psycopg://root@127.0.0.1:5432/test``).  When it cannot be reached
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +57,7 @@ from sqlalchemy.engine import make_url
 
 from publisher.config import Settings
 from publisher.store import Store, open_store, sqlite_url_for
+from publisher.store.migrations import HEAD_REVISION
 
 PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL",
                         "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -139,24 +153,148 @@ def pg_url(new_pg_url: Callable[[], str]) -> str:
 
 def _open(url: str) -> Iterator[Store]:
     store = open_store(url)
-    store.upgrade()
+    store.upgrade()  # a no-op on the fixtures' databases: they are at head already
     try:
         yield store
     finally:
         store.close()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The bytes of a migrated SQLite database: migrated once per worker."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "publisher.db"
+    store = open_store(sqlite_url_for(path))
+    store.upgrade()
+    store.close()
+    with sqlite3.connect(path) as conn:  # everything in the main file, no -wal left
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path.read_bytes()
+
+
+def _migrated_sqlite(template: bytes, path: Path) -> str:
+    """A copy of the migrated template at ``path`` (0600, as the store makes it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(template)
+    return sqlite_url_for(path)
+
+
+class PgSchemas:
+    """Migrated PostgreSQL schemas of one worker, each used by one test at a
+    time: ``take()`` one (``url()`` is a URL on it), ``give_back()`` empties
+    it for the next test (see the module's docstring)."""
+
+    def __init__(self, admin: sa.Engine) -> None:
+        # One pooled connection: a new one costs ~5 ms, twice a test.
+        self.admin = sa.create_engine(admin.url, pool_size=1, max_overflow=0,
+                                      connect_args={"connect_timeout": 5})
+        self._free: list[str] = []
+        self._all: list[str] = []
+        self._empty_sql: dict[str, str] = {}
+
+    def url(self, schema: str) -> str:
+        return self.admin.url.update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+    def take(self) -> str:
+        """A schema at head with no rows in any table."""
+        if self._free:
+            return self._free.pop()
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        with self.admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        self._all.append(schema)
+        store = open_store(self.url(schema))
+        try:
+            store.upgrade()
+        finally:
+            store.close()
+        self._empty_sql[schema] = self._emptying(schema)
+        return schema
+
+    def _emptying(self, schema: str) -> str:
+        """The statements that empty ``schema``: TRUNCATE every table but
+        alembic_version (new, empty files, as fresh tables have: a DELETE
+        would leave dead rows behind, and rows read without ORDER BY could
+        come back in another order than in a new table); every sequence back
+        at its start."""
+        with self.admin.connect() as conn:
+            tables = conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :s"
+                " AND tablename <> 'alembic_version' ORDER BY tablename"),
+                {"s": schema}).scalars().all()
+            sequences = conn.execute(sa.text(
+                "SELECT sequencename, start_value FROM pg_sequences WHERE schemaname = :s"),
+                {"s": schema}).all()
+        names = ", ".join(f'"{schema}"."{table}"' for table in tables)
+        statements = [f"TRUNCATE {names} RESTART IDENTITY"]
+        statements += [f"SELECT setval('\"{schema}\".\"{name}\"', {start}, false)"
+                       for name, start in sequences]
+        return "; ".join(statements)
+
+    def give_back(self, schema: str) -> None:
+        """Empty ``schema`` for the next test; drop it when that fails or
+        when the test left it at another version."""
+        try:
+            with self.admin.begin() as conn:
+                conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+                version = conn.execute(sa.text(
+                    f'SELECT version_num FROM "{schema}".alembic_version')).all()
+                if version != [(HEAD_REVISION,)]:
+                    raise LookupError(f"schema {schema} left at {version}")
+                conn.exec_driver_sql(self._empty_sql[schema])
+        except (sa.exc.SQLAlchemyError, LookupError):
+            self.drop(schema)
+        else:
+            self._free.append(schema)
+
+    def drop(self, schema: str) -> None:
+        with self.admin.begin() as conn:
+            conn.execute(sa.text("SET LOCAL lock_timeout = '20s'"))
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self._all.remove(schema)
+        self._empty_sql.pop(schema, None)
+
+    def close(self) -> None:
+        for schema in list(self._all):
+            self.drop(schema)
+        self._free.clear()
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(_pg_admin: sa.Engine) -> Iterator[PgSchemas]:
+    """This worker's migrated PostgreSQL schemas (dropped at the end)."""
+    schemas = PgSchemas(_pg_admin)
+    yield schemas
+    schemas.close()
+
+
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def migrated_pg_url(pg_schemas: PgSchemas) -> Iterator[str]:
+    """A PostgreSQL URL on a migrated schema with no rows, for this test only."""
+    schema = pg_schemas.take()
+    yield pg_schemas.url(schema)
+    pg_schemas.give_back(schema)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, _sqlite_template: bytes) -> Iterator[Store]:
     """A migrated SQLite store in tmp_path."""
-    yield from _open(sqlite_url_for(tmp_path / "var" / "publisher.db"))
+    yield from _open(_migrated_sqlite(_sqlite_template, tmp_path / "var" / "publisher.db"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        url = sqlite_url_for(tmp_path / "var" / "publisher.db")
+        template = request.getfixturevalue("_sqlite_template")
+        url = _migrated_sqlite(template, tmp_path / "var" / "publisher.db")
     else:
-        url = request.getfixturevalue("pg_url")
+        url = request.getfixturevalue("migrated_pg_url")
     yield from _open(url)
