@@ -31,7 +31,6 @@ from publisher.services.policy import next_poll_delay
 from publisher.sources import (
     Fetcher,
     decide_new_entries,
-    parse_feed,
     parse_wordpress,
     wordpress_posts_url,
 )
@@ -104,6 +103,10 @@ def _poll_feed(feed: FeedConfig, *, store: StoreAPI, fetcher: Fetcher,
                 entries = parse_wordpress(result.body, base_url=result.final_url,
                                           max_entries=feed.max_entries)
             else:
+                # feedparser is loaded for a changed body only: a re-check
+                # answered 304 (or an unchanged body) never parses.
+                from publisher.sources.parse import parse_feed
+
                 entries = parse_feed(result.body, base_url=result.final_url,
                                      content_type=result.content_type,
                                      max_entries=feed.max_entries)

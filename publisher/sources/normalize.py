@@ -17,7 +17,13 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string
 
-__all__ = ["TRACKING_PARAMS", "absolute_http_url", "canonical_url", "plain_text", "truncate_words"]
+__all__ = ["SUMMARY_MAX", "TITLE_FROM_SUMMARY_MAX", "TRACKING_PARAMS", "absolute_http_url",
+           "canonical_url", "plain_text", "truncate_words"]
+
+#: Length of an article's summary (feeds, the WordPress API, pages), in characters.
+SUMMARY_MAX = 1000
+#: Length of a title made from the summary when an entry has none.
+TITLE_FROM_SUMMARY_MAX = 100
 
 #: Query parameters that only say where a click came from; dropped from canonical URLs.
 TRACKING_PARAMS = frozenset(

@@ -12,8 +12,13 @@ from html.parser import HTMLParser
 
 from publisher.exceptions import ParseError
 from publisher.sources.fetch import Fetcher, redact_url
-from publisher.sources.normalize import absolute_http_url, canonical_url, plain_text, sane_date
-from publisher.sources.parse import SUMMARY_MAX
+from publisher.sources.normalize import (
+    SUMMARY_MAX,
+    absolute_http_url,
+    canonical_url,
+    plain_text,
+    sane_date,
+)
 from publisher.types import ArticleData, Image
 
 __all__ = ["fetch_page_metadata", "parse_page_metadata"]

@@ -23,6 +23,8 @@ import feedparser
 
 from publisher.exceptions import ParseError
 from publisher.sources.normalize import (
+    SUMMARY_MAX,
+    TITLE_FROM_SUMMARY_MAX,
     absolute_http_url,
     canonical_url,
     plain_text,
@@ -35,9 +37,6 @@ __all__ = ["SUMMARY_MAX", "TITLE_FROM_SUMMARY_MAX", "is_feed_proxy", "parse_feed
 
 log = logging.getLogger("publisher.sources")
 
-SUMMARY_MAX = 1000
-#: Length of a title made from the summary when an entry has none.
-TITLE_FROM_SUMMARY_MAX = 100
 
 _DOCTYPE_SCAN = 64 * 1024
 _ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s*)?[^\s>]+\s+(SYSTEM|PUBLIC|[\"'])", re.I)

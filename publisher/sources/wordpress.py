@@ -12,13 +12,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from publisher.exceptions import ParseError
 from publisher.sources.normalize import (
+    SUMMARY_MAX,
+    TITLE_FROM_SUMMARY_MAX,
     absolute_http_url,
     canonical_url,
     plain_text,
     sane_date,
     truncate_words,
 )
-from publisher.sources.parse import SUMMARY_MAX, TITLE_FROM_SUMMARY_MAX
 from publisher.types import ArticleData, Image
 
 __all__ = [

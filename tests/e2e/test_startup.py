@@ -101,3 +101,17 @@ def test_a_changed_schedule_is_validated_again(sqlite_store: Store, tmp_path):
     site.write_text(site.read_text() + "\n[oops\n")
     done, modules = run()
     assert done.returncode == 2 and "invalid TOML" in done.stderr
+
+
+def test_a_recheck_with_nothing_new_loads_no_feed_parser(tmp_path):
+    """``run --once`` with nothing new (the feed unchanged) never parses, so
+    it never imports feedparser; an existing database is never migrated, so
+    Alembic stays out too.  The first run, with new articles, needs both
+    feedparser and the store (the check is not vacuous)."""
+    url = f"sqlite:///{tmp_path / 'publisher.db'}"
+    done, first = loaded(tmp_path, url, "run", "--once")
+    assert done.returncode == 0, done.stderr
+    assert {"feedparser", "sqlalchemy"} <= first
+    done, again = loaded(tmp_path, url, "run", "--once")
+    assert done.returncode == 0, done.stderr
+    assert not again & {"feedparser", "alembic"}, sorted(again & {"feedparser", "alembic"})
