@@ -44,6 +44,7 @@ schedule is read from ``tests/data/example/`` (kept equal to the committed
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -53,6 +54,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import typer.testing
 from sqlalchemy.engine import make_url
 
 from publisher.config import Settings
@@ -61,6 +63,15 @@ from publisher.store.migrations import HEAD_REVISION
 
 PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL",
                         "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+
+# Typer's CliRunner builds the click command from ``publisher.cli.app`` at
+# every invoke (~30 ms: it inspects every command's signature); the desk's
+# tests invoke it thousands of times.  Build it once per app: the same
+# command ``publisher`` builds at start-up, and a click command keeps no
+# state between invocations (each gets a new Context).
+if hasattr(typer.testing, "_get_command"):
+    typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 
 #: What ``Settings`` and ``load_config`` read from the environment.
