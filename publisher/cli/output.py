@@ -11,9 +11,10 @@ import json
 import sys
 from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: Options shared by every listing.
 JSON_HELP = "Print JSON (times in UTC, ISO 8601) instead of a table."
@@ -24,9 +25,19 @@ def console() -> Console:
     taken literally (no markup, emoji codes or syntax guessing): post texts,
     headlines and platform errors are data, and ``[/]`` or ``:fire:`` in one
     must show as written.  A line with markup of ours says ``markup=True``
-    and escapes the data in it (``rich.markup.escape``)."""
+    and escapes the data in it (``rich.markup.escape``).  Rich is imported
+    here, by the commands that print: ``run`` and ``--help`` never load it."""
+    from rich.console import Console
+
     return Console(highlight=False, markup=False, emoji=False,
                    width=None if sys.stdout.isatty() else 160)
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape``, imported when a command prints markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def jsonable(value: Any) -> Any:

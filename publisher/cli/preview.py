@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from publisher.cli import EXIT_FAILED, app, desk, handle_errors
-from publisher.cli.output import JSON_HELP, console, print_json
+from publisher.cli.output import JSON_HELP, console, escape, print_json
 
 
 @app.command()

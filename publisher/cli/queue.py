@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from publisher.cli import EXIT_CODES, app, desk, handle_errors, listing
-from publisher.cli.output import JSON_HELP, console, first_line, print_json, when
+from publisher.cli.output import JSON_HELP, console, escape, first_line, print_json, when
 
 if TYPE_CHECKING:
     from publisher.app import App

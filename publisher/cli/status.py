@@ -6,10 +6,9 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from publisher.cli import EXIT_FAILED, app, desk, handle_errors
-from publisher.cli.output import JSON_HELP, ago, console, print_json, when
+from publisher.cli.output import JSON_HELP, ago, console, escape, print_json, when
 
 
 @app.command()
