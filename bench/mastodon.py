@@ -5,16 +5,19 @@
 Rows (each in a fresh directory and database, against a fresh fake):
 
 - ``defaults``: N new items, no latency, publisher's defaults (16 workers,
-  ``concurrency`` 4): one ``publisher run --once``, then ``recheck`` (run
-  again, nothing new).
+  Mastodon's ``concurrency`` 8): one ``publisher run --once``, then
+  ``recheck`` (run again, nothing new).
 - ``latency100``: the same with every API answer after 100 ms.
 - ``fail30`` / ``lostack30``: 30 % of status POSTs answer 503 / are stored and
   then the connection is reset (the lost acknowledgement); ``run --once`` is
-  repeated, cron style, until every item is on the fake and nothing waits.
+  repeated, cron style, until every item is on the fake and nothing waits
+  (at most 30 runs; between runs it waits until the first retry is due,
+  1-60 s, as a cron job would find it due at its next run).
 - ``tuned`` (``--tuned``): 32 workers and ``concurrency = 32``.
 
 Each run is a whole process (start-up, imports, migrations included); CPU is
-its user+system time.  Printed per row: wall, CPU, requests the fake
+its user+system time; wall leaves out the waits between runs.  Printed per
+row: wall, CPU, requests the fake
 received per post, SQL statements per post (counted by ``bench/_counted.py``),
 statuses delivered, and duplicates (statuses beyond one per item).  The feed
 runs in a process of its own; the fake Mastodon runs in this one.
