@@ -5,9 +5,11 @@ and a signed-in HTTP client per person.  Used by the integration tests
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,20 @@ from publisher.web.server import HttpServer, start_http
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed as ``users add`` hashes it (argon2id, ~0.13 s), once a
+    session: every person of every site signs in with it."""
+    return people.hash_password(people.check_password(PASSWORD))
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client (the desk is plain HTTP; httpx would
+    load the CA bundle again, ~40 ms, for each client)."""
+    return ssl.create_default_context()
 
 
 class MovableClock:
@@ -85,13 +101,15 @@ class DeskSite:
         return UserStore(self.app.store)
 
     def add_user(self, name: str, role: str) -> None:
-        people.add_user(self.users, name, role, PASSWORD, now=self.app.now())
+        """``people.add_user`` with PASSWORD, its hash made once (see password_hash)."""
+        self.users.add_user(people.check_name(name), people.parse_role(role), password_hash(),
+                            now=self.app.now())
 
     def client(self, name: str | None = None, **kwargs: object) -> httpx.Client:
         """An HTTP client; signed in as ``name`` when given."""
         # TCP_NODELAY as browsers do: without it a kept-alive connection
         # waits ~40 ms per request for the delayed ACK.
-        transport = httpx.HTTPTransport(socket_options=[
+        transport = httpx.HTTPTransport(verify=_tls(), socket_options=[
             (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         c = httpx.Client(base_url=self.url, timeout=30, follow_redirects=False,
                          transport=transport, **kwargs)  # type: ignore[arg-type]
