@@ -1,17 +1,17 @@
 """The web desk's people: rights, passwords, sign-in rate limit, sessions
 (pure rules by table) and the users store on SQLite and PostgreSQL, and
-``publisher users …`` as a subprocess."""
+``publisher users …`` and ``publisher check`` (Typer's CliRunner)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from publisher.cli import app
 from publisher.exceptions import InputError, NotFoundError
 from publisher.services import users as people
 from publisher.store import Store, open_store, sqlite_url_for
@@ -164,32 +164,29 @@ def test_sign_in_is_rate_limited_per_name_and_per_client(sqlite_store: Store) ->
     assert isinstance(later, people.SignedIn)
 
 
-def _cli(args: list[str], db: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["DATABASE_URL"] = sqlite_url_for(db)
-    return subprocess.run([sys.executable, "-m", "publisher.cli", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=60)
+def _cli(args: list[str], db: Path, stdin: str = "") -> Any:
+    return CliRunner().invoke(app, args, input=stdin, env={"DATABASE_URL": sqlite_url_for(db)})
 
 
 def test_users_cli(tmp_path: Path) -> None:
     db = tmp_path / "var" / "publisher.db"
     got = _cli(["users", "add", "ana", "--role", "ops", "--password-stdin"], db, PASSWORD + "\n")
-    assert (got.returncode, got.stdout) == (0, "added ana (ops)\n")
+    assert (got.exit_code, got.stdout) == (0, "added ana (ops)\n")
     got = _cli(["users", "add", "bob", "--role", "king", "--password-stdin"], db, PASSWORD)
-    assert got.returncode == 2
+    assert got.exit_code == 2
     assert got.stderr.strip() == 'error: --role: must be viewer, editor or ops, not "king"'
     got = _cli(["users", "add", "bob", "--role", "viewer", "--password-stdin"], db, "short\n")
-    assert got.returncode == 2 and "at least 10 characters" in got.stderr
+    assert got.exit_code == 2 and "at least 10 characters" in got.stderr
     got = _cli(["users", "add", "bob", "--role", "viewer"], db, "")
-    assert got.returncode == 2 and "use --password-stdin" in got.stderr
+    assert got.exit_code == 2 and "use --password-stdin" in got.stderr
     got = _cli(["users", "passwd", "ana", "--password-stdin"], db, "another long one\n")
-    assert got.returncode == 0
+    assert got.exit_code == 0
     got = _cli(["users", "disable", "ana"], db)
-    assert got.returncode == 0
+    assert got.exit_code == 0
     got = _cli(["users", "list"], db)
     assert got.stdout.split("\t")[:3] == ["ana", "ops", "disabled"]
     got = _cli(["users", "disable", "zed"], db)
-    assert got.returncode == 2 and got.stderr.strip().startswith('error: no user "zed"')
+    assert got.exit_code == 2 and got.stderr.strip().startswith('error: no user "zed"')
     store = open_store(sqlite_url_for(db))
     try:
         ana = UserStore(store).get_user("ana")
@@ -220,7 +217,8 @@ def test_check_warns_when_the_desk_is_exposed_without_tls(
         assert warning.startswith(f"the web desk listens on {host} without a TLS proxy")
 
 
-def test_publisher_check_warns_when_the_desk_is_exposed(tmp_path: Path) -> None:
+def test_publisher_check_warns_when_the_desk_is_exposed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``publisher check`` (offline too) prints the warning and exits 0."""
     from tests.shipped import TEMPLATES
 
@@ -231,20 +229,18 @@ def test_publisher_check_warns_when_the_desk_is_exposed(tmp_path: Path) -> None:
                      f'"{tmp_path / "wire.jsonl"}" }}\n')
     db = tmp_path / "var" / "publisher.db"
 
-    def check(bind: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("PUBLISHER_") and k != "DATABASE_URL"}
-        env.update(DATABASE_URL=sqlite_url_for(db), PUBLISHER_SCHEDULES=str(schedules),
+    monkeypatch.chdir(tmp_path)
+
+    def check(bind: str) -> Any:
+        env = dict(DATABASE_URL=sqlite_url_for(db), PUBLISHER_SCHEDULES=str(schedules),
                    PUBLISHER_TEMPLATES=str(TEMPLATES), PUBLISHER_HTTP=bind,
                    PUBLISHER_CACHE_DIR="")
-        return subprocess.run([sys.executable, "-m", "publisher.cli", "check", "--offline"],
-                              capture_output=True, text=True, env=env, timeout=60,
-                              cwd=tmp_path)
+        return CliRunner().invoke(app, ["check", "--offline"], env=env)
 
     assert _cli(["users", "add", "ana", "--role", "editor", "--password-stdin"], db,
-                PASSWORD + "\n").returncode == 0
+                PASSWORD + "\n").exit_code == 0
     got = check("0.0.0.0:8787")
-    assert got.returncode == 0, got.stderr
+    assert got.exit_code == 0, got.stderr
     warnings = [line for line in got.stdout.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: the web desk listens on 0.0.0.0 without a TLS proxy in "
                         "front: serve it through nginx or Caddy with TLS and set [desk] "
@@ -253,6 +249,6 @@ def test_publisher_check_warns_when_the_desk_is_exposed(tmp_path: Path) -> None:
     assert "warning:" not in check("127.0.0.1:8787").stdout
     table.write_text(table.read_text() + '[desk]\ntrusted_proxy = "10.0.0.5"\n')
     got = check("0.0.0.0:8787")
-    assert got.returncode == 0 and "warning:" not in got.stdout, got.stdout
+    assert got.exit_code == 0 and "warning:" not in got.stdout, got.stdout
     # The listener off: nothing to warn about.
     assert "warning:" not in check("off").stdout
