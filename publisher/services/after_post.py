@@ -121,8 +121,6 @@ class AfterPostWorker:
         self.rand = rand
         self.worker = worker
         self.lease_seconds = lease_seconds
-        #: At start-up under the daemon lock: leases of a dead process are taken now.
-        self.take_all = False
 
     def claim(self, room: dict[str, int],
               states: Mapping[str, ChannelState] | None = None) -> list[OutboxItem]:
@@ -135,13 +133,9 @@ class AfterPostWorker:
                  and not (states.get(n) is not None and states[n].paused)]
         if not names:
             return []
-        now = self.now()
-        cutoff = now + timedelta(days=36500) if self.take_all else None
-        self.take_all = False
-        return self.store.claim_after(now=now, worker=self.worker,
+        return self.store.claim_after(now=self.now(), worker=self.worker,
                                       lease_seconds=self.lease_seconds,
-                                      limit=sum(room[n] for n in names), channels=names,
-                                      expired_before=cutoff)
+                                      limit=sum(room[n] for n in names), channels=names)
 
     def channel_facts(self, name: str, now: datetime) -> lc.ChannelFacts:
         cfg = self.config.channels.get(name)

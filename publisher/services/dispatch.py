@@ -247,8 +247,8 @@ class Dispatcher:
             return 0
         now = self.now()
         cutoff = now + timedelta(days=36500) if everything else now
-        if everything:
-            self.after.take_all = True  # deletes and edits a dead process held
+        if everything:  # deletes and edits a dead process held: every one, now
+            self.store.orphan_after(now=now, worker=self.worker)
         expired = []
         with self._tick_lock:
             seq = self.rate_gate.claim_seq()

@@ -249,6 +249,27 @@ class AfterPostQueries:
                     lease_owner=None, lease_expires_at=None)).rowcount
         return count
 
+    def orphan_after(self, *, now: datetime, worker: str) -> int:
+        """Free every delete and edit leased by another worker (at start-up,
+        under the SQLite daemon lock, when no other process can be alive):
+        its STARTED row is closed as AMBIGUOUS ("lease expired") and its
+        lease cleared in one transaction, so the next claim takes it and
+        reads it back before calling again.  Returns how many."""
+        now = _aware(now)
+        with self._write() as conn:
+            ids = [r.id for r in conn.execute(select(posts.c.id).where(
+                posts.c.status.in_(_AFTER), posts.c.lease_owner.is_not(None),
+                posts.c.lease_owner != worker))]
+            for chunk in _chunks(ids):
+                conn.execute(update(attempts).where(
+                    attempts.c.post_id.in_(chunk), attempts.c.outcome == Outcome.STARTED.value,
+                    attempts.c.kind != AttemptKind.PUBLISH.value)
+                    .values(outcome=Outcome.AMBIGUOUS.value, finished_at=now,
+                            error="lease expired"))
+                conn.execute(update(posts).where(posts.c.id.in_(chunk)).values(
+                    lease_owner=None, lease_expires_at=None, updated_at=now))
+        return len(ids)
+
     def after_counts(self) -> dict[str, int]:
         """Posts deleting, editing and retracted (for ``status``)."""
         wanted = [*_AFTER, PostStatus.RETRACTED.value]

@@ -385,5 +385,9 @@ class StoreAPI(Protocol):
     def release_after(self, post_ids: Sequence[int], *, worker: str) -> int:
         """Give back leased deletes/edits no attempt was started for."""
 
+    def orphan_after(self, *, now: datetime, worker: str) -> int:
+        """Free every delete and edit leased by another worker (start-up,
+        no other process alive): STARTED rows closed AMBIGUOUS, leases cleared."""
+
     def after_counts(self) -> dict[str, int]:
         """Posts deleting, editing and retracted."""
