@@ -45,6 +45,7 @@ schedule is read from ``tests/data/example/`` (kept equal to the committed
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import sqlite3
@@ -85,8 +86,23 @@ def _config_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("config-cache")
 
 
+def _new_folders(root: Path) -> Iterator[Path]:
+    for n in itertools.count():
+        path = root / str(n)
+        path.mkdir()
+        yield path
+
+
+@pytest.fixture(scope="session")
+def _working_directories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A new, empty folder at each ``next()``.  Not ``mktemp(numbered=True)``
+    per test: that lists the whole base folder each time (a few ms once a
+    worker has made thousands)."""
+    return _new_folders(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+def _isolated(_working_directories: Iterator[Path], monkeypatch: pytest.MonkeyPatch,
               _config_cache: Path) -> Iterator[None]:
     """An empty working directory, none of the shell's settings, the
     session's configuration cache (see the module's docstring), and the
@@ -95,7 +111,7 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
         if key.upper() in _SETTINGS_VARIABLES:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_CACHE_HOME", str(_config_cache))
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd", numbered=True))
+    monkeypatch.chdir(next(_working_directories))
     # A command run in-process (``publisher run`` through CliRunner) sets up
     # logging for the whole process and quiets httpx & co.; the next test
     # gets the levels back.
