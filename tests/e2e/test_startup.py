@@ -106,8 +106,9 @@ def test_a_changed_schedule_is_validated_again(sqlite_store: Store, tmp_path):
 def test_a_recheck_with_nothing_new_loads_no_feed_parser(tmp_path):
     """``run --once`` with nothing new (the feed unchanged) never parses, so
     it never imports feedparser; an existing database is never migrated, so
-    Alembic stays out too, and it prints no table, so neither does Rich.  The first run, with new articles, needs both
-    feedparser and the store (the check is not vacuous)."""
+    Alembic stays out too, and it prints no table, so neither does Rich.  The
+    first run, with new articles, needs both feedparser and the store (the
+    check is not vacuous)."""
     url = f"sqlite:///{tmp_path / 'publisher.db'}"
     done, first = loaded(tmp_path, url, "run", "--once")
     assert done.returncode == 0, done.stderr
