@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    insert,
     select,
     update,
 )
@@ -35,6 +34,7 @@ class FeedQueries:
 
     _read: Any
     _write: Any
+    _insert: Any
 
     # -- feeds -----------------------------------------------------------
 
@@ -52,9 +52,13 @@ class FeedQueries:
                 kind = FeedKind(spec.kind).value
                 row = known.get(spec.name)
                 if row is None:
-                    conn.execute(insert(table).values(
+                    # Daemons starting together on one PostgreSQL database all
+                    # see the feed missing: the first insert wins, the others
+                    # find it there (it is what they would have inserted).
+                    conn.execute(self._insert(table).values(
                         name=spec.name, url=spec.url, kind=kind, configured=True,
-                        seeded=False, next_poll_at=now, error_count=0))
+                        seeded=False, next_poll_at=now, error_count=0)
+                        .on_conflict_do_nothing(index_elements=[table.c.name]))
                     continue
                 values: dict[str, Any] = {}
                 if row.kind != kind:

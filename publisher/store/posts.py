@@ -268,13 +268,14 @@ class PostQueries:
                                posts.c.article_id)).all()
             if not held:
                 return started
+            order = {post_id: i for i, post_id in enumerate(post_ids)}
+            held.sort(key=lambda r: order[r.id])  # attempt ids follow the claim's order
             ids = dict(conn.execute(insert(attempts).values([
                 {"post_id": r.id, "channel": r.channel, "number": r.attempts,
                  "worker": worker, "started_at": now, "outcome": Outcome.STARTED.value}
                 for r in held]).returning(attempts.c.post_id, attempts.c.id)).all())
             urls = self._article_urls(conn, {r.article_id for r in held} - {None})
-        order = {post_id: i for i, post_id in enumerate(post_ids)}
-        for row in sorted(held, key=lambda r: order[r.id]):
+        for row in held:
             started[row.id] = Attempt(
                 id=ids[row.id], post_id=row.id, channel=row.channel, number=row.attempts,
                 worker=worker, started_at=now, outcome=Outcome.STARTED,
