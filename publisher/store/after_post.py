@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from publisher.exceptions import NotFoundError
 from publisher.store.rows import (
@@ -126,15 +126,7 @@ class AfterPostQueries:
             stmt = stmt.with_for_update(skip_locked=True, of=posts)
         with self._write() as conn:
             rows = conn.execute(stmt).all()
-            ids = [r.id for r in rows]
-            for chunk in _chunks(ids):
-                conn.execute(update(attempts).where(
-                    attempts.c.post_id.in_(chunk), attempts.c.outcome == Outcome.STARTED.value,
-                    attempts.c.kind != AttemptKind.PUBLISH.value)
-                    .values(outcome=Outcome.AMBIGUOUS.value, finished_at=now,
-                            error="lease expired"))
-                conn.execute(update(posts).where(posts.c.id.in_(chunk)).values(
-                    lease_owner=worker, lease_expires_at=until, updated_at=now))
+            _take_over(conn, [r.id for r in rows], now=now, owner=worker, until=until)
         return [replace(_item(r), lease_owner=worker, lease_expires_at=until) for r in rows]
 
     def after_history(self, post_id: int) -> list[Attempt]:
@@ -260,14 +252,7 @@ class AfterPostQueries:
             ids = [r.id for r in conn.execute(select(posts.c.id).where(
                 posts.c.status.in_(_AFTER), posts.c.lease_owner.is_not(None),
                 posts.c.lease_owner != worker))]
-            for chunk in _chunks(ids):
-                conn.execute(update(attempts).where(
-                    attempts.c.post_id.in_(chunk), attempts.c.outcome == Outcome.STARTED.value,
-                    attempts.c.kind != AttemptKind.PUBLISH.value)
-                    .values(outcome=Outcome.AMBIGUOUS.value, finished_at=now,
-                            error="lease expired"))
-                conn.execute(update(posts).where(posts.c.id.in_(chunk)).values(
-                    lease_owner=None, lease_expires_at=None, updated_at=now))
+            _take_over(conn, ids, now=now, owner=None, until=None)
         return len(ids)
 
     def after_counts(self) -> dict[str, int]:
@@ -277,6 +262,20 @@ class AfterPostQueries:
             rows = conn.execute(select(posts.c.status, func.count()).where(
                 posts.c.status.in_(wanted)).group_by(posts.c.status)).all()
         return {r[0]: r[1] for r in rows}
+
+
+def _take_over(conn: Connection, ids: Sequence[int], *, now: datetime, owner: str | None,
+               until: datetime | None) -> None:
+    """Deletes/edits change hands: a STARTED row of theirs is closed as
+    AMBIGUOUS ("lease expired", so the new holder reads it back before
+    calling again), and the lease goes to ``owner`` (None: to nobody)."""
+    for chunk in _chunks(ids):
+        conn.execute(update(attempts).where(
+            attempts.c.post_id.in_(chunk), attempts.c.outcome == Outcome.STARTED.value,
+            attempts.c.kind != AttemptKind.PUBLISH.value)
+            .values(outcome=Outcome.AMBIGUOUS.value, finished_at=now, error="lease expired"))
+        conn.execute(update(posts).where(posts.c.id.in_(chunk)).values(
+            lease_owner=owner, lease_expires_at=until, updated_at=now))
 
 
 __all__ = ["AfterPostQueries"]

@@ -18,19 +18,14 @@ from publisher.store import Store, open_store, sqlite_url_for
 from publisher.store.migrations import HEAD_REVISION
 from publisher.types import NewPost
 from tests.conftest import PgSchemas
-from tests.integration.test_store_fresh_schema import _describe
+from tests.integration.test_store_fresh_schema import _build, _describe
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _migrated(url: str) -> str:
     """``url`` after Alembic's migrations, one by one."""
-    store = open_store(url)
-    try:
-        store.upgrade(fresh_fast=False)
-    finally:
-        store.close()
-    return url
+    return _build(url, fresh_fast=False)
 
 
 def _contents(url: str) -> dict[str, Any]:
