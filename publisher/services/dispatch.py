@@ -98,7 +98,6 @@ class Dispatcher:
         self._only: set[str] | None = None
         self._last_full = False  # the last claim looked at every channel
         self._seen: dict[str, Gate] = {}  # the gates of the last claim
-        self._after_more = False  # the last claim of deletes and edits found some
         self._outcomes = GroupCommitter(store, self._committed)
         self.posts = PostWorker(config=config, store=store, channels=channels,
                                 rate_gate=self.rate_gate, now=now, rand=rand, worker=worker,
@@ -210,9 +209,9 @@ class Dispatcher:
             for item in items:
                 self._submit(item, started.get(item.id), seq)
             claimed += len(items)
-        # Deletes and edits: on full claims, and on a freed slot while some were due.
-        return claimed + (self._claim_after(busy, states) if only is None or self._after_more
-                          else 0)
+        # Deletes and edits at every claim: a retraction asked for from another
+        # process must not wait for the end of a burst of posts.
+        return claimed + self._claim_after(busy, states)
 
     def _claim_after(self, busy: dict[str, int], states: Mapping[str, ChannelState]) -> int:
         """Claim due deletes and edits into the lanes, as much as each has room for."""
@@ -220,7 +219,6 @@ class Dispatcher:
         room = {n: 0 if n in closed else max(0, 2 * self._concurrency(n) - busy.get(n, 0))
                 for n in self.config.channels}
         items = self.after.claim(room, states)
-        self._after_more = bool(items)  # maybe more: the next claims look again
         for item in items:
             self._submit(item)
         return len(items)
@@ -319,8 +317,7 @@ class Dispatcher:
                 log.exception("post=%d channel=%s: working it failed", item.id, ch)
             with self._cond:
                 self._claimed[ch] -= 1
-                if (ch in self._saturated or self._after_more) \
-                        and self._claimed[ch] <= self._concurrency(ch):
+                if ch in self._saturated and self._claimed[ch] <= self._concurrency(ch):
                     self._wanted = True  # a slot of a channel with due work is free
                     if self._only is not None:
                         self._only.add(ch)
