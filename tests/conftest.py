@@ -49,9 +49,11 @@ import itertools
 import logging
 import os
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -125,8 +127,32 @@ def _isolated(_working_directories: Iterator[Path], monkeypatch: pytest.MonkeyPa
             logger.setLevel(levels.get(name, logging.NOTSET))
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
+    """Whether CI is set: what a test needs from the machine is then required."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A test's need the machine cannot meet: a failure under CI, a skip
+    (with ``reason``) elsewhere."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: this test must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 8 MB filesystem (tmpfs) that the test can fill up."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        unavailable(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 @pytest.fixture(scope="session")
@@ -143,10 +169,7 @@ def _pg_admin() -> Iterator[sa.Engine]:
     except sa.exc.SQLAlchemyError as e:
         engine.dispose()
         where = url.render_as_string(hide_password=True)
-        reason = f"PostgreSQL not reachable at {where}: {str(e.orig or e).splitlines()[0]}"
-        if _in_ci():
-            pytest.fail(f"{reason} (CI is set: postgres tests must run)", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"PostgreSQL not reachable at {where}: {str(e.orig or e).splitlines()[0]}")
     yield engine
     engine.dispose()
 

@@ -8,7 +8,6 @@ import contextlib
 import errno
 import os
 import sqlite3
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -96,24 +95,6 @@ def test_a_locked_database_after_the_platform_answered(tmp_path, config, deliver
     outcomes = [a.outcome for a in reversed(store.attempts(post_id=post_id))]
     assert outcomes[0] is Outcome.AMBIGUOUS
     store.close()
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real 8 MB filesystem (tmpfs) that the test can fill up."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        reason = f"cannot mount a small filesystem here: {mounted.stderr.strip()}"
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def fill(path: Path) -> None:

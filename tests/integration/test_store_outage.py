@@ -12,7 +12,6 @@ full" to every write, on the connections already open) and empties again.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import sqlite3
@@ -25,6 +24,7 @@ import pytest
 from publisher.exceptions import StoreError
 from publisher.store import Store, sqlite_url_for
 from publisher.store.db import StoreHealth
+from tests.conftest import unavailable
 from tests.e2e.test_daemon import PUBLISHER, env_for, jsonl, wait_for
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feeds import item, rss
@@ -94,24 +94,6 @@ def test_a_locked_sqlite_is_one_line_and_the_store_recovers_by_itself(tmp_path, 
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real 8 MB filesystem (tmpfs) that the test can fill up."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        reason = f"cannot mount a small filesystem here: {mounted.stderr.strip()}"
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-@pytest.fixture
 def ext4_disk(tmp_path: Path):
     """A real small ext4 file system (a loop device), whose files root can make
     immutable: the closest to a read-only database file for a process that
@@ -124,10 +106,7 @@ def ext4_disk(tmp_path: Path):
     mounted = made if made.returncode else subprocess.run(
         ["mount", "-o", "loop", str(image), str(disk)], capture_output=True, text=True)
     if mounted.returncode != 0 or shutil.which("chattr") is None:
-        reason = f"cannot mount an ext4 image here: {mounted.stderr.strip()}"
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"cannot mount an ext4 image here: {mounted.stderr.strip()}")
     try:
         yield disk
     finally:
