@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from publisher.channels import REGISTRY
+from publisher.channels import REGISTRY, ChannelType
 from publisher.config import Config
 from publisher.exceptions import StoreError
 from publisher.services import lifecycle as lc
@@ -144,8 +144,8 @@ class Dispatcher:
         cfg = self.config.channels.get(channel)
         if cfg is None:
             return 1
-        kind = REGISTRY.get(cfg.type)
-        return cfg.concurrency or (kind.concurrency if kind is not None else 4)
+        # The table's own value, else its type's default (ChannelType's for an unknown type).
+        return cfg.concurrency or REGISTRY.get(cfg.type, ChannelType).concurrency
 
     def _claim(self) -> int:
         with self._lock:
