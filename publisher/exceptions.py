@@ -121,7 +121,7 @@ class AuthFailed(ChannelError):
 class AccountBlocked(ChannelError):
     """The account cannot post until a person acts: X credits depleted (HTTP 402),
     a suspended app.  The message says what to do, in an editor's words
-    ("X credits depleted: add credits, then `publisher resume x`"); the post
+    ("X credits depleted: add credits, then `publisher resume --channel x`"); the post
     that met it was not published and waits, like every other post of the
     channel, until the channel is resumed."""
 

@@ -366,7 +366,7 @@ class XChannel:
     def _payment_required(self, response: Any, detail: str) -> AccountBlocked:
         """X's 402: the account may not call the API until someone pays. Nothing a
         retry changes, and nothing wrong with the post: the channel pauses."""
-        resume = f"then `publisher resume {self.name}`"
+        resume = f"then `publisher resume --channel {self.name}`"
         problem = _problem_type(response).lower().rstrip("/")
         title = str(_body(response).get("title") or "").replace(" ", "").lower()
         if problem.endswith(_CREDIT_PROBLEMS) or title == _CREDIT_TITLE:

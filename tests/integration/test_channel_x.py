@@ -395,7 +395,8 @@ def test_credits_depleted_blocks_the_account_with_an_editors_message(
     with pytest.raises(AccountBlocked) as caught:
         channel.publish(_request())
     assert type(caught.value) is AccountBlocked
-    assert str(caught.value) == "X credits depleted: add credits, then `publisher resume x`"
+    assert str(caught.value) == ("X credits depleted: add credits, "
+                                 "then `publisher resume --channel x`")
     assert caught.value.http_status == 402
     assert fake.posts == []
     # `publisher check` reads the account: it says the same.
@@ -426,7 +427,7 @@ def test_other_shapes_of_credits_depleted(channel: XChannel, fake: FakeX,
     channel.whoami()
     fake.handle = lambda request: Reply(402, body)  # type: ignore[method-assign]
     with pytest.raises(AccountBlocked, match=r"^X credits depleted: add credits, then "
-                       r"`publisher resume x`$"):
+                       r"`publisher resume --channel x`$"):
         channel.publish(_request())
 
 
@@ -440,7 +441,7 @@ def test_any_other_402_blocks_the_account_saying_what_x_said(channel: XChannel,
         channel.publish(_request())
     message = str(caught.value)
     assert "Your monthly spending limit has been reached." in message
-    assert "402" in message and message.endswith("`publisher resume x`")
+    assert "402" in message and message.endswith("`publisher resume --channel x`")
     assert caught.value.http_status == 402
 
 

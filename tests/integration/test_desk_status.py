@@ -4,10 +4,14 @@ failed), and ``status`` says why and how many wait."""
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from publisher.app import make_app
+from publisher.cli import app as cli_app
 from publisher.config import Settings
 from publisher.exceptions import AccountBlocked
 from publisher.services import desk
@@ -16,7 +20,7 @@ from tests.fakes.channel import ScriptedChannel
 from tests.fakes.clock import FakeClock
 
 START = datetime(2026, 11, 26, 12, tzinfo=UTC)
-REASON = "X credits depleted: add credits, then `publisher resume x`"
+REASON = "X credits depleted: add credits, then `publisher resume --channel x`"
 
 SCHEDULE = """
 [channels.x]
@@ -53,5 +57,13 @@ def test_status_names_the_reason_of_a_blocked_account_and_counts_its_posts(
         assert {p.status for p in posts} <= {PostStatus.QUEUED, PostStatus.WAITING}
         report = desk.status(app)
         assert f"channel x: paused: {REASON} (publisher) — 3 posts waiting" in report.problems
+        # What the message tells the editor to run, run as written, releases the channel.
+        command = shlex.split(REASON.split("`")[1])
+        assert command[0] == "publisher"
+        result = CliRunner().invoke(cli_app, command[1:], env={
+            "DATABASE_URL": sqlite_store.url, "PUBLISHER_SCHEDULES": str(tmp_path / "schedules"),
+            "PUBLISHER_TEMPLATES": str(tmp_path / "templates")})
+        assert result.exit_code == 0, result.output
+        assert not sqlite_store.channel_states()["x"].paused
     finally:
         app.close()

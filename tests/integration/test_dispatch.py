@@ -345,7 +345,7 @@ def test_account_blocked_pauses_the_channel_and_the_post_waits(store, config, cl
     """X out of credits (402): the channel is paused with the platform's
     reason, the post waits (it is not failed) and goes out once an editor
     resumes the channel."""
-    reason = "X credits depleted: add credits, then `publisher resume a`"
+    reason = "X credits depleted: add credits, then `publisher resume --channel a`"
     ch = ScriptedChannel("a", clock=clock, script=[AccountBlocked(reason, http_status=402)])
     d = make(store, config, clock, [ch])
     first = add(store, clock)
